@@ -1,0 +1,78 @@
+/* mlp.h -- the forward pass and the dense-layer kernels behind it.
+ *
+ * One implementation serves the trainer (batched, split across threads) and
+ * the server (one image at a time). Activations are row-major [B x N]
+ * matrices of floats, one row per sample. The kernels that multiply by W
+ * read the layer input as a sparse_batch, grouped by input index, because a
+ * weight row then meets every sample of the batch while it is in cache, and
+ * because inputs that are exactly zero (about 80% of MNIST pixels, about
+ * half the ReLU outputs) cost nothing.
+ *
+ * Every kernel computes a disjoint slice of its output ([n0, n1) columns or
+ * [k0, k1) rows) in a fixed order, so a layer split across threads gives the
+ * same bits as a layer computed by one.
+ */
+#ifndef DIGITS_MLP_H
+#define DIGITS_MLP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+
+/* Floats of scratch space mlp_predict() needs for this model. */
+size_t mlp_scratch_floats(const model *m);
+
+/* Classifies one 28x28 image (pixels 0..255, 0 = background): fills
+ * probs[sizes[n_layers]] with softmax probabilities and returns the argmax.
+ * The model is only read, so many threads may share it. */
+int mlp_predict(const model *m, const uint8_t *pixels, float *probs, float *scratch);
+
+/* Maps raw pixels to network inputs with the model's input normalisation. */
+void mlp_normalise_input(const model *m, const uint8_t *pixels, float *x);
+
+/* A batch of layer inputs stored by input index, zeros left out: column k
+ * lists the samples whose input k is non-zero, with their values, in
+ * sample[k * B + j] / value[k * B + j] for j < count[k]. Walking a column
+ * touches one weight row for the whole batch and takes no data-dependent
+ * branch (a branch on "is this pixel zero" mispredicts constantly). */
+#define SPARSE_BATCH_MAX 4096
+
+typedef struct {
+    int B, K;               /* samples (<= SPARSE_BATCH_MAX), inputs */
+    int capacity;           /* samples the buffers were sized for */
+    int *count;             /* K */
+    uint16_t *sample;       /* K * capacity */
+    float *value;           /* K * capacity */
+} sparse_batch;
+
+int sparse_batch_alloc(sparse_batch *s, int K, int capacity);
+void sparse_batch_free(sparse_batch *s);
+/* Rebuilds column k from B values src[0], src[stride], src[2 * stride]... */
+void sparse_batch_set_column(sparse_batch *s, int k, const float *src, size_t stride);
+
+/* Y[b][n] = bias[n] + sum_k X[b][k] * W[k][n], for columns n0 <= n < n1. */
+void dense_forward_cols(const sparse_batch *X, const float *W, const float *bias,
+                        int N, int n0, int n1, float *Y);
+
+/* dW[k][n] = sum_b X[b][k] * dY[b][n] and db[n] = sum_b dY[b][n], for
+ * columns n0 <= n < n1 (dW and db are overwritten, not accumulated). */
+void dense_weight_grad_cols(const sparse_batch *X, const float *dY, int N,
+                            int n0, int n1, float *dW, float *db);
+
+/* dX[b][k] = sum_n dY[b][n] * W[k][n], for rows k0 <= k < k1 of W. */
+void dense_input_grad_rows(const float *dY, int B, int N, const float *W, int K,
+                           int k0, int k1, float *dX);
+
+/* In place over columns [n0, n1) of a [B x N] matrix. */
+void relu_forward_cols(float *Y, int B, int N, int n0, int n1);
+/* dX *= (X > 0), where X holds the layer's ReLU outputs. */
+void relu_backward_cols(float *dX, const float *X, int B, int N, int n0, int n1);
+
+/* Row-wise softmax in place, numerically stable. */
+void softmax_rows(float *Y, int B, int N);
+
+/* The index of the largest of n values (first one on ties). */
+int argmax(const float *v, int n);
+
+#endif

@@ -1,0 +1,514 @@
+/* png_io.c -- PNG decoding and encoding with libpng, hardened for hostile
+ * input.
+ *
+ * Decoding reads from a memory buffer through a bounded reader, so a short or
+ * truncated upload can never be read past its end. The header is parsed by
+ * hand first (png_read_size) so that an image over the caller's pixel limit
+ * is refused before libpng allocates anything for it. libpng reports errors
+ * by longjmp; every longjmp lands in one place per call, in a function whose
+ * heap pointers live in a context struct (not in automatic variables that
+ * setjmp could leave stale), and that place frees everything.
+ *
+ * Only the chunks needed for pixels are processed (IHDR, PLTE, tRNS, IDAT,
+ * IEND); text, ICC profiles, Exif and unknown chunks are skipped unread, so
+ * compressed text bombs and oversized profiles cost nothing. Colour management
+ * and gamma are deliberately ignored: a digit's ink/paper contrast does not
+ * depend on them, and the preprocessing estimates levels from the data.
+ *
+ * On success `detail` holds libpng's last warning (or is empty); on failure it
+ * holds the reason.
+ */
+#include "png_io.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PNG_SIG_LEN 8
+/* Signature, IHDR length + type, 13 data bytes, CRC. */
+#define PNG_HEADER_LEN (PNG_SIG_LEN + 8 + 13 + 4)
+#define PNG_MAX_DIM 0x7fffffffu
+
+/* Ancillary chunks are skipped, but libpng still refuses any chunk longer
+ * than this before reading it; nothing legitimate in a digit upload comes
+ * close, and it keeps a lying length field from making us read for long. */
+#define CHUNK_MALLOC_MAX (8u * 1024u * 1024u)
+/* Bound on stored ancillary chunks (we store none, but keep libpng honest). */
+#define CHUNK_CACHE_MAX 64u
+
+static const uint8_t png_signature[PNG_SIG_LEN] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+const char *png_io_status_text(png_io_status status)
+{
+    switch (status) {
+    case PNG_IO_OK: return "ok";
+    case PNG_IO_NOT_PNG: return "not a PNG file";
+    case PNG_IO_CORRUPT: return "corrupt or truncated PNG";
+    case PNG_IO_TOO_MANY_PIXELS: return "image has too many pixels";
+    case PNG_IO_NO_MEMORY: return "out of memory";
+    case PNG_IO_WRITE_FAILED: return "could not write PNG";
+    }
+    return "unknown PNG status";
+}
+
+static void set_detail(char *detail, size_t detail_len, const char *msg)
+{
+    if (!detail || detail_len == 0)
+        return;
+    snprintf(detail, detail_len, "%s", msg ? msg : "");
+}
+
+static uint32_t read_be32(const uint8_t *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
+}
+
+/* Bitwise CRC-32 (the PNG/zlib polynomial). Only ever run over the 17 bytes
+ * of IHDR type + data, so a table would not pay for itself, and calling zlib
+ * directly would add a link dependency the build does not declare. */
+static uint32_t crc32_bytes(const uint8_t *p, size_t n)
+{
+    uint32_t crc = 0xffffffffu;
+    for (size_t i = 0; i < n; i++) {
+        crc ^= p[i];
+        for (int k = 0; k < 8; k++)
+            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
+    }
+    return crc ^ 0xffffffffu;
+}
+
+static int has_png_signature(const uint8_t *data, size_t len)
+{
+    return data && len >= PNG_SIG_LEN && memcmp(data, png_signature, PNG_SIG_LEN) == 0;
+}
+
+png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height)
+{
+    if (width)
+        *width = 0;
+    if (height)
+        *height = 0;
+    if (!has_png_signature(data, len))
+        return PNG_IO_NOT_PNG;
+    if (len < PNG_HEADER_LEN)
+        return PNG_IO_CORRUPT;
+    const uint8_t *chunk = data + PNG_SIG_LEN;
+    if (read_be32(chunk) != 13 || memcmp(chunk + 4, "IHDR", 4) != 0)
+        return PNG_IO_CORRUPT;
+    /* Checking the CRC here means a flipped bit in the size can never make
+     * us report (and a caller pre-allocate for) a size that is not there. */
+    if (crc32_bytes(chunk + 4, 4 + 13) != read_be32(chunk + 8 + 13))
+        return PNG_IO_CORRUPT;
+    uint32_t w = read_be32(chunk + 8);
+    uint32_t h = read_be32(chunk + 12);
+    if (w == 0 || h == 0 || w > PNG_MAX_DIM || h > PNG_MAX_DIM)
+        return PNG_IO_CORRUPT;
+    if (width)
+        *width = (int)w;
+    if (height)
+        *height = (int)h;
+    return PNG_IO_OK;
+}
+
+/* ---- decoding ---------------------------------------------------------- */
+
+/* Everything the libpng callbacks and the error path need. Heap pointers are
+ * kept here rather than in locals so they are still valid after a longjmp. */
+typedef struct {
+    const uint8_t *data;
+    size_t len;
+    size_t pos;
+    int out_of_memory;
+    char message[200];
+    uint8_t *pixels;
+    png_bytep *rows;
+} decode_ctx;
+
+static void copy_message(char *dst, size_t dst_len, const char *msg)
+{
+    snprintf(dst, dst_len, "%s", msg ? msg : "");
+}
+
+static void decode_error(png_structp png, png_const_charp msg)
+{
+    decode_ctx *ctx = png_get_error_ptr(png);
+    copy_message(ctx->message, sizeof ctx->message, msg);
+    png_longjmp(png, 1);
+}
+
+static void decode_warning(png_structp png, png_const_charp msg)
+{
+    decode_ctx *ctx = png_get_error_ptr(png);
+    copy_message(ctx->message, sizeof ctx->message, msg);
+}
+
+/* libpng's own allocations go through here only so that an allocation
+ * failure is reported as PNG_IO_NO_MEMORY rather than as a corrupt file. */
+static png_voidp decode_malloc(png_structp png, png_alloc_size_t size)
+{
+    decode_ctx *ctx = png_get_mem_ptr(png);
+    void *p = malloc(size);
+    if (!p && ctx)
+        ctx->out_of_memory = 1;
+    return p;
+}
+
+static void decode_free(png_structp png, png_voidp p)
+{
+    (void)png;
+    free(p);
+}
+
+/* The bounded reader: a request past the end of the buffer is an error, which
+ * is how truncated uploads become PNG_IO_CORRUPT instead of over-reads. */
+static void read_from_memory(png_structp png, png_bytep dst, size_t n)
+{
+    decode_ctx *ctx = png_get_io_ptr(png);
+    if (n > ctx->len - ctx->pos)
+        png_error(png, "unexpected end of PNG data (truncated file)");
+    memcpy(dst, ctx->data + ctx->pos, n);
+    ctx->pos += n;
+}
+
+static int mul_overflows(size_t a, size_t b)
+{
+    return b != 0 && a > SIZE_MAX / b;
+}
+
+static png_io_status check_pixel_limit(uint64_t w, uint64_t h, uint64_t max_pixels,
+                                       char *detail, size_t detail_len)
+{
+    if (max_pixels == 0 || w * h <= max_pixels)
+        return PNG_IO_OK;
+    if (detail && detail_len > 0)
+        snprintf(detail, detail_len, "image is %llux%llu = %llu pixels, limit is %llu",
+                 (unsigned long long)w, (unsigned long long)h,
+                 (unsigned long long)(w * h), (unsigned long long)max_pixels);
+    return PNG_IO_TOO_MANY_PIXELS;
+}
+
+static void configure_limits(png_structp png, uint64_t max_pixels)
+{
+    /* A single dimension can never exceed the pixel budget (the other is at
+     * least 1), so this limit never fires before our own, clearer check. */
+    png_uint_32 dim_max = PNG_MAX_DIM;
+    if (max_pixels > 0 && max_pixels < dim_max)
+        dim_max = (png_uint_32)max_pixels;
+    png_set_user_limits(png, dim_max, dim_max);
+    png_set_chunk_cache_max(png, CHUNK_CACHE_MAX);
+    png_set_chunk_malloc_max(png, CHUNK_MALLOC_MAX);
+    /* Negative count: applies to every chunk except IHDR, PLTE, tRNS, IDAT
+     * and IEND, known or unknown. */
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+}
+
+/* Asks libpng to deliver 8-bit RGBA whatever the stored format is. */
+static void request_rgba8(png_structp png, png_infop info)
+{
+    int color_type = png_get_color_type(png, info);
+    int bit_depth = png_get_bit_depth(png, info);
+    int has_trns = png_get_valid(png, info, PNG_INFO_tRNS) != 0;
+
+    /* Palette -> RGB, grey < 8 bits -> 8 bits, tRNS -> alpha channel. */
+    png_set_expand(png);
+    if (bit_depth == 16)
+        png_set_scale_16(png);   /* rounds, unlike strip_16's truncation */
+    if (!(color_type & PNG_COLOR_MASK_COLOR))
+        png_set_gray_to_rgb(png);
+    if (!(color_type & PNG_COLOR_MASK_ALPHA) && !has_trns)
+        png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
+    png_set_interlace_handling(png);
+    png_read_update_info(png, info);
+}
+
+/* Runs libpng over ctx->data. Only this function calls setjmp; its locals are
+ * not used after a longjmp, and the buffers it allocates hang off ctx. */
+static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ctx,
+                                 uint64_t max_pixels, image *out, char *detail,
+                                 size_t detail_len)
+{
+    if (setjmp(png_jmpbuf(png)))
+        return ctx->out_of_memory ? PNG_IO_NO_MEMORY : PNG_IO_CORRUPT;
+
+    configure_limits(png, max_pixels);
+    png_set_read_fn(png, ctx, read_from_memory);
+    png_read_info(png, info);
+
+    png_uint_32 w = png_get_image_width(png, info);
+    png_uint_32 h = png_get_image_height(png, info);
+    png_io_status st = check_pixel_limit(w, h, max_pixels, detail, detail_len);
+    if (st != PNG_IO_OK)
+        return st;
+    if (w == 0 || h == 0 || w > PNG_MAX_DIM || h > PNG_MAX_DIM)
+        return PNG_IO_CORRUPT;
+
+    request_rgba8(png, info);
+    if (png_get_channels(png, info) != 4 || png_get_bit_depth(png, info) != 8 ||
+        png_get_rowbytes(png, info) != (size_t)w * 4u)
+        png_error(png, "unexpected pixel layout after transformation");
+
+    size_t stride = (size_t)w * 4u;
+    if (mul_overflows(h, stride) || mul_overflows(h, sizeof(png_bytep))) {
+        ctx->out_of_memory = 1;
+        return PNG_IO_NO_MEMORY;
+    }
+    ctx->pixels = malloc(stride * h);
+    ctx->rows = malloc(sizeof(png_bytep) * h);
+    if (!ctx->pixels || !ctx->rows) {
+        ctx->out_of_memory = 1;
+        return PNG_IO_NO_MEMORY;
+    }
+    for (png_uint_32 y = 0; y < h; y++)
+        ctx->rows[y] = ctx->pixels + (size_t)y * stride;
+
+    png_read_image(png, ctx->rows);
+    /* Reading through IEND verifies the trailing CRCs, so a file cut after
+     * its last IDAT is still reported as truncated. */
+    png_read_end(png, NULL);
+
+    out->width = (int)w;
+    out->height = (int)h;
+    out->channels = 4;
+    out->pixels = ctx->pixels;
+    ctx->pixels = NULL;   /* ownership moved to *out */
+    return PNG_IO_OK;
+}
+
+png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels,
+                              image *out, char *detail, size_t detail_len)
+{
+    set_detail(detail, detail_len, "");
+    if (!out)
+        return PNG_IO_CORRUPT;
+    memset(out, 0, sizeof *out);
+
+    int w = 0, h = 0;
+    png_io_status st = png_read_size(data, len, &w, &h);
+    if (st == PNG_IO_NOT_PNG) {
+        set_detail(detail, detail_len, "missing PNG signature");
+        return st;
+    }
+    if (st != PNG_IO_OK) {
+        set_detail(detail, detail_len, "bad or truncated IHDR chunk");
+        return st;
+    }
+    st = check_pixel_limit((uint64_t)w, (uint64_t)h, max_pixels, detail, detail_len);
+    if (st != PNG_IO_OK)
+        return st;
+
+    decode_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    ctx.data = data;
+    ctx.len = len;
+
+    png_structp png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, &ctx, decode_error,
+                                               decode_warning, &ctx, decode_malloc, decode_free);
+    if (!png) {
+        set_detail(detail, detail_len, "cannot create libpng reader");
+        return PNG_IO_NO_MEMORY;
+    }
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        set_detail(detail, detail_len, "cannot create libpng info");
+        return PNG_IO_NO_MEMORY;
+    }
+
+    st = decode_into(png, info, &ctx, max_pixels, out, detail, detail_len);
+    png_destroy_read_struct(&png, &info, NULL);
+    free(ctx.pixels);
+    free(ctx.rows);
+    if (st != PNG_IO_OK) {
+        memset(out, 0, sizeof *out);
+        if (st == PNG_IO_NO_MEMORY && ctx.message[0] == '\0')
+            copy_message(ctx.message, sizeof ctx.message, "out of memory while decoding");
+        if (st != PNG_IO_TOO_MANY_PIXELS)
+            set_detail(detail, detail_len, ctx.message);
+        return st;
+    }
+    set_detail(detail, detail_len, ctx.message);   /* last warning, if any */
+    return PNG_IO_OK;
+}
+
+/* ---- encoding ---------------------------------------------------------- */
+
+typedef struct {
+    uint8_t *buf;
+    size_t len;
+    size_t cap;
+    int out_of_memory;
+} encode_ctx;
+
+static void encode_error(png_structp png, png_const_charp msg)
+{
+    (void)msg;
+    png_longjmp(png, 1);
+}
+
+static void encode_warning(png_structp png, png_const_charp msg)
+{
+    (void)png;
+    (void)msg;
+}
+
+static void write_to_memory(png_structp png, png_bytep src, size_t n)
+{
+    encode_ctx *ctx = png_get_io_ptr(png);
+    if (n > SIZE_MAX - ctx->len) {
+        ctx->out_of_memory = 1;
+        png_error(png, "encoded PNG too large");
+    }
+    if (ctx->len + n > ctx->cap) {
+        size_t cap = ctx->cap ? ctx->cap : 4096;
+        while (cap < ctx->len + n)
+            cap = cap > SIZE_MAX / 2 ? ctx->len + n : cap * 2;
+        uint8_t *grown = realloc(ctx->buf, cap);
+        if (!grown) {
+            ctx->out_of_memory = 1;
+            png_error(png, "out of memory");
+        }
+        ctx->buf = grown;
+        ctx->cap = cap;
+    }
+    memcpy(ctx->buf + ctx->len, src, n);
+    ctx->len += n;
+}
+
+static void flush_memory(png_structp png)
+{
+    (void)png;
+}
+
+static int color_type_for(int channels)
+{
+    switch (channels) {
+    case 1: return PNG_COLOR_TYPE_GRAY;
+    case 2: return PNG_COLOR_TYPE_GRAY_ALPHA;
+    case 3: return PNG_COLOR_TYPE_RGB;
+    case 4: return PNG_COLOR_TYPE_RGBA;
+    }
+    return -1;
+}
+
+static int image_is_encodable(const image *img)
+{
+    return img && img->pixels && img->width > 0 && img->height > 0 &&
+           (uint64_t)img->width <= PNG_MAX_DIM && (uint64_t)img->height <= PNG_MAX_DIM &&
+           color_type_for(img->channels) >= 0 &&
+           (size_t)img->width <= SIZE_MAX / (size_t)img->channels;
+}
+
+/* The setjmp half of encoding; as in decode_into, state lives in ctx. */
+static png_io_status encode_into(png_structp png, png_infop info, const image *img,
+                                 encode_ctx *ctx)
+{
+    if (setjmp(png_jmpbuf(png)))
+        return ctx->out_of_memory ? PNG_IO_NO_MEMORY : PNG_IO_WRITE_FAILED;
+
+    png_set_write_fn(png, ctx, write_to_memory, flush_memory);
+    png_set_IHDR(png, info, (png_uint_32)img->width, (png_uint_32)img->height, 8,
+                 color_type_for(img->channels), PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_write_info(png, info);
+    size_t stride = (size_t)img->width * (size_t)img->channels;
+    for (int y = 0; y < img->height; y++)
+        png_write_row(png, img->pixels + (size_t)y * stride);
+    png_write_end(png, NULL);
+    return PNG_IO_OK;
+}
+
+png_io_status png_encode_memory(const image *img, uint8_t **out, size_t *out_len)
+{
+    if (out)
+        *out = NULL;
+    if (out_len)
+        *out_len = 0;
+    if (!out || !out_len || !image_is_encodable(img))
+        return PNG_IO_WRITE_FAILED;
+
+    encode_ctx ctx;
+    memset(&ctx, 0, sizeof ctx);
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, encode_error,
+                                              encode_warning);
+    if (!png)
+        return PNG_IO_NO_MEMORY;
+    png_infop info = png_create_info_struct(png);
+    if (!info) {
+        png_destroy_write_struct(&png, NULL);
+        return PNG_IO_NO_MEMORY;
+    }
+    png_io_status st = encode_into(png, info, img, &ctx);
+    png_destroy_write_struct(&png, &info);
+    if (st != PNG_IO_OK) {
+        free(ctx.buf);
+        return st;
+    }
+    *out = ctx.buf;
+    *out_len = ctx.len;
+    return PNG_IO_OK;
+}
+
+/* write(2) until done: short writes and EINTR are normal on some files. */
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t k = write(fd, p, n);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += k;
+        n -= (size_t)k;
+    }
+    return 0;
+}
+
+static int write_file_durably(const char *path, const uint8_t *p, size_t n)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -1;
+    int rc = write_all(fd, p, n);
+    /* fsync before rename: otherwise a crash can leave the new name pointing
+     * at an empty file on some filesystems. */
+    if (rc == 0 && fsync(fd) != 0)
+        rc = -1;
+    if (close(fd) != 0)
+        rc = -1;
+    return rc;
+}
+
+png_io_status png_write_file(const char *path, const image *img)
+{
+    if (!path || !*path)
+        return PNG_IO_WRITE_FAILED;
+    uint8_t *buf = NULL;
+    size_t len = 0;
+    png_io_status st = png_encode_memory(img, &buf, &len);
+    if (st != PNG_IO_OK)
+        return st;
+
+    size_t plen = strlen(path);
+    char *tmp = malloc(plen + sizeof ".tmp");
+    if (!tmp) {
+        free(buf);
+        return PNG_IO_NO_MEMORY;
+    }
+    memcpy(tmp, path, plen);
+    memcpy(tmp + plen, ".tmp", sizeof ".tmp");
+
+    st = PNG_IO_OK;
+    if (write_file_durably(tmp, buf, len) != 0 || rename(tmp, path) != 0) {
+        unlink(tmp);
+        st = PNG_IO_WRITE_FAILED;
+    }
+    free(tmp);
+    free(buf);
+    return st;
+}

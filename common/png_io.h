@@ -1,0 +1,47 @@
+/* png_io.h -- PNG decoding and encoding on top of libpng, with limits.
+ *
+ * Decoding accepts every colour type and bit depth PNG allows (grey, grey +
+ * alpha, RGB, RGBA, palette with or without tRNS, 1/2/4/8/16-bit, Adam7
+ * interlaced) and always produces 8-bit RGBA, so later stages deal with one
+ * layout. The input is untrusted: the header is checked against the pixel
+ * limit before any pixel memory is allocated, and libpng errors never escape
+ * as longjmps to the caller.
+ */
+#ifndef DIGITS_PNG_IO_H
+#define DIGITS_PNG_IO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "image.h"
+
+typedef enum {
+    PNG_IO_OK = 0,
+    PNG_IO_NOT_PNG,        /* no PNG signature */
+    PNG_IO_CORRUPT,        /* signature ok, but libpng could not decode it */
+    PNG_IO_TOO_MANY_PIXELS,/* width * height over the caller's limit */
+    PNG_IO_NO_MEMORY,
+    PNG_IO_WRITE_FAILED,
+} png_io_status;
+
+/* A short human-readable description of a status. */
+const char *png_io_status_text(png_io_status status);
+
+/* Reads only the IHDR of an in-memory PNG: cheap, allocates nothing. */
+png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height);
+
+/* Decodes an in-memory PNG into an 8-bit RGBA image (out->channels == 4).
+ * max_pixels bounds width * height (0 means no bound beyond the format's).
+ * On failure *out is left empty and, when detail is not NULL, a message from
+ * libpng is copied into detail (detail_len bytes at most, NUL-terminated). */
+png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels,
+                              image *out, char *detail, size_t detail_len);
+
+/* Encodes an 8-bit grey (channels 1), RGB (3) or RGBA (4) image as PNG into a
+ * malloc'd buffer the caller frees. */
+png_io_status png_encode_memory(const image *img, uint8_t **out, size_t *out_len);
+
+/* Writes an image as a PNG file atomically (temporary file, then rename). */
+png_io_status png_write_file(const char *path, const image *img);
+
+#endif

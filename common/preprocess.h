@@ -1,0 +1,43 @@
+/* preprocess.h -- turn any user picture into what MNIST looks like.
+ *
+ * MNIST digits are light ink on a black background, size-normalised so the
+ * longest side of the digit fits a 20x20 box (aspect ratio kept, anti-aliased)
+ * and centred by centre of mass in a 28x28 frame. A photo or a canvas export
+ * is none of that, so every image, in training and in serving alike, goes
+ * through preprocess_to_mnist() before the network sees it.
+ */
+#ifndef DIGITS_PREPROCESS_H
+#define DIGITS_PREPROCESS_H
+
+#include <stdint.h>
+
+#include "image.h"
+
+#define MNIST_SIDE 28
+#define MNIST_PIXELS (MNIST_SIDE * MNIST_SIDE)
+
+typedef enum {
+    PREPROCESS_OK = 0,
+    PREPROCESS_BLANK,      /* no ink found: nothing to classify */
+    PREPROCESS_BAD_INPUT,  /* unsupported channel count or empty image */
+    PREPROCESS_NO_MEMORY,
+} preprocess_status;
+
+/* What the pipeline decided, for observability (?explain=1, --dump). */
+typedef struct {
+    int inverted;          /* 1 when the source had dark ink on a light background */
+    int box_x, box_y;      /* the digit's bounding box in source pixels */
+    int box_w, box_h;
+    float background;      /* estimated paper level, 0..255 grey (after compositing) */
+    float threshold;       /* the ink/paper threshold chosen, 0..255 */
+} preprocess_info;
+
+const char *preprocess_status_text(preprocess_status status);
+
+/* Converts a decoded image (1 = grey, 4 = RGBA channels) into a 28x28 MNIST-
+ * style image: out[y * 28 + x] in 0..255, 0 = background, 255 = full ink.
+ * info may be NULL. */
+preprocess_status preprocess_to_mnist(const image *src, uint8_t out[MNIST_PIXELS],
+                                      preprocess_info *info);
+
+#endif

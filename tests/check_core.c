@@ -1,0 +1,620 @@
+/* check_core.c -- unit tests for the foundation: IDX reading, the model file,
+ * the forward pass, backpropagation, the optimisers, and a short real
+ * training run on MNIST.
+ */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "idx.h"
+#include "mlp.h"
+#include "model.h"
+#include "rng.h"
+#include "sha256.h"
+#include "../trainer/pool.h"
+#include "../trainer/train.h"
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("DIGITS_DATA");
+    return d ? d : "data/mnist";
+}
+
+static void put_be32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24); p[1] = (uint8_t)(v >> 16); p[2] = (uint8_t)(v >> 8); p[3] = (uint8_t)v;
+}
+
+/* ---- sha256 ---- */
+
+START_TEST(test_sha256_known_vectors)
+{
+    uint8_t d[32];
+    char hex[65];
+    sha256("", 0, d);
+    sha256_hex(d, hex);
+    ck_assert_str_eq(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    sha256("abc", 3, d);
+    sha256_hex(d, hex);
+    ck_assert_str_eq(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    const char *two_blocks = "abcdbcdecdefdefgefghfghighijhijkijkljklmklmnlmnomnopnopq";
+    sha256(two_blocks, strlen(two_blocks), d);
+    sha256_hex(d, hex);
+    ck_assert_str_eq(hex, "248d6a61d20638b8e5c026930c3e6039a33ce45964ff2167f6ecedd419db06c1");
+}
+END_TEST
+
+/* ---- IDX ---- */
+
+static uint8_t *make_idx_images(int count, int rows, int cols, size_t *len)
+{
+    *len = 16 + (size_t)count * rows * cols;
+    uint8_t *buf = malloc(*len);
+    put_be32(buf, 0x803);
+    put_be32(buf + 4, (uint32_t)count);
+    put_be32(buf + 8, (uint32_t)rows);
+    put_be32(buf + 12, (uint32_t)cols);
+    for (size_t i = 16; i < *len; i++)
+        buf[i] = (uint8_t)(i * 7);
+    return buf;
+}
+
+START_TEST(test_idx_good_images_and_labels)
+{
+    size_t len;
+    uint8_t *buf = make_idx_images(3, 28, 28, &len);
+    idx_images img;
+    char err[256];
+    ck_assert_int_eq(idx_parse_images(buf, len, &img, err, sizeof err), 0);
+    ck_assert_int_eq(img.count, 3);
+    ck_assert_int_eq(img.rows, 28);
+    ck_assert_int_eq(img.pixels[5], buf[21]);
+    idx_images_free(&img);
+    free(buf);
+
+    uint8_t labels[8 + 4] = {0, 0, 8, 1, 0, 0, 0, 4, 7, 2, 1, 0};
+    idx_labels lab;
+    ck_assert_int_eq(idx_parse_labels(labels, sizeof labels, &lab, err, sizeof err), 0);
+    ck_assert_int_eq(lab.count, 4);
+    ck_assert_int_eq(lab.labels[0], 7);
+    idx_labels_free(&lab);
+}
+END_TEST
+
+START_TEST(test_idx_rejects_bad_files)
+{
+    size_t len;
+    uint8_t *buf = make_idx_images(3, 28, 28, &len);
+    idx_images img;
+    char err[256];
+    /* truncated: every cut point must fail cleanly */
+    for (size_t cut = 0; cut < len; cut += 97)
+        ck_assert_int_eq(idx_parse_images(buf, cut, &img, err, sizeof err), -1);
+    ck_assert_int_eq(idx_parse_images(buf, len - 1, &img, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "promises"));
+    /* wrong magic */
+    buf[3] = 0x01;
+    ck_assert_int_eq(idx_parse_images(buf, len, &img, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "magic"));
+    buf[3] = 0x03;
+    /* wrong count: more images than bytes */
+    put_be32(buf + 4, 4);
+    ck_assert_int_eq(idx_parse_images(buf, len, &img, err, sizeof err), -1);
+    /* absurd count whose product would overflow 32 bits */
+    put_be32(buf + 4, 0xffffffffu);
+    put_be32(buf + 8, 0xffffffffu);
+    ck_assert_int_eq(idx_parse_images(buf, len, &img, err, sizeof err), -1);
+    free(buf);
+
+    uint8_t labels[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 3, 1, 2};
+    idx_labels lab;
+    ck_assert_int_eq(idx_parse_labels(labels, sizeof labels, &lab, err, sizeof err), -1);
+    labels[3] = 3;
+    ck_assert_int_eq(idx_parse_labels(labels, sizeof labels, &lab, err, sizeof err), -1);
+    ck_assert_int_eq(idx_read_labels("/nonexistent/labels", &lab, NULL, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/labels"));
+}
+END_TEST
+
+START_TEST(test_mnist_files_verified)
+{
+    mnist_data d;
+    char err[512];
+    if (mnist_load(data_dir(), 1, &d, err, sizeof err) != 0)
+        ck_abort_msg("MNIST missing (run make data): %s", err);
+    ck_assert_int_eq(d.train_images.count, 60000);
+    ck_assert_int_eq(d.test_images.count, 10000);
+    ck_assert_int_eq(d.test_labels.labels[0], 7);  /* the famous first test digit */
+    ck_assert_int_eq(strlen(d.fingerprint), 64);
+    mnist_free(&d);
+}
+END_TEST
+
+/* ---- model file ---- */
+
+static void make_small_model(model *m)
+{
+    int sizes[] = {784, 16, 10};
+    char err[256];
+    ck_assert_int_eq(model_init(m, sizes, 3, err, sizeof err), 0);
+    rng r;
+    rng_seed(&r, 42);
+    init_weights_he(m, &r);
+    for (int i = 0; i < 10; i++)
+        m->b[1][i] = 0.01f * (float)i;
+    model_set_meta(m, "id", "test-model");
+    model_set_meta(m, "test_accuracy", "0.5");
+}
+
+static const char *temp_path(const char *name, char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/digits-check-core-%d-%s", (int)getpid(), name);
+    return path;
+}
+
+static uint8_t *slurp(const char *path, size_t *len)
+{
+    uint8_t *data;
+    char err[256];
+    ck_assert_int_eq(read_file_bounded(path, 1 << 28, &data, len, err, sizeof err), 0);
+    return data;
+}
+
+START_TEST(test_model_round_trip)
+{
+    model m, back;
+    make_small_model(&m);
+    char err[512];
+    char path[256], tmp[256];
+    temp_path("round.bin", path, sizeof path);
+    ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
+    ck_assert_int_eq(access(temp_path("round.bin.tmp", tmp, sizeof tmp), F_OK), -1); /* renamed */
+    ck_assert_msg(model_load(&back, path, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(back.n_layers, 2);
+    ck_assert_int_eq(back.sizes[1], 16);
+    ck_assert_uint_eq(back.n_params, m.n_params);
+    ck_assert_int_eq(memcmp(back.params, m.params, m.n_params * sizeof(float)), 0);
+    ck_assert_str_eq(model_get_meta(&back, "id"), "test-model");
+    ck_assert_str_eq(model_get_meta(&back, "test_accuracy"), "0.5");
+    ck_assert_float_eq(back.input_scale, 1.0f / 255.0f);
+    char arch[64];
+    model_arch_string(&back, arch, sizeof arch);
+    ck_assert_str_eq(arch, "784-16-10");
+    model_free(&back);
+    model_free(&m);
+    unlink(path);
+}
+END_TEST
+
+START_TEST(test_model_rejects_damage)
+{
+    model m, back;
+    make_small_model(&m);
+    char err[512];
+    char path[256];
+    temp_path("damage.bin", path, sizeof path);
+    ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
+    size_t len;
+    uint8_t *data = slurp(path, &len);
+
+    /* a flipped bit anywhere is caught */
+    for (size_t pos = 0; pos < len; pos += len / 61 + 1) {
+        data[pos] ^= 0x10;
+        ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+        data[pos] ^= 0x10;
+    }
+    data[len / 2] ^= 1;
+    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "checksum"));
+    data[len / 2] ^= 1;
+    /* every truncation is caught */
+    for (size_t cut = 0; cut < len; cut += len / 53 + 1)
+        ck_assert_int_eq(model_parse(&back, data, cut, err, sizeof err), -1);
+    /* wrong version says so */
+    data[8] = 99;
+    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "version 99"));
+    data[8] = 1;
+    /* wrong magic */
+    data[0] = 'X';
+    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "magic"));
+    data[0] = 'D';
+    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), 0);
+    model_free(&back);
+    free(data);
+    model_free(&m);
+    unlink(path);
+    ck_assert_int_eq(model_load(&back, "/nonexistent/model.bin", err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "/nonexistent/model.bin"));
+}
+END_TEST
+
+/* A hostile file with a valid checksum but absurd fields must be refused
+ * before anything large is allocated. */
+START_TEST(test_model_rejects_absurd_sizes_with_valid_checksum)
+{
+    uint8_t buf[256];
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, MODEL_MAGIC, 8);
+    buf[8] = 1;                       /* version */
+    buf[12] = 3;                      /* 3 layers */
+    uint32_t sizes[4] = {784, 8000, 8000, 10};
+    for (int i = 0; i < 4; i++)
+        memcpy(buf + 16 + 4 * i, &sizes[i], 4);   /* little-endian host */
+    size_t len = 100;
+    sha256(buf, len - 32, buf + len - 32);
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_parse(&m, buf, len, err, sizeof err), -1);
+    /* 784*8000 + 8000*8000 + ... > MODEL_MAX_PARAMS? No: 70M > 64M, refused */
+    ck_assert_ptr_nonnull(strstr(err, "parameters"));
+
+    buf[12] = 200;                    /* absurd layer count */
+    sha256(buf, len - 32, buf + len - 32);
+    ck_assert_int_eq(model_parse(&m, buf, len, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "layer count"));
+}
+END_TEST
+
+START_TEST(test_parse_arch)
+{
+    int s[9];
+    ck_assert_int_eq(model_parse_arch("784-128-10", s, 9), 3);
+    ck_assert_int_eq(s[1], 128);
+    ck_assert_int_eq(model_parse_arch("784-1000-1000-10", s, 9), 4);
+    ck_assert_int_eq(model_parse_arch("784", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch("784--10", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch("784-x-10", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch("784-0-10", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch("784-99999999-10", s, 9), -1);
+}
+END_TEST
+
+/* ---- forward pass ---- */
+
+START_TEST(test_forward_hand_computed)
+{
+    /* 4 inputs -> 2 ReLU -> 2 softmax, small enough to do by hand. */
+    int sizes[] = {4, 2, 2};
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+    m.input_width = 2; m.input_height = 2;
+    m.input_scale = 1.0f; m.input_offset = 0.0f;
+    /* W0 rows = inputs: h0 = x0 - x1 + 0.5, h1 = 2 x2 + x3 - 1 */
+    float W0[8] = {1, 0, -1, 0, 0, 2, 0, 1};
+    float b0[2] = {0.5f, -1.0f};
+    float W1[4] = {1, -1, 2, 1};   /* z0 = h0 + 2 h1, z1 = -h0 + h1 */
+    float b1[2] = {0.0f, 0.25f};
+    memcpy(m.W[0], W0, sizeof W0); memcpy(m.b[0], b0, sizeof b0);
+    memcpy(m.W[1], W1, sizeof W1); memcpy(m.b[1], b1, sizeof b1);
+    uint8_t x[4] = {3, 1, 2, 0};   /* h = relu(2.5, 3) */
+    float probs[2];
+    float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
+    int digit = mlp_predict(&m, x, probs, scratch);
+    double z0 = 2.5 + 6.0, z1 = -2.5 + 3.0 + 0.25;
+    double p0 = 1.0 / (1.0 + exp(z1 - z0));
+    ck_assert_int_eq(digit, 0);
+    ck_assert_double_eq_tol(probs[0], p0, 1e-6);
+    ck_assert_double_eq_tol(probs[0] + probs[1], 1.0, 1e-6);
+    /* a negative pre-activation is cut by the ReLU: h0 = relu(0 - 3 + 0.5) = 0 */
+    uint8_t y[4] = {0, 3, 1, 1};   /* h = (0, 2) */
+    mlp_predict(&m, y, probs, scratch);
+    z0 = 4.0; z1 = 2.25;
+    ck_assert_double_eq_tol(probs[0], 1.0 / (1.0 + exp(z1 - z0)), 1e-6);
+    free(scratch);
+    model_free(&m);
+}
+END_TEST
+
+/* ---- backpropagation ---- */
+
+static double batch_loss(model *m, const dataset *d, int count)
+{
+    double loss = 0.0;
+    float probs[10];
+    float *scratch = malloc(mlp_scratch_floats(m) * sizeof(float));
+    for (int i = 0; i < count; i++) {
+        mlp_predict(m, d->pixels + (size_t)i * 784, probs, scratch);
+        loss -= log(probs[d->labels[i]]);
+    }
+    free(scratch);
+    return loss / count;
+}
+
+START_TEST(test_gradient_check)
+{
+    /* A tiny two-hidden-layer net on random "images": compare backprop with
+     * central differences, in double-checked float. */
+    int sizes[] = {784, 12, 7, 10};
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_init(&m, sizes, 4, err, sizeof err), 0);
+    rng r;
+    rng_seed(&r, 7);
+    init_weights_he(&m, &r);
+    for (size_t i = 0; i < m.n_params; i++)
+        if (rng_uniform(&r) < 0.3f)
+            m.params[i] += 0.05f * rng_normal(&r);   /* non-zero biases too */
+    enum { N = 6 };
+    uint8_t pixels[N * 784], labels[N];
+    for (int i = 0; i < N * 784; i++)
+        pixels[i] = rng_uniform(&r) < 0.7f ? 0 : (uint8_t)rng_below(&r, 256);
+    for (int i = 0; i < N; i++)
+        labels[i] = (uint8_t)rng_below(&r, 10);
+    dataset d = {pixels, labels, N};
+
+    train_config cfg;
+    train_config_defaults(&cfg, OPTIMIZER_ADAM);
+    cfg.batch = N;
+    cfg.threads = 2;
+    trainer *t = trainer_create(&m, &cfg, err, sizeof err);
+    ck_assert_ptr_nonnull(t);
+    double loss = trainer_batch_gradients(t, &d, NULL, N);
+    ck_assert_double_eq_tol(loss, batch_loss(&m, &d, N), 1e-5);
+    const float *g = trainer_gradients(t);
+
+    int checked = 0, kinks = 0;
+    double centre = batch_loss(&m, &d, N);
+    for (size_t i = 0; i < m.n_params; i += 1 + rng_below(&r, 97)) {
+        float saved = m.params[i];
+        const float h = 1e-3f;
+        m.params[i] = saved + h;
+        double up = batch_loss(&m, &d, N);
+        m.params[i] = saved - h;
+        double down = batch_loss(&m, &d, N);
+        m.params[i] = saved;
+        /* Where a ReLU input crosses zero within +-h the loss has a kink and
+         * the two one-sided slopes disagree: no finite difference is valid. */
+        double right = (up - centre) / h, left = (centre - down) / h;
+        if (fabs(right - left) > 0.01 * (fabs(right) + fabs(left)) + 1e-4) {
+            kinks++;
+            continue;
+        }
+        double numeric = (up - down) / (2.0 * h);
+        /* float losses carry ~1e-7 of rounding, ~1e-4 once divided by 2h */
+        double tolerance = 1e-2 * fmax(fabs(numeric), fabs(g[i])) + 2e-4;
+        ck_assert_msg(fabs(numeric - g[i]) < tolerance,
+                      "param %zu: backprop %g, numeric %g", i, (double)g[i], numeric);
+        checked++;
+    }
+    ck_assert_msg(kinks * 5 < checked, "%d kinks in %d checks", kinks, checked);
+    ck_assert_int_gt(checked, 100);
+    trainer_destroy(t);
+    model_free(&m);
+}
+END_TEST
+
+/* One Adam step from zero state, done by hand with Keras' formulas. */
+START_TEST(test_adam_step_hand_computed)
+{
+    int sizes[] = {784, 4, 10};
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+    rng r;
+    rng_seed(&r, 3);
+    init_weights_he(&m, &r);
+    uint8_t pixels[2 * 784] = {0}, labels[2] = {3, 8};
+    for (int i = 0; i < 2 * 784; i += 5)
+        pixels[i] = (uint8_t)(i % 251);
+    dataset d = {pixels, labels, 2};
+    train_config cfg;
+    train_config_defaults(&cfg, OPTIMIZER_ADAM);
+    cfg.batch = 2;
+    trainer *t = trainer_create(&m, &cfg, err, sizeof err);
+    trainer_batch_gradients(t, &d, NULL, 2);
+    float *before = malloc(m.n_params * sizeof(float));
+    float *grad = malloc(m.n_params * sizeof(float));
+    memcpy(before, m.params, m.n_params * sizeof(float));
+    memcpy(grad, trainer_gradients(t), m.n_params * sizeof(float));
+    trainer_apply_update(t);
+    /* step 1: m = 0.1 g, v = 0.001 g^2, lr_t = lr * sqrt(1 - 0.999) / (1 - 0.9) */
+    double lr_t = 0.001 * sqrt(1.0 - 0.999) / (1.0 - 0.9);
+    int nonzero = 0;
+    for (size_t i = 0; i < m.n_params; i++) {
+        double mo = 0.1 * grad[i], v = 0.001 * (double)grad[i] * grad[i];
+        double expect = before[i] - lr_t * mo / (sqrt(v) + 1e-7);
+        ck_assert_double_eq_tol(m.params[i], expect, 1e-6 + 1e-5 * fabs(expect));
+        nonzero += grad[i] != 0.0f;
+    }
+    ck_assert_int_gt(nonzero, 100);
+    /* with |g| >> epsilon the first step moves each weight by about lr */
+    free(before);
+    free(grad);
+    trainer_destroy(t);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(test_sgd_momentum_step)
+{
+    int sizes[] = {784, 4, 10};
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+    rng r;
+    rng_seed(&r, 4);
+    init_weights_he(&m, &r);
+    uint8_t pixels[784] = {0}, labels[1] = {5};
+    for (int i = 100; i < 700; i += 3)
+        pixels[i] = 200;
+    dataset d = {pixels, labels, 1};
+    train_config cfg;
+    train_config_defaults(&cfg, OPTIMIZER_SGD);
+    cfg.batch = 1;
+    trainer *t = trainer_create(&m, &cfg, err, sizeof err);
+    float *p0 = malloc(m.n_params * sizeof(float)), *g1 = malloc(m.n_params * sizeof(float));
+    memcpy(p0, m.params, m.n_params * sizeof(float));
+    trainer_batch_gradients(t, &d, NULL, 1);
+    memcpy(g1, trainer_gradients(t), m.n_params * sizeof(float));
+    trainer_apply_update(t);
+    trainer_batch_gradients(t, &d, NULL, 1);
+    const float *g2 = trainer_gradients(t);
+    float *p1 = malloc(m.n_params * sizeof(float));
+    memcpy(p1, m.params, m.n_params * sizeof(float));
+    trainer_apply_update(t);
+    for (size_t i = 0; i < m.n_params; i++) {
+        double v1 = -0.01 * g1[i];
+        ck_assert_double_eq_tol(p1[i], p0[i] + v1, 1e-6);
+        double v2 = 0.9 * v1 - 0.01 * g2[i];
+        ck_assert_double_eq_tol(m.params[i], p1[i] + v2, 1e-6);
+    }
+    free(p0); free(g1); free(p1);
+    trainer_destroy(t);
+    model_free(&m);
+}
+END_TEST
+
+/* ---- threads and training ---- */
+
+START_TEST(test_pool_split_covers_range)
+{
+    for (int n = 0; n < 300; n += 7)
+        for (int T = 1; T <= 5; T++) {
+            int next = 0;
+            for (int t = 0; t < T; t++) {
+                int b, e;
+                pool_split(n, t, T, 16, &b, &e);
+                ck_assert_int_eq(b, next);
+                ck_assert(e >= b);
+                ck_assert(b % 16 == 0 || b == n);
+                next = e;
+            }
+            ck_assert_int_eq(next, n);
+        }
+}
+END_TEST
+
+static void train_small(int threads, uint64_t seed, int n, model *m, eval_result *test_result)
+{
+    mnist_data data;
+    char err[512];
+    if (mnist_load(data_dir(), 1, &data, err, sizeof err) != 0)
+        ck_abort_msg("MNIST missing (run make data): %s", err);
+    int sizes[] = {784, 64, 10};
+    ck_assert_int_eq(model_init(m, sizes, 3, err, sizeof err), 0);
+    rng r;
+    rng_seed(&r, seed);
+    init_weights_he(m, &r);
+    train_config cfg;
+    train_config_defaults(&cfg, OPTIMIZER_ADAM);
+    cfg.epochs = 2;
+    cfg.threads = threads;
+    cfg.seed = seed;
+    trainer *t = trainer_create(m, &cfg, err, sizeof err);
+    dataset train = {data.train_images.pixels, data.train_labels.labels, n};
+    dataset test = {data.test_images.pixels, data.test_labels.labels, data.test_images.count};
+    epoch_stats history[2];
+    ck_assert_int_eq(trainer_fit(t, &train, NULL, NULL, history), 0);
+    ck_assert(history[1].loss < history[0].loss);
+    ck_assert_int_eq(evaluate_model(m, &test, threads, test_result), 0);
+    trainer_destroy(t);
+    mnist_free(&data);
+}
+
+START_TEST(test_short_training_beats_90_percent)
+{
+    model m;
+    eval_result r;
+    train_small(2, 11, 5000, &m, &r);
+    ck_assert_int_eq(r.total, 10000);
+    ck_assert_msg(r.accuracy > 0.90, "accuracy %.4f after training on 5000 images", r.accuracy);
+    int sum = 0;
+    for (int i = 0; i < 10; i++)
+        for (int j = 0; j < 10; j++)
+            sum += r.confusion[i][j];
+    ck_assert_int_eq(sum, 10000);
+    model_free(&m);
+}
+END_TEST
+
+START_TEST(test_training_is_reproducible)
+{
+    model a, b, c;
+    eval_result ra, rb, rc;
+    train_small(2, 5, 2000, &a, &ra);
+    train_small(2, 5, 2000, &b, &rb);
+    train_small(1, 5, 2000, &c, &rc);   /* the split never changes the order of sums */
+    ck_assert_int_eq(memcmp(a.params, b.params, a.n_params * sizeof(float)), 0);
+    ck_assert_int_eq(memcmp(a.params, c.params, a.n_params * sizeof(float)), 0);
+    model_free(&a);
+    model_free(&b);
+    model_free(&c);
+}
+END_TEST
+
+START_TEST(test_shipped_model_accuracy_is_true)
+{
+    const char *path = getenv("DIGITS_MODEL") ? getenv("DIGITS_MODEL") : "models/mnist-mlp.bin";
+    model m;
+    char err[512];
+    ck_assert_msg(model_load(&m, path, err, sizeof err) == 0, "%s", err);
+    const char *stored = model_get_meta(&m, "test_accuracy");
+    ck_assert_ptr_nonnull(stored);
+    ck_assert_ptr_nonnull(model_get_meta(&m, "command"));
+    ck_assert_ptr_nonnull(model_get_meta(&m, "id"));
+    mnist_data data;
+    if (mnist_load(data_dir(), 0, &data, err, sizeof err) != 0)
+        ck_abort_msg("MNIST missing (run make data): %s", err);
+    dataset test = {data.test_images.pixels, data.test_labels.labels, data.test_images.count};
+    eval_result r;
+    ck_assert_int_eq(evaluate_model(&m, &test, 2, &r), 0);
+    char fresh[32];
+    snprintf(fresh, sizeof fresh, "%.6f", r.accuracy);
+    ck_assert_str_eq(fresh, stored);
+    ck_assert_str_eq(model_get_meta(&m, "test_samples"), "10000");
+    /* the single-image path the server uses agrees with the batched one */
+    float probs[10];
+    float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
+    int correct = 0;
+    for (int i = 0; i < test.count; i++)
+        correct += mlp_predict(&m, test.pixels + (size_t)i * 784, probs, scratch) == test.labels[i];
+    ck_assert_int_eq(correct, r.correct);
+    free(scratch);
+    mnist_free(&data);
+    model_free(&m);
+}
+END_TEST
+
+static Suite *core_suite(void)
+{
+    Suite *s = suite_create("core");
+    TCase *tc = tcase_create("format");
+    tcase_add_test(tc, test_sha256_known_vectors);
+    tcase_add_test(tc, test_idx_good_images_and_labels);
+    tcase_add_test(tc, test_idx_rejects_bad_files);
+    tcase_add_test(tc, test_model_round_trip);
+    tcase_add_test(tc, test_model_rejects_damage);
+    tcase_add_test(tc, test_model_rejects_absurd_sizes_with_valid_checksum);
+    tcase_add_test(tc, test_parse_arch);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("maths");
+    tcase_add_test(tc, test_forward_hand_computed);
+    tcase_add_test(tc, test_gradient_check);
+    tcase_add_test(tc, test_adam_step_hand_computed);
+    tcase_add_test(tc, test_sgd_momentum_step);
+    tcase_add_test(tc, test_pool_split_covers_range);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("mnist");
+    tcase_set_timeout(tc, 600);
+    tcase_add_test(tc, test_mnist_files_verified);
+    tcase_add_test(tc, test_short_training_beats_90_percent);
+    tcase_add_test(tc, test_training_is_reproducible);
+    tcase_add_test(tc, test_shipped_model_accuracy_is_true);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(core_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}

@@ -1,0 +1,376 @@
+/* augment.c -- per-epoch distortions and the shared preprocessing of
+ * training images (see augment.h for the why).
+ */
+#include "augment.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pool.h"
+#include "rng.h"
+
+#define MNIST_SIDE_IN 28
+#define PI_F 3.14159265f
+#define MAX_GRID 16
+
+void augment_config_defaults(augment_config *cfg)
+{
+    cfg->rotate_degrees = 12.0f;
+    cfg->scale = 0.12f;
+    cfg->shear = 0.25f;
+    cfg->elastic_pixels = 2.0f;
+    cfg->elastic_grid = 6;
+    cfg->thin_probability = 0.15f;
+    cfg->thick_probability = 0.35f;
+    cfg->max_thicken = 4;
+}
+
+int augment_parse_mode(const char *text, augment_mode *mode)
+{
+    if (strcmp(text, "none") == 0) *mode = AUGMENT_NONE;
+    else if (strcmp(text, "preprocess") == 0) *mode = AUGMENT_PREPROCESS;
+    else if (strcmp(text, "full") == 0) *mode = AUGMENT_FULL;
+    else return -1;
+    return 0;
+}
+
+const char *augment_mode_name(augment_mode mode)
+{
+    switch (mode) {
+    case AUGMENT_PREPROCESS: return "preprocess";
+    case AUGMENT_FULL: return "full";
+    default: return "none";
+    }
+}
+
+static float uniform_between(rng *r, float lo, float hi)
+{
+    return lo + (hi - lo) * rng_uniform(r);
+}
+
+/* Bilinear sample of the 28x28 source at (x, y), 0 outside. */
+static float sample_source(const uint8_t *src, float x, float y)
+{
+    if (!(x > -1.0f && y > -1.0f && x < MNIST_SIDE_IN && y < MNIST_SIDE_IN))
+        return 0.0f;
+    int x0 = (int)floorf(x), y0 = (int)floorf(y);
+    float fx = x - (float)x0, fy = y - (float)y0;
+    float v[2][2];
+    for (int dy = 0; dy < 2; dy++)
+        for (int dx = 0; dx < 2; dx++) {
+            int sx = x0 + dx, sy = y0 + dy;
+            v[dy][dx] = sx >= 0 && sy >= 0 && sx < MNIST_SIDE_IN && sy < MNIST_SIDE_IN
+                            ? (float)src[sy * MNIST_SIDE_IN + sx]
+                            : 0.0f;
+        }
+    return (v[0][0] * (1 - fx) + v[0][1] * fx) * (1 - fy) + (v[1][0] * (1 - fx) + v[1][1] * fx) * fy;
+}
+
+/* Smoothstep weights make the interpolated displacement field smooth where
+ * plain bilinear interpolation would crease at the control lines. */
+static float smooth(float t) { return t * t * (3.0f - 2.0f * t); }
+
+/* Where each working pixel falls between the field's control points. */
+typedef struct {
+    int index[AUGMENT_SIDE];
+    float weight[AUGMENT_SIDE];
+} grid_lookup;
+
+static void make_grid_lookup(int g, grid_lookup *lut)
+{
+    const float to_grid = (float)(g - 1) / (AUGMENT_SIDE - 1);
+    for (int x = 0; x < AUGMENT_SIDE; x++) {
+        float gx = (float)x * to_grid;
+        int i = (int)gx;
+        if (i >= g - 1)
+            i = g - 2;
+        lut->index[x] = i;
+        lut->weight[x] = smooth(gx - (float)i);
+    }
+}
+
+/* The field along row y: first blend the two control rows around y, then
+ * interpolate along x. */
+static void field_row(const float *grid, int g, const grid_lookup *lut, int y, float *row)
+{
+    float blended[MAX_GRID];
+    int j = lut->index[y];
+    float ty = lut->weight[y];
+    for (int i = 0; i < g; i++)
+        blended[i] = grid[j * g + i] * (1 - ty) + grid[(j + 1) * g + i] * ty;
+    for (int x = 0; x < AUGMENT_SIDE; x++) {
+        int i = lut->index[x];
+        float tx = lut->weight[x];
+        row[x] = blended[i] * (1 - tx) + blended[i + 1] * tx;
+    }
+}
+
+/* A working image with a one-pixel border of zeros, so 3x3 filters need no
+ * bounds checks. */
+#define PADDED (AUGMENT_SIDE + 2)
+
+/* One pass of a grey-level 3x3 max (dilate) or min (erode) filter over the
+ * interior; `square` alternates with a cross so repeated passes grow a
+ * rounder pen. */
+static void morph_pass(const uint8_t *in, uint8_t *out, int dilate, int square)
+{
+    for (int y = 1; y <= AUGMENT_SIDE; y++) {
+        const uint8_t *up = in + (y - 1) * PADDED, *mid = in + y * PADDED,
+                      *down = in + (y + 1) * PADDED;
+        uint8_t *o = out + y * PADDED;
+        for (int x = 1; x <= AUGMENT_SIDE; x++) {
+            uint8_t v[9] = {mid[x], mid[x - 1], mid[x + 1], up[x], down[x],
+                            up[x - 1], up[x + 1], down[x - 1], down[x + 1]};
+            int n = square ? 9 : 5;
+            uint8_t best = v[0];
+            for (int i = 1; i < n; i++)
+                best = dilate ? (v[i] > best ? v[i] : best) : (v[i] < best ? v[i] : best);
+            o[x] = best;
+        }
+    }
+}
+
+void augment_digit(const uint8_t *mnist28, const augment_config *cfg, uint64_t seed,
+                   uint8_t *out)
+{
+    rng r;
+    rng_seed(&r, seed);
+    float angle = uniform_between(&r, -cfg->rotate_degrees, cfg->rotate_degrees) * PI_F / 180.0f;
+    float sx = 1.0f + uniform_between(&r, -cfg->scale, cfg->scale);
+    float sy = 1.0f + uniform_between(&r, -cfg->scale, cfg->scale);
+    float shear = uniform_between(&r, -cfg->shear, cfg->shear);
+
+    /* Forward map A = rotate * shear * scale; sampling needs its inverse:
+     * A^-1 = scale^-1 * shear^-1 * rotate^-1. */
+    float c = cosf(angle), s = sinf(angle);
+    float r00 = c, r01 = s, r10 = -s, r11 = c;                  /* rotate^-1 */
+    float h00 = r00 - shear * r10, h01 = r01 - shear * r11;    /* shear^-1 * rotate^-1 */
+    float inv00 = h00 / sx, inv01 = h01 / sx, inv10 = r10 / sy, inv11 = r11 / sy;
+
+    int g = cfg->elastic_grid < 2 ? 2 : cfg->elastic_grid > MAX_GRID ? MAX_GRID : cfg->elastic_grid;
+    float field_x[MAX_GRID * MAX_GRID], field_y[MAX_GRID * MAX_GRID];
+    for (int i = 0; i < g * g; i++) {
+        field_x[i] = uniform_between(&r, -cfg->elastic_pixels, cfg->elastic_pixels);
+        field_y[i] = uniform_between(&r, -cfg->elastic_pixels, cfg->elastic_pixels);
+    }
+
+    const float centre_out = (AUGMENT_SIDE - 1) / 2.0f, centre_in = (MNIST_SIDE_IN - 1) / 2.0f;
+    const float out_to_in = (float)MNIST_SIDE_IN / AUGMENT_SIDE;
+    grid_lookup lut;
+    make_grid_lookup(g, &lut);
+    uint8_t a[PADDED * PADDED] = {0}, b[PADDED * PADDED] = {0};
+    float shift_x[AUGMENT_SIDE], shift_y[AUGMENT_SIDE];
+    for (int y = 0; y < AUGMENT_SIDE; y++) {
+        field_row(field_x, g, &lut, y, shift_x);
+        field_row(field_y, g, &lut, y, shift_y);
+        float py = ((float)y - centre_out) * out_to_in;
+        for (int x = 0; x < AUGMENT_SIDE; x++) {
+            float px = ((float)x - centre_out) * out_to_in;
+            float qx = inv00 * px + inv01 * py + centre_in + shift_x[x];
+            float qy = inv10 * px + inv11 * py + centre_in + shift_y[x];
+            float v = sample_source(mnist28, qx, qy);
+            a[(y + 1) * PADDED + x + 1] = (uint8_t)(v > 254.5f ? 255.0f : v + 0.5f);
+        }
+    }
+
+    float pick = rng_uniform(&r);
+    uint8_t *cur = a, *other = b;
+    int passes = 0, dilate = 0;
+    if (pick < cfg->thin_probability) {
+        passes = 1;
+    } else if (pick < cfg->thin_probability + cfg->thick_probability && cfg->max_thicken > 0) {
+        passes = 1 + (int)rng_below(&r, (uint32_t)cfg->max_thicken);
+        dilate = 1;
+    }
+    for (int i = 0; i < passes; i++) {
+        morph_pass(cur, other, dilate, i & 1);
+        uint8_t *t = cur;
+        cur = other;
+        other = t;
+    }
+    for (int y = 0; y < AUGMENT_SIDE; y++)
+        memcpy(out + y * AUGMENT_SIDE, cur + (y + 1) * PADDED + 1, AUGMENT_SIDE);
+}
+
+/* ---- whole data sets ---------------------------------------------------- */
+
+static uint64_t sample_seed(uint64_t seed, int epoch, int index)
+{
+    uint64_t z = seed ^ ((uint64_t)epoch * 0x9e3779b97f4a7c15ull) ^
+                 ((uint64_t)index * 0xc2b2ae3d27d4eb4full);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+typedef struct {
+    const dataset *src;
+    augment_mode mode;
+    const augment_config *cfg;
+    uint64_t seed;
+    int epoch;
+    uint8_t *out;
+    int failed;
+} dataset_job;
+
+static void dataset_worker(void *arg, int tid, int T)
+{
+    dataset_job *job = arg;
+    int first = (int)((long)job->src->count * tid / T);
+    int last = (int)((long)job->src->count * (tid + 1) / T);
+    uint8_t big[AUGMENT_SIDE * AUGMENT_SIDE];
+    for (int i = first; i < last; i++) {
+        const uint8_t *digit = job->src->pixels + (size_t)i * MNIST_PIXELS;
+        uint8_t *dst = job->out + (size_t)i * MNIST_PIXELS;
+        image img = {MNIST_SIDE_IN, MNIST_SIDE_IN, 1, (uint8_t *)digit};
+        if (job->mode == AUGMENT_FULL) {
+            augment_digit(digit, job->cfg, sample_seed(job->seed, job->epoch, i), big);
+            img = (image){AUGMENT_SIDE, AUGMENT_SIDE, 1, big};
+        }
+        preprocess_status st = job->mode == AUGMENT_NONE
+                                   ? PREPROCESS_BLANK
+                                   : preprocess_to_mnist(&img, dst, NULL);
+        if (st == PREPROCESS_NO_MEMORY)
+            job->failed = 1;
+        if (st != PREPROCESS_OK)
+            memcpy(dst, digit, MNIST_PIXELS);
+    }
+}
+
+int augment_dataset(const dataset *src, augment_mode mode, const augment_config *cfg,
+                    uint64_t seed, int epoch, int threads, uint8_t *out)
+{
+    pool *team = pool_create(threads);
+    if (!team)
+        return -1;
+    dataset_job job = {src, mode, cfg, seed, epoch, out, 0};
+    pool_run(team, dataset_worker, &job);
+    pool_destroy(team);
+    return job.failed ? -1 : 0;
+}
+
+/* ---- background producer ------------------------------------------------ */
+
+struct augmenter {
+    dataset src;
+    augment_mode mode;
+    augment_config cfg;
+    uint64_t seed;
+    int threads;
+    uint8_t *buffer[2];
+    dataset views[2];
+    int ready_epoch[2];       /* which epoch each buffer holds, 0 = none */
+    int requested;            /* the epoch the producer should make next */
+    int stopping, failed;
+    pthread_t thread;
+    int thread_started;
+    pthread_mutex_t lock;
+    pthread_cond_t changed;
+};
+
+static void *producer_main(void *arg)
+{
+    augmenter *a = arg;
+    int made = 0;
+    pthread_mutex_lock(&a->lock);
+    for (;;) {
+        while (!a->stopping && a->requested <= made)
+            pthread_cond_wait(&a->changed, &a->lock);
+        if (a->stopping)
+            break;
+        int epoch = a->requested;
+        pthread_mutex_unlock(&a->lock);
+        /* One thread: the training team has the cores; this work only has
+         * to finish within an epoch of training. */
+        int rc = augment_dataset(&a->src, a->mode, &a->cfg, a->seed, epoch, 1,
+                                 a->buffer[epoch & 1]);
+        pthread_mutex_lock(&a->lock);
+        made = epoch;
+        if (rc != 0)
+            a->failed = 1;
+        a->ready_epoch[epoch & 1] = epoch;
+        pthread_cond_broadcast(&a->changed);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+augmenter *augmenter_start(const dataset *src, augment_mode mode, const augment_config *cfg,
+                           uint64_t seed, int threads)
+{
+    augmenter *a = calloc(1, sizeof *a);
+    if (!a)
+        return NULL;
+    a->src = *src;
+    a->mode = mode;
+    a->cfg = *cfg;
+    a->seed = seed;
+    a->threads = threads;
+    pthread_mutex_init(&a->lock, NULL);
+    pthread_cond_init(&a->changed, NULL);
+    size_t bytes = (size_t)src->count * MNIST_PIXELS + 1;
+    int buffers = mode == AUGMENT_FULL ? 2 : 1;
+    for (int i = 0; i < buffers; i++) {
+        a->buffer[i] = malloc(bytes);
+        if (!a->buffer[i]) {
+            augmenter_stop(a);
+            return NULL;
+        }
+        a->views[i] = (dataset){a->buffer[i], src->labels, src->count};
+    }
+    /* The first epoch (and the only one, when nothing is random) is made
+     * now, with every thread, since training cannot start without it. */
+    if (augment_dataset(src, mode, cfg, seed, 1, threads, a->buffer[1 & (buffers - 1)]) != 0) {
+        augmenter_stop(a);
+        return NULL;
+    }
+    if (mode == AUGMENT_FULL) {
+        a->ready_epoch[1] = 1;
+        if (pthread_create(&a->thread, NULL, producer_main, a) != 0) {
+            augmenter_stop(a);
+            return NULL;
+        }
+        a->thread_started = 1;
+    }
+    return a;
+}
+
+const dataset *augmenter_epoch(augmenter *a, int epoch)
+{
+    if (a->mode != AUGMENT_FULL)
+        return &a->views[0];
+    pthread_mutex_lock(&a->lock);
+    while (a->ready_epoch[epoch & 1] != epoch && !a->failed) {
+        if (a->requested < epoch) {
+            a->requested = epoch;
+            pthread_cond_broadcast(&a->changed);
+        }
+        pthread_cond_wait(&a->changed, &a->lock);
+    }
+    /* The other buffer held epoch - 1, which has finished training. */
+    a->requested = epoch + 1;
+    pthread_cond_broadcast(&a->changed);
+    int failed = a->failed;
+    pthread_mutex_unlock(&a->lock);
+    return failed ? NULL : &a->views[epoch & 1];
+}
+
+void augmenter_stop(augmenter *a)
+{
+    if (!a)
+        return;
+    if (a->thread_started) {
+        pthread_mutex_lock(&a->lock);
+        a->stopping = 1;
+        pthread_cond_broadcast(&a->changed);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->thread, NULL);
+    }
+    pthread_mutex_destroy(&a->lock);
+    pthread_cond_destroy(&a->changed);
+    free(a->buffer[0]);
+    free(a->buffer[1]);
+    free(a);
+}

@@ -1,0 +1,547 @@
+/* main.c -- the digits-trainer command line: train, eval.
+ *
+ * Parses flags, loads MNIST, and hands over to train.c (the maths) and
+ * report.c (what people see). Usage errors exit 2, runtime errors exit 1;
+ * every message names the flag or the file at fault.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "augment.h"
+#include "idx.h"
+#include "model.h"
+#include "report.h"
+#include "rng.h"
+#include "sha256.h"
+#include "train.h"
+#include "version.h"
+#include "pool.h"
+
+#define EXIT_USAGE 2
+
+static const char usage_main[] =
+    "usage: digits-trainer COMMAND [FLAGS]\n"
+    "\n"
+    "Trains and evaluates the MLP behind digits-server on MNIST.\n"
+    "\n"
+    "commands:\n"
+    "  train    train a model and write it with its history and plots\n"
+    "  eval     evaluate a model on the MNIST test set\n"
+    "\n"
+    "Run 'digits-trainer COMMAND --help' for a command's flags.\n"
+    "  --version  print the version\n";
+
+static const char usage_train[] =
+    "usage: digits-trainer train [FLAGS]\n"
+    "\n"
+    "  --data DIR          MNIST IDX files (default data/mnist)\n"
+    "  --out FILE          model to write (default models/mnist-mlp.bin); the history\n"
+    "                      (FILE without .bin + .history.csv) and plots (.curves.png,\n"
+    "                      .confusion.png) are written beside it\n"
+    "  --arch A-B-..-C     layer sizes, input first (default 784-128-10); any number\n"
+    "                      of ReLU hidden layers, softmax output\n"
+    "  --epochs N          passes over the training set (default 5)\n"
+    "  --batch N           mini-batch size, 1..4096 (default 32)\n"
+    "  --optimizer NAME    adam or sgd (default adam)\n"
+    "  --lr X              learning rate (default 0.001 for adam, 0.01 for sgd)\n"
+    "  --momentum X        sgd momentum (default 0.9)\n"
+    "  --seed N            seed for weights and shuffling (default 1)\n"
+    "  --threads N         threads (default: all CPUs); same seed and threads give\n"
+    "                      the same model bit for bit\n"
+    "  --val-split F       fraction of the training set held out, from its end, for\n"
+    "                      validation (default 0.1; 0 trains on all 60000)\n"
+    "  --augment MODE      none: raw MNIST pixels (default, as the seed tutorial);\n"
+    "                      preprocess: every image (train, validation, test) through\n"
+    "                      the server's preprocessing; full: as preprocess, plus fresh\n"
+    "                      random affine, elastic and stroke-thickness distortions of\n"
+    "                      the training images every epoch\n"
+    "  --quiet             no progress output\n";
+
+static const char usage_eval[] =
+    "usage: digits-trainer eval --model FILE [--data DIR] [--json] [--threads N]\n"
+    "\n"
+    "  --model FILE        the model to evaluate (default models/mnist-mlp.bin)\n"
+    "  --data DIR          MNIST IDX files (default data/mnist)\n"
+    "  --json              print one JSON object; test_accuracy is a fraction 0..1\n"
+    "  --threads N         threads (default: all CPUs)\n";
+
+/* ---- flag parsing ------------------------------------------------------- */
+
+typedef struct {
+    int argc, index;
+    char **argv;
+    const char *flag;      /* the flag being parsed, for messages */
+} flag_reader;
+
+/* Matches argv[index] against --name or --name=value; when the flag takes a
+ * value it is returned in *value. Returns 1 on match, 0 otherwise, -1 when the
+ * value is missing. */
+static int match_flag(flag_reader *r, const char *name, const char **value)
+{
+    const char *arg = r->argv[r->index];
+    size_t len = strlen(name);
+    if (strncmp(arg, name, len) != 0 || (arg[len] != '\0' && arg[len] != '='))
+        return 0;
+    r->flag = name;
+    if (!value) {
+        if (arg[len] == '=') {
+            fprintf(stderr, "digits-trainer: %s takes no value\n", name);
+            return -1;
+        }
+        return 1;
+    }
+    if (arg[len] == '=') {
+        *value = arg + len + 1;
+        return 1;
+    }
+    if (r->index + 1 >= r->argc) {
+        fprintf(stderr, "digits-trainer: %s needs a value\n", name);
+        return -1;
+    }
+    *value = r->argv[++r->index];
+    return 1;
+}
+
+static int parse_int(const char *flag, const char *text, long min, long max, int *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end || v < min || v > max) {
+        fprintf(stderr, "digits-trainer: %s '%s' is not a whole number in %ld..%ld\n", flag,
+                text, min, max);
+        return -1;
+    }
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_float(const char *flag, const char *text, double min, double max, float *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end || !(v >= min && v <= max)) {
+        fprintf(stderr, "digits-trainer: %s '%s' is not a number in %g..%g\n", flag, text, min,
+                max);
+        return -1;
+    }
+    *out = (float)v;
+    return 0;
+}
+
+/* ---- shared helpers ----------------------------------------------------- */
+
+static dataset dataset_slice(const idx_images *img, const idx_labels *lab, int first, int count)
+{
+    dataset d = {img->pixels + (size_t)first * 784, lab->labels + first, count};
+    return d;
+}
+
+/* "models/x.bin" + ".history.csv" -> "models/x.history.csv" */
+static void sibling_path(const char *model_path, const char *suffix, char *out, size_t len)
+{
+    const char *dot = strrchr(model_path, '.');
+    const char *slash = strrchr(model_path, '/');
+    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - model_path) : strlen(model_path);
+    snprintf(out, len, "%.*s%s", (int)stem, model_path, suffix);
+}
+
+static void join_command_line(int argc, char **argv, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < argc && used + 1 < len; i++) {
+        const char *arg = i == 0 ? "digits-trainer" : argv[i];
+        int n = snprintf(out + used, len - used, i ? " %s" : "%s", arg);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+}
+
+static void set_meta_number(model *m, const char *key, const char *format, double v)
+{
+    char buf[64];
+    snprintf(buf, sizeof buf, format, v);
+    model_set_meta(m, key, buf);
+}
+
+/* ---- train -------------------------------------------------------------- */
+
+typedef struct {
+    const char *data_dir, *out_path, *arch;
+    augment_mode augment;
+    train_config cfg;
+    float val_split;
+    int quiet;
+    int lr_given;
+} train_options;
+
+static int parse_train_flags(int argc, char **argv, train_options *o)
+{
+    train_config_defaults(&o->cfg, OPTIMIZER_ADAM);
+    o->cfg.threads = pool_available_cpus();
+    o->data_dir = "data/mnist";
+    o->out_path = "models/mnist-mlp.bin";
+    o->arch = "784-128-10";
+    o->augment = AUGMENT_NONE;
+    o->val_split = 0.1f;
+    flag_reader r = {argc, 2, argv, NULL};
+    for (; r.index < argc; r.index++) {
+        const char *v = NULL;
+        int rc;
+        if ((rc = match_flag(&r, "--help", NULL)) != 0) {
+            if (rc < 0)
+                return -1;
+            fputs(usage_train, stdout);
+            return 1;
+        }
+#define FLAG(name) ((rc = match_flag(&r, name, &v)) != 0)
+        if (FLAG("--data")) o->data_dir = v;
+        else if (FLAG("--out")) o->out_path = v;
+        else if (FLAG("--arch")) o->arch = v;
+        else if (FLAG("--augment")) {
+            if (augment_parse_mode(v, &o->augment) != 0) {
+                fprintf(stderr, "digits-trainer: --augment '%s': use none, preprocess or full\n", v);
+                return -1;
+            }
+        }
+        else if (FLAG("--epochs")) rc = parse_int(r.flag, v, 1, 100000, &o->cfg.epochs) ? -1 : 1;
+        else if (FLAG("--batch")) rc = parse_int(r.flag, v, 1, 4096, &o->cfg.batch) ? -1 : 1;
+        else if (FLAG("--threads")) rc = parse_int(r.flag, v, 1, 256, &o->cfg.threads) ? -1 : 1;
+        else if (FLAG("--lr")) {
+            rc = parse_float(r.flag, v, 1e-9, 10.0, &o->cfg.learning_rate) ? -1 : 1;
+            o->lr_given = 1;
+        } else if (FLAG("--momentum")) rc = parse_float(r.flag, v, 0.0, 0.9999, &o->cfg.momentum) ? -1 : 1;
+        else if (FLAG("--val-split")) rc = parse_float(r.flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
+        else if (FLAG("--seed")) {
+            char *end;
+            errno = 0;
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-') {
+                fprintf(stderr, "digits-trainer: --seed '%s' is not a non-negative integer\n", v);
+                return -1;
+            }
+            o->cfg.seed = s;
+        } else if (FLAG("--optimizer")) {
+            if (strcmp(v, "adam") == 0) o->cfg.optimizer = OPTIMIZER_ADAM;
+            else if (strcmp(v, "sgd") == 0) o->cfg.optimizer = OPTIMIZER_SGD;
+            else {
+                fprintf(stderr, "digits-trainer: --optimizer '%s': use adam or sgd\n", v);
+                return -1;
+            }
+        } else if ((rc = match_flag(&r, "--quiet", NULL)) != 0) {
+            o->quiet = 1;
+        } else {
+            fprintf(stderr, "digits-trainer train: unknown flag '%s' (see --help)\n",
+                    argv[r.index]);
+            return -1;
+        }
+#undef FLAG
+        if (rc < 0)
+            return -1;
+    }
+    if (!o->lr_given && o->cfg.optimizer == OPTIMIZER_SGD)
+        o->cfg.learning_rate = 0.01f;
+    return 0;
+}
+
+static void make_model_id(model *m, char *id, size_t len)
+{
+    uint8_t digest[32];
+    char hex[65], arch[128];
+    sha256(m->params, m->n_params * sizeof(float), digest);
+    sha256_hex(digest, hex);
+    model_arch_string(m, arch, sizeof arch);
+    snprintf(id, len, "mlp-%s-%.12s", arch, hex);
+}
+
+static int write_reports(const char *out_path, const epoch_stats *history, int epochs,
+                         const eval_result *test, FILE *log)
+{
+    char path[4096], err[512];
+    int rc = 0;
+    sibling_path(out_path, ".history.csv", path, sizeof path);
+    if (history_write_csv(path, history, epochs, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: %s\n", err);
+        rc = -1;
+    } else {
+        fprintf(log, "wrote %s\n", path);
+    }
+    sibling_path(out_path, ".curves.png", path, sizeof path);
+    if (plot_learning_curves(path, history, epochs, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: %s\n", err);
+        rc = -1;
+    } else {
+        fprintf(log, "wrote %s\n", path);
+    }
+    sibling_path(out_path, ".confusion.png", path, sizeof path);
+    if (plot_confusion_matrix(path, test, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: %s\n", err);
+        rc = -1;
+    } else {
+        fprintf(log, "wrote %s\n", path);
+    }
+    return rc;
+}
+
+static double wall_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
+static const dataset *next_epoch_images(void *ctx, int epoch)
+{
+    return augmenter_epoch(ctx, epoch);
+}
+
+static int command_train(int argc, char **argv)
+{
+    train_options o;
+    memset(&o, 0, sizeof o);
+    int rc = parse_train_flags(argc, argv, &o);
+    if (rc != 0)
+        return rc > 0 ? 0 : EXIT_USAGE;
+    int sizes[MODEL_MAX_LAYERS + 1];
+    int n_sizes = model_parse_arch(o.arch, sizes, MODEL_MAX_LAYERS + 1);
+    if (n_sizes < 0 || sizes[0] != 784 || sizes[n_sizes - 1] != 10) {
+        fprintf(stderr, "digits-trainer: --arch '%s': want sizes like 784-128-10 (784 inputs, "
+                        "10 outputs, at most %d layers)\n", o.arch, MODEL_MAX_LAYERS);
+        return EXIT_USAGE;
+    }
+
+    char err[1024];
+    mnist_data data;
+    if (mnist_load(o.data_dir, 1, &data, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: --data: %s\n", err);
+        return 1;
+    }
+    int n_train = data.train_images.count;
+    int n_val = (int)((double)n_train * o.val_split);
+    dataset train = dataset_slice(&data.train_images, &data.train_labels, 0, n_train - n_val);
+    dataset val = dataset_slice(&data.train_images, &data.train_labels, n_train - n_val, n_val);
+    dataset test = dataset_slice(&data.test_images, &data.test_labels, 0,
+                                 data.test_images.count);
+
+    model m;
+    if (model_init(&m, sizes, n_sizes, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: --arch '%s': %s\n", o.arch, err);
+        mnist_free(&data);
+        return EXIT_USAGE;
+    }
+    rng init_rng;
+    rng_seed(&init_rng, o.cfg.seed);
+    init_weights_he(&m, &init_rng);
+
+    trainer *t = trainer_create(&m, &o.cfg, err, sizeof err);
+    epoch_stats *history = calloc((size_t)o.cfg.epochs, sizeof *history);
+    if (!t || !history) {
+        fprintf(stderr, "digits-trainer: %s\n", t ? "out of memory" : err);
+        trainer_destroy(t);
+        free(history);
+        model_free(&m);
+        mnist_free(&data);
+        return 1;
+    }
+    FILE *log = stdout;
+    fprintf(log, "training %s on %d images (%d held out for validation), %d epochs, batch %d, "
+                 "%s lr %g, seed %llu, %d threads\n",
+            o.arch, train.count, val.count, o.cfg.epochs, o.cfg.batch,
+            o.cfg.optimizer == OPTIMIZER_ADAM ? "adam" : "sgd", o.cfg.learning_rate,
+            (unsigned long long)o.cfg.seed, o.cfg.threads);
+    progress prog;
+    progress_init(&prog, log, o.cfg.epochs, -1);
+    train_callbacks cb = {0};
+    if (!o.quiet) {
+        cb.on_progress = progress_on_step;
+        cb.on_epoch_end = progress_on_epoch_end;
+        cb.ctx = &prog;
+    }
+    double started = wall_seconds();
+    /* With a pipeline, validation and test images go through the same
+     * preprocessing as uploads, so their figures describe the server. */
+    augmenter *aug = NULL;
+    uint8_t *prepared = NULL;
+    rc = 0;
+    if (o.augment != AUGMENT_NONE) {
+        augment_config acfg;
+        augment_config_defaults(&acfg);
+        fprintf(log, "preparing images (--augment %s)\n", augment_mode_name(o.augment));
+        aug = augmenter_start(&train, o.augment, &acfg, o.cfg.seed, o.cfg.threads);
+        prepared = malloc((size_t)(val.count + test.count) * 784 + 1);
+        rc = aug && prepared ? 0 : -1;
+        if (rc == 0)
+            rc = augment_dataset(&val, AUGMENT_PREPROCESS, &acfg, 0, 0, o.cfg.threads, prepared);
+        if (rc == 0)
+            rc = augment_dataset(&test, AUGMENT_PREPROCESS, &acfg, 0, 0, o.cfg.threads,
+                                 prepared + (size_t)val.count * 784);
+        val.pixels = prepared;
+        test.pixels = prepared + (size_t)val.count * 784;
+        cb.epoch_data = next_epoch_images;
+        cb.data_ctx = aug;
+    }
+    if (rc == 0)
+        rc = trainer_fit(t, &train, n_val > 0 ? &val : NULL, &cb, history);
+    eval_result test_result;
+    if (rc == 0)
+        rc = evaluate_model(&m, &test, o.cfg.threads, &test_result);
+    double seconds = wall_seconds() - started;
+    augmenter_stop(aug);
+    free(prepared);
+    trainer_destroy(t);
+    if (rc != 0) {
+        fprintf(stderr, "digits-trainer: out of memory while preparing images or training\n");
+        free(history);
+        model_free(&m);
+        mnist_free(&data);
+        return 1;
+    }
+    fprintf(log, "trained and evaluated in %.2f s (%.0f samples/s)\n", seconds,
+            (double)train.count * o.cfg.epochs / seconds);
+    print_evaluation(log, &test_result);
+
+    char text[4096], id[160], arch[128];
+    join_command_line(argc, argv, text, sizeof text);
+    model_set_meta(&m, "command", text);
+    model_arch_string(&m, arch, sizeof arch);
+    model_set_meta(&m, "arch", arch);
+    make_model_id(&m, id, sizeof id);
+    model_set_meta(&m, "id", id);
+    time_t now = time(NULL);
+    struct tm utc;
+    gmtime_r(&now, &utc);
+    strftime(text, sizeof text, "%Y-%m-%dT%H:%M:%SZ", &utc);
+    model_set_meta(&m, "created", text);
+    snprintf(text, sizeof text, "%llu", (unsigned long long)o.cfg.seed);
+    model_set_meta(&m, "seed", text);
+    set_meta_number(&m, "epochs", "%.0f", o.cfg.epochs);
+    set_meta_number(&m, "batch", "%.0f", o.cfg.batch);
+    set_meta_number(&m, "threads", "%.0f", o.cfg.threads);
+    model_set_meta(&m, "optimizer", o.cfg.optimizer == OPTIMIZER_ADAM ? "adam" : "sgd");
+    set_meta_number(&m, "learning_rate", "%g", o.cfg.learning_rate);
+    set_meta_number(&m, "val_split", "%g", o.val_split);
+    model_set_meta(&m, "augment", augment_mode_name(o.augment));
+    model_set_meta(&m, "input_pipeline", o.augment == AUGMENT_NONE ? "raw" : "preprocess");
+    model_set_meta(&m, "mnist_sha256", data.fingerprint);
+    set_meta_number(&m, "train_samples", "%.0f", train.count);
+    set_meta_number(&m, "test_accuracy", "%.6f", test_result.accuracy);
+    set_meta_number(&m, "test_samples", "%.0f", test_result.total);
+    set_meta_number(&m, "train_seconds", "%.2f", seconds);
+    model_set_meta(&m, "trainer_version", DIGITS_VERSION);
+
+    rc = model_save(&m, o.out_path, err, sizeof err);
+    if (rc != 0)
+        fprintf(stderr, "digits-trainer: --out: %s\n", err);
+    else
+        fprintf(log, "wrote %s (id %s)\n", o.out_path, id);
+    if (rc == 0 && write_reports(o.out_path, history, o.cfg.epochs, &test_result, log) != 0)
+        rc = -1;
+    free(history);
+    model_free(&m);
+    mnist_free(&data);
+    return rc == 0 ? 0 : 1;
+}
+
+/* ---- eval --------------------------------------------------------------- */
+
+static int command_eval(int argc, char **argv)
+{
+    const char *model_path = "models/mnist-mlp.bin", *data_dir = "data/mnist";
+    int json = 0, threads = pool_available_cpus();
+    flag_reader r = {argc, 2, argv, NULL};
+    for (; r.index < argc; r.index++) {
+        const char *v = NULL;
+        int rc;
+        if ((rc = match_flag(&r, "--help", NULL)) != 0) {
+            if (rc < 0)
+                return EXIT_USAGE;
+            fputs(usage_eval, stdout);
+            return 0;
+        }
+        if ((rc = match_flag(&r, "--model", &v)) != 0) model_path = v;
+        else if ((rc = match_flag(&r, "--data", &v)) != 0) data_dir = v;
+        else if ((rc = match_flag(&r, "--json", NULL)) != 0) json = 1;
+        else if ((rc = match_flag(&r, "--threads", &v)) != 0)
+            rc = parse_int(r.flag, v, 1, 256, &threads) ? -1 : 1;
+        else {
+            fprintf(stderr, "digits-trainer eval: unknown flag '%s' (see --help)\n",
+                    argv[r.index]);
+            return EXIT_USAGE;
+        }
+        if (rc < 0)
+            return EXIT_USAGE;
+    }
+    char err[1024];
+    model m;
+    if (model_load(&m, model_path, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: --model: %s\n", err);
+        return 1;
+    }
+    if (m.sizes[0] != 784 || m.sizes[m.n_layers] != 10) {
+        fprintf(stderr, "digits-trainer: --model: %s is not a 784-input, 10-class model\n",
+                model_path);
+        model_free(&m);
+        return 1;
+    }
+    mnist_data data;
+    if (mnist_load(data_dir, 0, &data, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-trainer: --data: %s\n", err);
+        model_free(&m);
+        return 1;
+    }
+    dataset test = dataset_slice(&data.test_images, &data.test_labels, 0,
+                                 data.test_images.count);
+    uint8_t *prepared = NULL;
+    int rc = 0;
+    const char *pipeline = model_get_meta(&m, "input_pipeline");
+    if (pipeline && strcmp(pipeline, "preprocess") == 0) {
+        augment_config acfg;
+        augment_config_defaults(&acfg);
+        prepared = malloc((size_t)test.count * 784 + 1);
+        rc = prepared ? augment_dataset(&test, AUGMENT_PREPROCESS, &acfg, 0, 0, threads, prepared)
+                      : -1;
+        test.pixels = prepared;
+    }
+    eval_result result;
+    if (rc == 0)
+        rc = evaluate_model(&m, &test, threads, &result);
+    if (rc != 0)
+        fprintf(stderr, "digits-trainer: out of memory while evaluating\n");
+    else if (json)
+        print_evaluation_json(stdout, &result);
+    else
+        print_evaluation(stdout, &result);
+    free(prepared);
+    model_free(&m);
+    mnist_free(&data);
+    return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_main, stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        fputs(usage_main, stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("digits-trainer %s\n", DIGITS_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "train") == 0)
+        return command_train(argc, argv);
+    if (strcmp(argv[1], "eval") == 0)
+        return command_eval(argc, argv);
+    fprintf(stderr, "digits-trainer: unknown command '%s'\n\n%s", argv[1], usage_main);
+    return EXIT_USAGE;
+}
