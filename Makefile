@@ -45,7 +45,7 @@ TRAINER     := $(BUILD)/digits-trainer
 SERVER      := $(BUILD)/digits-server
 TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 
-.PHONY: all deps data test unit-tests shell-tests run clean sanitize check-deps
+.PHONY: all deps test-deps data test unit-tests shell-tests run clean sanitize check-deps
 all: $(TRAINER) $(if $(wildcard server/main.c),$(SERVER))
 
 $(BUILD)/obj/%.o: %.c Makefile
@@ -74,13 +74,16 @@ $(BUILD)/tests/%: $(call obj,tests/%.c) $(LIB_TRAINER) $(LIB_SERVER) $(LIB_COMMO
 deps:
 	@scripts/deps.sh
 
+test-deps:
+	@scripts/deps.sh --test
+
 data:
 	@scripts/fetch-mnist.sh data/mnist
 
 # The whole suite: unit and integration tests (Check), then the shell-level
 # tests. Each Check binary finds MNIST and the shipped model through
 # DIGITS_DATA / DIGITS_MODEL and skips loudly when shared material is absent.
-test: deps data
+test: test-deps data
 	@$(MAKE) --no-print-directory all $(TESTS)
 	@scripts/run-tests.sh $(BUILD) $(TESTS)
 

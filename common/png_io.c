@@ -34,11 +34,10 @@
 #define PNG_HEADER_LEN (PNG_SIG_LEN + 8 + 13 + 4)
 #define PNG_MAX_DIM 0x7fffffffu
 
-/* Ancillary chunks are skipped, but libpng still refuses any chunk longer
- * than this before reading it; nothing legitimate in a digit upload comes
- * close, and it keeps a lying length field from making us read for long. */
+/* Ancillary chunks are skipped through a fixed buffer, never stored, so
+ * these two limits only matter if that ever changes: no chunk's data may be
+ * allocated above this size, and at most this many chunks may be kept. */
 #define CHUNK_MALLOC_MAX (8u * 1024u * 1024u)
-/* Bound on stored ancillary chunks (we store none, but keep libpng honest). */
 #define CHUNK_CACHE_MAX 64u
 
 static const uint8_t png_signature[PNG_SIG_LEN] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};

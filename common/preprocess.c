@@ -62,11 +62,12 @@
 #define TINY_NEAR_PX 2              /* tiny pieces must nearly touch a stroke */
 /* Anti-aliasing fringe kept around the thresholded strokes (source px). */
 #define FRINGE_PX 2
-/* Thinnest stroke, in output pixels, a digit may have after scaling. MNIST's
- * median stroke is about 2.5 px by the same estimator, its 15th percentile
- * 2.0, so most MNIST digits pass through unchanged. */
+/* Thinnest stroke, in output pixels, a digit may have after scaling. By the
+ * same estimator MNIST's median stroke is about 2.5 px and its 15th
+ * percentile 2.0. Widening by less than MIN_WIDEN_OUT per side is skipped,
+ * so only strokes under 1.5 px are touched: about 3% of MNIST, and any thin
+ * pen on a large canvas. */
 #define MIN_STROKE_OUT 2.0
-/* ...and the smallest widening (output px per side) worth doing. */
 #define MIN_WIDEN_OUT 0.25
 /* Far beyond any sane upload; keeps the int32 label and index maths safe. */
 #define MAX_PIXELS ((size_t)1 << 30)
@@ -1064,6 +1065,82 @@ static preprocess_status render(const crop *cr, rect box, uint8_t out[MNIST_PIXE
     return any ? PREPROCESS_OK : PREPROCESS_BLANK;
 }
 
+/* ---- optional: deskewing ----------------------------------------------- */
+
+/* Slanted handwriting is the largest variation left after size and position
+ * are normalised. The shear that makes the ink's second moments uncorrelated
+ * (mu11 = 0) sets the digit upright; MNIST results for MLPs improve markedly
+ * with it, and it helps most on users' italic writing. */
+#define MAX_SKEW 1.0
+#define MIN_SKEW 0.02
+
+static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out)
+{
+    double m = 0, mx = 0, my = 0;
+    for (int y = box->y0; y <= box->y1; y++)
+        for (int x = box->x0; x <= box->x1; x++) {
+            double v = cr->v[(size_t)y * (size_t)cr->w + (size_t)x];
+            m += v;
+            mx += v * x;
+            my += v * y;
+        }
+    if (m <= 0)
+        return PREPROCESS_BLANK;
+    double cx = mx / m, cy = my / m, mu11 = 0, mu02 = 0;
+    for (int y = box->y0; y <= box->y1; y++)
+        for (int x = box->x0; x <= box->x1; x++) {
+            double v = cr->v[(size_t)y * (size_t)cr->w + (size_t)x];
+            mu11 += v * (x - cx) * (y - cy);
+            mu02 += v * (y - cy) * (y - cy);
+        }
+    double skew = mu02 > 0 ? clampd(mu11 / mu02, -MAX_SKEW, MAX_SKEW) : 0.0;
+    *skew_out = (float)skew;
+    if (fabs(skew) < MIN_SKEW)
+        return PREPROCESS_OK;
+    /* Output pixel (x, y) reads the source at x + skew * (y - cy) - shift,
+     * with linear interpolation along the row; the new crop is wide enough
+     * for the most displaced row. */
+    int bh = box->y1 - box->y0 + 1;
+    double reach = fabs(skew) * (bh + 2);
+    int extra = (int)ceil(reach) + 2;
+    crop out;
+    if (crop_alloc(&out, cr->x0 - extra, cr->y0, cr->w + 2 * extra, cr->h) != 0)
+        return PREPROCESS_NO_MEMORY;
+    for (int y = 0; y < out.h; y++) {
+        double shift = skew * (y - cy) - extra;
+        for (int x = 0; x < out.w; x++) {
+            double sx = x + shift;
+            int x0 = (int)floor(sx);
+            double t = sx - x0;
+            const float *row = cr->v + (size_t)y * (size_t)cr->w;
+            double a = x0 >= 0 && x0 < cr->w ? row[x0] : 0.0;
+            double b = x0 + 1 >= 0 && x0 + 1 < cr->w ? row[x0 + 1] : 0.0;
+            out.v[(size_t)y * (size_t)out.w + (size_t)x] = (float)(a * (1 - t) + b * t);
+        }
+    }
+    crop_free(cr);
+    *cr = out;
+    *box = crop_ink_box(cr);
+    return rect_is_empty(*box) ? PREPROCESS_BLANK : PREPROCESS_OK;
+}
+
+int preprocess_options_from_name(const char *name, preprocess_options *opts)
+{
+    memset(opts, 0, sizeof *opts);
+    if (strcmp(name, "preprocess") == 0)
+        return 0;
+    if (strcmp(name, "preprocess-deskew") == 0) {
+        opts->deskew = 1;
+        return 0;
+    }
+    return -1;
+}
+
+const char *preprocess_options_name(const preprocess_options *opts)
+{
+    return opts->deskew ? "preprocess-deskew" : "preprocess";
+}
+
 /* ---- the pipeline ------------------------------------------------------ */
 
 static int valid_input(const image *src)
@@ -1145,7 +1222,7 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int flat_level,
         return PREPROCESS_NO_MEMORY;
     }
     /* A digit is more than a few specks: salt noise alone is blank. */
-    size_t min_pixels = n / 20000 > 4 ? n / 20000 : 4;
+    size_t min_pixels = n / 50000 > 4 ? n / 50000 : 4;
     if (c.n_comp == 0 || largest_component_pixels(&c) < min_pixels) {
         components_free(&c);
         return PREPROCESS_BLANK;
@@ -1177,6 +1254,13 @@ static void scale_info_box(preprocess_info *info, int f, int src_w, int src_h)
 
 preprocess_status preprocess_to_mnist(const image *src, uint8_t out[MNIST_PIXELS],
                                       preprocess_info *info)
+{
+    preprocess_options none = {0};
+    return preprocess_to_mnist_with(src, &none, out, info);
+}
+
+preprocess_status preprocess_to_mnist_with(const image *src, const preprocess_options *opts,
+                                           uint8_t out[MNIST_PIXELS], preprocess_info *info)
 {
     preprocess_info local;
     if (!info)
@@ -1215,10 +1299,15 @@ preprocess_status preprocess_to_mnist(const image *src, uint8_t out[MNIST_PIXELS
     free(v);
     if (st == PREPROCESS_OK && f > 1)
         scale_info_box(info, f, src->width, src->height);
+    rect box = rect_empty();
     if (st == PREPROCESS_OK) {
-        rect box = crop_ink_box(&cr);
-        st = rect_is_empty(box) ? PREPROCESS_BLANK : render(&cr, box, out);
+        box = crop_ink_box(&cr);
+        st = rect_is_empty(box) ? PREPROCESS_BLANK : PREPROCESS_OK;
     }
+    if (st == PREPROCESS_OK && opts && opts->deskew)
+        st = deskew_crop(&cr, &box, &info->skew);
+    if (st == PREPROCESS_OK)
+        st = render(&cr, box, out);
     crop_free(&cr);
     if (st != PREPROCESS_OK)
         memset(out, 0, MNIST_PIXELS);

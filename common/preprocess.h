@@ -30,7 +30,19 @@ typedef struct {
     int box_w, box_h;
     float background;      /* estimated paper level, 0..255 grey (after compositing) */
     float threshold;       /* the ink/paper threshold chosen, 0..255 */
+    float skew;            /* horizontal shear removed by deskewing (dx per dy), 0 if off */
 } preprocess_info;
+
+/* Choices that change what the network sees; a model is trained with one set
+ * and must be served with the same, so models record it by name. */
+typedef struct {
+    int deskew;            /* shear the digit upright by its second moments */
+} preprocess_options;
+
+/* The options a pipeline name stands for: "preprocess" (no deskew) or
+ * "preprocess-deskew". Returns -1 for an unknown name. */
+int preprocess_options_from_name(const char *name, preprocess_options *opts);
+const char *preprocess_options_name(const preprocess_options *opts);
 
 const char *preprocess_status_text(preprocess_status status);
 
@@ -39,5 +51,9 @@ const char *preprocess_status_text(preprocess_status status);
  * info may be NULL. */
 preprocess_status preprocess_to_mnist(const image *src, uint8_t out[MNIST_PIXELS],
                                       preprocess_info *info);
+
+/* The same with explicit options (preprocess_to_mnist uses none set). */
+preprocess_status preprocess_to_mnist_with(const image *src, const preprocess_options *opts,
+                                           uint8_t out[MNIST_PIXELS], preprocess_info *info);
 
 #endif

@@ -15,6 +15,7 @@ TEST_TOOLS="
 curl:curl
 clang:clang
 npm:npm
+promtool:prometheus
 "
 
 missing=""

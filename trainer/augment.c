@@ -209,6 +209,7 @@ typedef struct {
     const dataset *src;
     augment_mode mode;
     const augment_config *cfg;
+    const preprocess_options *popts;
     uint64_t seed;
     int epoch;
     uint8_t *out;
@@ -231,7 +232,7 @@ static void dataset_worker(void *arg, int tid, int T)
         }
         preprocess_status st = job->mode == AUGMENT_NONE
                                    ? PREPROCESS_BLANK
-                                   : preprocess_to_mnist(&img, dst, NULL);
+                                   : preprocess_to_mnist_with(&img, job->popts, dst, NULL);
         if (st == PREPROCESS_NO_MEMORY)
             job->failed = 1;
         if (st != PREPROCESS_OK)
@@ -240,12 +241,13 @@ static void dataset_worker(void *arg, int tid, int T)
 }
 
 int augment_dataset(const dataset *src, augment_mode mode, const augment_config *cfg,
-                    uint64_t seed, int epoch, int threads, uint8_t *out)
+                    const preprocess_options *popts, uint64_t seed, int epoch, int threads,
+                    uint8_t *out)
 {
     pool *team = pool_create(threads);
     if (!team)
         return -1;
-    dataset_job job = {src, mode, cfg, seed, epoch, out, 0};
+    dataset_job job = {src, mode, cfg, popts, seed, epoch, out, 0};
     pool_run(team, dataset_worker, &job);
     pool_destroy(team);
     return job.failed ? -1 : 0;
@@ -257,6 +259,7 @@ struct augmenter {
     dataset src;
     augment_mode mode;
     augment_config cfg;
+    preprocess_options popts;
     uint64_t seed;
     int threads;
     uint8_t *buffer[2];
@@ -282,10 +285,10 @@ static void *producer_main(void *arg)
             break;
         int epoch = a->requested;
         pthread_mutex_unlock(&a->lock);
-        /* One thread: the training team has the cores; this work only has
-         * to finish within an epoch of training. */
-        int rc = augment_dataset(&a->src, a->mode, &a->cfg, a->seed, epoch, 1,
-                                 a->buffer[epoch & 1]);
+        /* As many threads as training: the two teams share the cores, and
+         * the kernel's scheduler interleaves them as each waits. */
+        int rc = augment_dataset(&a->src, a->mode, &a->cfg, &a->popts, a->seed, epoch,
+                                 a->threads, a->buffer[epoch & 1]);
         pthread_mutex_lock(&a->lock);
         made = epoch;
         if (rc != 0)
@@ -298,7 +301,7 @@ static void *producer_main(void *arg)
 }
 
 augmenter *augmenter_start(const dataset *src, augment_mode mode, const augment_config *cfg,
-                           uint64_t seed, int threads)
+                           const preprocess_options *popts, uint64_t seed, int threads)
 {
     augmenter *a = calloc(1, sizeof *a);
     if (!a)
@@ -306,6 +309,7 @@ augmenter *augmenter_start(const dataset *src, augment_mode mode, const augment_
     a->src = *src;
     a->mode = mode;
     a->cfg = *cfg;
+    a->popts = *popts;
     a->seed = seed;
     a->threads = threads;
     pthread_mutex_init(&a->lock, NULL);
@@ -322,7 +326,8 @@ augmenter *augmenter_start(const dataset *src, augment_mode mode, const augment_
     }
     /* The first epoch (and the only one, when nothing is random) is made
      * now, with every thread, since training cannot start without it. */
-    if (augment_dataset(src, mode, cfg, seed, 1, threads, a->buffer[1 & (buffers - 1)]) != 0) {
+    if (augment_dataset(src, mode, cfg, popts, seed, 1, threads,
+                        a->buffer[1 & (buffers - 1)]) != 0) {
         augmenter_stop(a);
         return NULL;
     }

@@ -20,7 +20,7 @@
 #include "preprocess.h"
 #include "train.h"
 
-#define AUGMENT_SIDE 56                 /* working resolution: 2x MNIST */
+#define AUGMENT_SIDE 42                 /* working resolution: 1.5x MNIST */
 
 typedef enum {
     AUGMENT_NONE = 0,       /* raw MNIST pixels, as the seed tutorial did */
@@ -55,14 +55,15 @@ void augment_digit(const uint8_t *mnist28, const augment_config *cfg, uint64_t s
  * preprocessing finds no ink (never for real MNIST digits) are copied raw.
  * Returns 0, or -1 when memory runs out. */
 int augment_dataset(const dataset *src, augment_mode mode, const augment_config *cfg,
-                    uint64_t seed, int epoch, int threads, uint8_t *out);
+                    const preprocess_options *popts, uint64_t seed, int epoch, int threads,
+                    uint8_t *out);
 
 /* Background production of the next epoch's images while the current epoch
  * trains (double buffering). */
 typedef struct augmenter augmenter;
 
 augmenter *augmenter_start(const dataset *src, augment_mode mode, const augment_config *cfg,
-                           uint64_t seed, int threads);
+                           const preprocess_options *popts, uint64_t seed, int threads);
 /* Blocks until the images of `epoch` (1-based, called in order) are ready and
  * starts on epoch + 1 in the background. The dataset stays valid until the
  * next call. Returns NULL on failure. */

@@ -48,6 +48,9 @@ static const char usage_train[] =
     "  --optimizer NAME    adam or sgd (default adam)\n"
     "  --lr X              learning rate (default 0.001 for adam, 0.01 for sgd)\n"
     "  --momentum X        sgd momentum (default 0.9)\n"
+    "  --lr-schedule S     constant (default) or cosine: anneal to --lr-min by the end\n"
+    "  --lr-min F          cosine schedule's final rate as a fraction of --lr (default 0)\n"
+    "  --dropout P         drop hidden units with probability P while training (default 0)\n"
     "  --seed N            seed for weights and shuffling (default 1)\n"
     "  --threads N         threads (default: all CPUs); same seed and threads give\n"
     "                      the same model bit for bit\n"
@@ -58,6 +61,9 @@ static const char usage_train[] =
     "                      the server's preprocessing; full: as preprocess, plus fresh\n"
     "                      random affine, elastic and stroke-thickness distortions of\n"
     "                      the training images every epoch\n"
+    "  --deskew            with --augment preprocess|full: the pipeline also shears\n"
+    "                      each digit upright by its moments (recorded in the model,\n"
+    "                      so the server does the same)\n"
     "  --quiet             no progress output\n";
 
 static const char usage_eval[] =
@@ -175,6 +181,7 @@ static void set_meta_number(model *m, const char *key, const char *format, doubl
 typedef struct {
     const char *data_dir, *out_path, *arch;
     augment_mode augment;
+    preprocess_options popts;
     train_config cfg;
     float val_split;
     int quiet;
@@ -217,6 +224,16 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
             rc = parse_float(r.flag, v, 1e-9, 10.0, &o->cfg.learning_rate) ? -1 : 1;
             o->lr_given = 1;
         } else if (FLAG("--momentum")) rc = parse_float(r.flag, v, 0.0, 0.9999, &o->cfg.momentum) ? -1 : 1;
+        else if (FLAG("--dropout")) rc = parse_float(r.flag, v, 0.0, 0.9, &o->cfg.dropout) ? -1 : 1;
+        else if (FLAG("--lr-min")) rc = parse_float(r.flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
+        else if (FLAG("--lr-schedule")) {
+            if (strcmp(v, "constant") == 0) o->cfg.lr_schedule = LR_CONSTANT;
+            else if (strcmp(v, "cosine") == 0) o->cfg.lr_schedule = LR_COSINE;
+            else {
+                fprintf(stderr, "digits-trainer: --lr-schedule '%s': use constant or cosine\n", v);
+                return -1;
+            }
+        }
         else if (FLAG("--val-split")) rc = parse_float(r.flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
         else if (FLAG("--seed")) {
             char *end;
@@ -236,6 +253,8 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
             }
         } else if ((rc = match_flag(&r, "--quiet", NULL)) != 0) {
             o->quiet = 1;
+        } else if ((rc = match_flag(&r, "--deskew", NULL)) != 0) {
+            o->popts.deskew = 1;
         } else {
             fprintf(stderr, "digits-trainer train: unknown flag '%s' (see --help)\n",
                     argv[r.index]);
@@ -373,14 +392,15 @@ static int command_train(int argc, char **argv)
         augment_config acfg;
         augment_config_defaults(&acfg);
         fprintf(log, "preparing images (--augment %s)\n", augment_mode_name(o.augment));
-        aug = augmenter_start(&train, o.augment, &acfg, o.cfg.seed, o.cfg.threads);
+        aug = augmenter_start(&train, o.augment, &acfg, &o.popts, o.cfg.seed, o.cfg.threads);
         prepared = malloc((size_t)(val.count + test.count) * 784 + 1);
         rc = aug && prepared ? 0 : -1;
         if (rc == 0)
-            rc = augment_dataset(&val, AUGMENT_PREPROCESS, &acfg, 0, 0, o.cfg.threads, prepared);
+            rc = augment_dataset(&val, AUGMENT_PREPROCESS, &acfg, &o.popts, 0, 0, o.cfg.threads,
+                                 prepared);
         if (rc == 0)
-            rc = augment_dataset(&test, AUGMENT_PREPROCESS, &acfg, 0, 0, o.cfg.threads,
-                                 prepared + (size_t)val.count * 784);
+            rc = augment_dataset(&test, AUGMENT_PREPROCESS, &acfg, &o.popts, 0, 0,
+                                 o.cfg.threads, prepared + (size_t)val.count * 784);
         val.pixels = prepared;
         test.pixels = prepared + (size_t)val.count * 784;
         cb.epoch_data = next_epoch_images;
@@ -426,8 +446,11 @@ static int command_train(int argc, char **argv)
     model_set_meta(&m, "optimizer", o.cfg.optimizer == OPTIMIZER_ADAM ? "adam" : "sgd");
     set_meta_number(&m, "learning_rate", "%g", o.cfg.learning_rate);
     set_meta_number(&m, "val_split", "%g", o.val_split);
+    set_meta_number(&m, "dropout", "%g", o.cfg.dropout);
+    model_set_meta(&m, "lr_schedule", o.cfg.lr_schedule == LR_COSINE ? "cosine" : "constant");
     model_set_meta(&m, "augment", augment_mode_name(o.augment));
-    model_set_meta(&m, "input_pipeline", o.augment == AUGMENT_NONE ? "raw" : "preprocess");
+    model_set_meta(&m, "input_pipeline",
+                   o.augment == AUGMENT_NONE ? "raw" : preprocess_options_name(&o.popts));
     model_set_meta(&m, "mnist_sha256", data.fingerprint);
     set_meta_number(&m, "train_samples", "%.0f", train.count);
     set_meta_number(&m, "test_accuracy", "%.6f", test_result.accuracy);
@@ -500,11 +523,13 @@ static int command_eval(int argc, char **argv)
     uint8_t *prepared = NULL;
     int rc = 0;
     const char *pipeline = model_get_meta(&m, "input_pipeline");
-    if (pipeline && strcmp(pipeline, "preprocess") == 0) {
+    preprocess_options popts;
+    if (pipeline && preprocess_options_from_name(pipeline, &popts) == 0) {
         augment_config acfg;
         augment_config_defaults(&acfg);
         prepared = malloc((size_t)test.count * 784 + 1);
-        rc = prepared ? augment_dataset(&test, AUGMENT_PREPROCESS, &acfg, 0, 0, threads, prepared)
+        rc = prepared ? augment_dataset(&test, AUGMENT_PREPROCESS, &acfg, &popts, 0, 0, threads,
+                                        prepared)
                       : -1;
         test.pixels = prepared;
     }

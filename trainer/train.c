@@ -43,6 +43,7 @@ struct trainer {
     float *grads;                       /* same layout as m->params */
     float *opt_m, *opt_v;               /* Adam moments, or SGD velocity in opt_m */
     long step_count;
+    long total_steps;                   /* of the whole run, for the schedule */
 
     /* Per-step inputs shared with the team. */
     const dataset *data;
@@ -65,6 +66,9 @@ void train_config_defaults(train_config *cfg, optimizer_kind optimizer)
     cfg->epochs = 5;
     cfg->seed = 1;
     cfg->threads = 1;
+    cfg->dropout = 0.0f;
+    cfg->lr_schedule = LR_CONSTANT;
+    cfg->lr_min_fraction = 0.0f;
 }
 
 void init_weights_he(model *m, rng *r)
@@ -151,7 +155,40 @@ static void load_batch(const model *m, activations *a, const dataset *data,
     }
 }
 
-static void forward_layers(pool *team, const model *m, activations *a, int B, int tid, int T)
+/* Inverted dropout: each hidden unit of each sample is zeroed with
+ * probability p and the survivors scaled by 1 / (1 - p). The decision is a
+ * hash of (seed, step, layer, sample, unit), not a draw from a shared RNG
+ * stream, so it does not depend on which thread handles the unit. */
+typedef struct {
+    float rate;
+    uint64_t seed;
+    long step;
+} dropout_plan;
+
+static uint64_t mix64(uint64_t z)
+{
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void dropout_cols(const dropout_plan *plan, int layer, float *Y, int B, int N, int n0,
+                         int n1)
+{
+    uint64_t threshold = (uint64_t)((double)plan->rate * 18446744073709551616.0);
+    float keep_scale = 1.0f / (1.0f - plan->rate);
+    uint64_t base = mix64(plan->seed ^ mix64((uint64_t)plan->step * 16 + (uint64_t)layer));
+    for (int b = 0; b < B; b++) {
+        float *y = Y + (size_t)b * N;
+        for (int n = n0; n < n1; n++) {
+            uint64_t h = mix64(base + (uint64_t)b * (uint64_t)N + (uint64_t)n);
+            y[n] = h < threshold ? 0.0f : y[n] * keep_scale;
+        }
+    }
+}
+
+static void forward_layers(pool *team, const model *m, activations *a, int B, int tid, int T,
+                           const dropout_plan *dropout)
 {
     for (int l = 0; l < m->n_layers; l++) {
         int N = m->sizes[l + 1], n0, n1;
@@ -159,6 +196,8 @@ static void forward_layers(pool *team, const model *m, activations *a, int B, in
         dense_forward_cols(&a->in[l], m->W[l], m->b[l], N, n0, n1, a->act[l + 1]);
         if (l + 1 < m->n_layers) {
             relu_forward_cols(a->act[l + 1], B, N, n0, n1);
+            if (dropout && dropout->rate > 0.0f)
+                dropout_cols(dropout, l, a->act[l + 1], B, N, n0, n1);
             /* The next layer reads this output by column; each thread
              * regroups the columns it just wrote, while they are hot. */
             for (int n = n0; n < n1; n++)
@@ -199,6 +238,13 @@ static void loss_phase(const model *m, activations *a, float *delta, const uint8
 static float *grad_W(trainer *t, int l) { return t->grads + (t->m->W[l] - t->m->params); }
 static float *grad_b(trainer *t, int l) { return t->grads + (t->m->b[l] - t->m->params); }
 
+static void scale_cols(float *X, int B, int N, int n0, int n1, float factor)
+{
+    for (int b = 0; b < B; b++)
+        for (int n = n0; n < n1; n++)
+            X[(size_t)b * N + n] *= factor;
+}
+
 static void backward_layers(trainer *t, int B, int tid, int T)
 {
     model *m = t->m;
@@ -210,10 +256,29 @@ static void backward_layers(trainer *t, int B, int tid, int T)
         if (l > 0) {
             pool_split(K, tid, T, VECTOR_ALIGN, &k0, &k1);
             dense_input_grad_rows(t->delta[l + 1], B, N, m->W[l], K, k0, k1, t->delta[l]);
+            /* act[l] > 0 exactly where the unit was kept and active, so the
+             * ReLU mask also applies the dropout mask; survivors carry the
+             * 1 / (1 - p) factor of the forward pass. */
             relu_backward_cols(t->delta[l], t->acts.act[l], B, K, k0, k1);
+            if (t->cfg.dropout > 0.0f)
+                scale_cols(t->delta[l], B, K, k0, k1, 1.0f / (1.0f - t->cfg.dropout));
         }
         pool_barrier(t->team);
     }
+}
+
+/* Constant, or cosine annealing from the base rate down to
+ * lr_min_fraction of it over all the steps of the run. */
+static double current_learning_rate(const trainer *t)
+{
+    const train_config *c = &t->cfg;
+    if (c->lr_schedule != LR_COSINE || t->total_steps <= 0)
+        return c->learning_rate;
+    double progress = (double)(t->step_count - 1) / (double)t->total_steps;
+    if (progress > 1.0)
+        progress = 1.0;
+    double floor = c->learning_rate * c->lr_min_fraction;
+    return floor + (c->learning_rate - floor) * 0.5 * (1.0 + cos(3.141592653589793 * progress));
 }
 
 /* Keras' Adam: bias correction folded into the step size, epsilon added to
@@ -222,7 +287,7 @@ static void adam_update(trainer *t, size_t i0, size_t i1)
 {
     const train_config *c = &t->cfg;
     double step = (double)t->step_count;
-    float lr_t = (float)(c->learning_rate * sqrt(1.0 - pow(c->beta2, step)) /
+    float lr_t = (float)(current_learning_rate(t) * sqrt(1.0 - pow(c->beta2, step)) /
                          (1.0 - pow(c->beta1, step)));
     float one_minus_b1 = 1.0f - c->beta1, one_minus_b2 = 1.0f - c->beta2, eps = c->epsilon;
     float *restrict p = t->m->params, *restrict mo = t->opt_m, *restrict v = t->opt_v;
@@ -237,7 +302,7 @@ static void adam_update(trainer *t, size_t i0, size_t i1)
 /* Keras' SGD with momentum: v = momentum * v - lr * g; p += v. */
 static void sgd_update(trainer *t, size_t i0, size_t i1)
 {
-    float lr = t->cfg.learning_rate, mu = t->cfg.momentum;
+    float lr = (float)current_learning_rate(t), mu = t->cfg.momentum;
     float *restrict p = t->m->params, *restrict v = t->opt_m;
     const float *restrict g = t->grads;
     for (size_t i = i0; i < i1; i++) {
@@ -269,7 +334,8 @@ static void gradient_step(trainer *t, int tid, int T)
     int B = t->batch_count;
     load_batch(t->m, &t->acts, t->data, t->order, t->batch_first, B, tid, T);
     pool_barrier(t->team);
-    forward_layers(t->team, t->m, &t->acts, B, tid, T);
+    dropout_plan plan = {t->cfg.dropout, t->cfg.seed, t->step_count};
+    forward_layers(t->team, t->m, &t->acts, B, tid, T, &plan);
     loss_phase(t->m, &t->acts, t->delta[t->m->n_layers], t->data->labels, t->order,
                t->batch_first, B, tid, T, &t->partial[tid].loss, &t->partial[tid].correct);
     pool_barrier(t->team);
@@ -282,6 +348,10 @@ trainer *trainer_create(model *m, const train_config *cfg, char *err, size_t err
 {
     if (cfg->batch < 1 || cfg->batch > SPARSE_BATCH_MAX) {
         snprintf(err, err_len, "--batch %d is outside 1..%d", cfg->batch, SPARSE_BATCH_MAX);
+        return NULL;
+    }
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 0.95f)) {
+        snprintf(err, err_len, "--dropout %g is outside 0..0.95", cfg->dropout);
         return NULL;
     }
     int threads = cfg->threads < 1 ? 1 : cfg->threads > MAX_THREADS ? MAX_THREADS : cfg->threads;
@@ -416,6 +486,7 @@ int trainer_fit(trainer *t, const dataset *train, const dataset *val,
         return -1;
     for (int i = 0; i < train->count; i++)
         order[i] = (uint32_t)i;
+    t->total_steps = (long)t->cfg.epochs * ((train->count + t->cfg.batch - 1) / t->cfg.batch);
     for (int e = 1; e <= t->cfg.epochs; e++) {
         rng_shuffle(&shuffle_rng, order, (uint32_t)train->count);
         double started = now_seconds();
@@ -477,7 +548,7 @@ static void eval_worker(void *arg, int tid, int T)
         pool_barrier(job->team);
         load_batch(m, &job->acts, job->data, NULL, first, B, tid, T);
         pool_barrier(job->team);
-        forward_layers(job->team, m, &job->acts, B, tid, T);
+        forward_layers(job->team, m, &job->acts, B, tid, T, NULL);
         double part;
         int right;
         loss_phase(m, &job->acts, NULL, job->data->labels, NULL, first, B, tid, T, &part,

@@ -23,12 +23,16 @@ typedef struct {
 } dataset;
 
 typedef enum { OPTIMIZER_ADAM, OPTIMIZER_SGD } optimizer_kind;
+typedef enum { LR_CONSTANT, LR_COSINE } lr_schedule_kind;
 
 typedef struct {
     optimizer_kind optimizer;
     float learning_rate;       /* Adam 0.001, SGD 0.01 (Keras' defaults) */
     float beta1, beta2, epsilon;  /* Adam: 0.9, 0.999, 1e-7 as in Keras */
     float momentum;            /* SGD: 0.9 */
+    lr_schedule_kind lr_schedule;  /* constant (Keras' default) or cosine */
+    float lr_min_fraction;     /* cosine: the final rate, as a fraction of the first */
+    float dropout;             /* probability of dropping a hidden unit, 0 = off */
     int batch;                 /* 32 */
     int epochs;
     uint64_t seed;

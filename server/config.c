@@ -1,0 +1,303 @@
+/* config.c -- one table describes every setting once: its flag, its
+ * environment variable, how to parse it and where it goes. Flags and
+ * variables cannot drift apart because both are read through that table. */
+#define _GNU_SOURCE   /* sched_getaffinity / CPU_COUNT: honour container cpusets */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <sched.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+typedef enum { OPT_STRING, OPT_UINT, OPT_SIZE, OPT_ADDR, OPT_LOG_FORMAT } opt_kind;
+
+typedef struct {
+    const char *flag;        /* "--port" */
+    const char *env;         /* "DIGITS_PORT" */
+    opt_kind kind;
+    unsigned long long min, max;
+    size_t offset;           /* where in server_config */
+    size_t width;            /* sizeof the field, for the integer kinds */
+    const char *arg_name;    /* for --help */
+    const char *help;
+} option_spec;
+
+#define FIELD(f) offsetof(server_config, f), sizeof(((server_config *)0)->f)
+
+static const option_spec options[] = {
+    {"--model", "DIGITS_MODEL", OPT_STRING, 0, 0, FIELD(model_path), "FILE",
+     "model file to serve (default " CONFIG_DEFAULT_MODEL ")"},
+    {"--port", "DIGITS_PORT", OPT_UINT, 0, 65535, FIELD(port), "N",
+     "TCP port, 0 for any free one (default 8080)"},
+    {"--bind", "DIGITS_BIND", OPT_ADDR, 0, 0, FIELD(bind_addr), "ADDR",
+     "IPv4 or IPv6 address to listen on (default " CONFIG_DEFAULT_BIND ")"},
+    {"--threads", "DIGITS_THREADS", OPT_UINT, 0, 1024, FIELD(threads), "N",
+     "worker threads, 0 for one per CPU (default 0)"},
+    {"--max-upload", "DIGITS_MAX_UPLOAD", OPT_SIZE, 1, (unsigned long long)1 << 30,
+     FIELD(max_upload), "BYTES", "largest request body, K/M/G suffixes allowed (default 4M)"},
+    {"--max-pixels", "DIGITS_MAX_PIXELS", OPT_UINT, 1, (unsigned long long)1 << 28,
+     FIELD(max_pixels), "N", "largest width*height of an image (default 16777216)"},
+    {"--timeout", "DIGITS_TIMEOUT", OPT_UINT, 1, 3600, FIELD(timeout_s), "S",
+     "close connections idle for S seconds (default 30)"},
+    {"--drain-timeout", "DIGITS_DRAIN_TIMEOUT", OPT_UINT, 0, 3600, FIELD(drain_timeout_s), "S",
+     "on SIGTERM, wait up to S seconds for requests in flight (default 10)"},
+    {"--max-connections", "DIGITS_MAX_CONNECTIONS", OPT_UINT, 1, 1000000,
+     FIELD(max_connections), "N", "concurrent connections (default 1024)"},
+    {"--max-per-ip", "DIGITS_MAX_PER_IP", OPT_UINT, 0, 1000000, FIELD(max_per_ip), "N",
+     "concurrent connections from one address, 0 for no limit (default 256)"},
+    {"--log-format", "DIGITS_LOG_FORMAT", OPT_LOG_FORMAT, 0, 0, FIELD(log_format), "text|json",
+     "request and event log format (default text)"},
+};
+
+#define N_OPTIONS (sizeof options / sizeof options[0])
+
+void config_defaults(server_config *c)
+{
+    memset(c, 0, sizeof *c);
+    c->mode = CONFIG_MODE_SERVE;
+    c->model_path = CONFIG_DEFAULT_MODEL;
+    c->bind_addr = CONFIG_DEFAULT_BIND;
+    c->port = CONFIG_DEFAULT_PORT;
+    c->threads = 0;
+    c->max_upload = CONFIG_DEFAULT_MAX_UPLOAD;
+    c->max_pixels = CONFIG_DEFAULT_MAX_PIXELS;
+    c->timeout_s = CONFIG_DEFAULT_TIMEOUT;
+    c->drain_timeout_s = CONFIG_DEFAULT_DRAIN_TIMEOUT;
+    c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
+    c->max_per_ip = CONFIG_DEFAULT_MAX_PER_IP;
+    c->log_format = LOG_FORMAT_TEXT;
+}
+
+int config_parse_uint(const char *text, unsigned long long min, unsigned long long max,
+                      unsigned long long *out)
+{
+    /* strtoull alone accepts " 12", "-1" (wrapping) and "0x10": refuse them. */
+    if (!text || !*text)
+        return -1;
+    for (const char *p = text; *p; p++)
+        if (!isdigit((unsigned char)*p))
+            return -1;
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (errno != 0 || *end != '\0' || v < min || v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+int config_parse_size(const char *text, unsigned long long max, unsigned long long *out)
+{
+    if (!text || !*text)
+        return -1;
+    size_t digits = 0;
+    while (isdigit((unsigned char)text[digits]))
+        digits++;
+    if (digits == 0 || digits > 19)
+        return -1;
+    char number[20];
+    memcpy(number, text, digits);
+    number[digits] = '\0';
+    unsigned long long v;
+    if (config_parse_uint(number, 0, ~0ULL, &v) != 0)
+        return -1;
+
+    const char *suffix = text + digits;
+    unsigned shift = 0;
+    if (*suffix) {
+        switch (toupper((unsigned char)*suffix)) {
+        case 'K': shift = 10; break;
+        case 'M': shift = 20; break;
+        case 'G': shift = 30; break;
+        default: return -1;
+        }
+        suffix++;
+        if (strcmp(suffix, "") != 0 && strcmp(suffix, "iB") != 0 && strcmp(suffix, "B") != 0)
+            return -1;
+    }
+    if (shift && v > (~0ULL >> shift))
+        return -1;
+    v <<= shift;
+    if (v > max)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+static void store_uint(server_config *c, const option_spec *o, unsigned long long v)
+{
+    char *field = (char *)c + o->offset;
+    if (o->width == sizeof(unsigned)) {
+        unsigned u = (unsigned)v;
+        memcpy(field, &u, sizeof u);
+    } else if (o->width == sizeof(uint64_t)) {
+        uint64_t u = v;
+        memcpy(field, &u, sizeof u);
+    }
+}
+
+/* Parses one value for o, from source ("--port" or "DIGITS_PORT"). */
+static int apply_option(server_config *c, const option_spec *o, const char *source,
+                        const char *value, char *err, size_t err_len)
+{
+    unsigned long long v;
+    char *field = (char *)c + o->offset;
+    switch (o->kind) {
+    case OPT_STRING:
+        if (!*value) {
+            snprintf(err, err_len, "%s: empty value", source);
+            return -1;
+        }
+        memcpy(field, &value, sizeof value);
+        return 0;
+    case OPT_ADDR: {
+        unsigned char probe[16];
+        if (inet_pton(AF_INET, value, probe) != 1 && inet_pton(AF_INET6, value, probe) != 1) {
+            snprintf(err, err_len, "%s: '%s' is not an IPv4 or IPv6 address", source, value);
+            return -1;
+        }
+        memcpy(field, &value, sizeof value);
+        return 0;
+    }
+    case OPT_UINT:
+        if (config_parse_uint(value, o->min, o->max, &v) != 0) {
+            snprintf(err, err_len, "%s: '%s' is not a whole number in %llu..%llu", source,
+                     value, o->min, o->max);
+            return -1;
+        }
+        store_uint(c, o, v);
+        return 0;
+    case OPT_SIZE:
+        if (config_parse_size(value, o->max, &v) != 0 || v < o->min) {
+            snprintf(err, err_len, "%s: '%s' is not a size in %llu..%llu bytes (K/M/G allowed)",
+                     source, value, o->min, o->max);
+            return -1;
+        }
+        c->max_upload = (size_t)v;   /* the only size option */
+        return 0;
+    case OPT_LOG_FORMAT:
+        if (strcmp(value, "text") == 0)
+            c->log_format = LOG_FORMAT_TEXT;
+        else if (strcmp(value, "json") == 0)
+            c->log_format = LOG_FORMAT_JSON;
+        else {
+            snprintf(err, err_len, "%s: '%s' is not text or json", source, value);
+            return -1;
+        }
+        return 0;
+    }
+    snprintf(err, err_len, "%s: unhandled option kind", source);
+    return -1;
+}
+
+int config_from_env(server_config *c, char *err, size_t err_len)
+{
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        const char *value = getenv(options[i].env);
+        /* An empty variable means "not set": docker-compose often passes
+         * VAR= for unset ones. */
+        if (!value || !*value)
+            continue;
+        if (apply_option(c, &options[i], options[i].env, value, err, err_len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+int config_from_args(server_config *c, int argc, char **argv, char *err, size_t err_len)
+{
+    for (int i = 1; i < argc; i++) {
+        const char *arg = argv[i];
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            c->mode = CONFIG_MODE_HELP;
+            continue;
+        }
+        if (strcmp(arg, "--version") == 0) {
+            c->mode = CONFIG_MODE_VERSION;
+            continue;
+        }
+        if (strcmp(arg, "--healthcheck") == 0) {
+            c->mode = CONFIG_MODE_HEALTHCHECK;
+            /* The URL is optional, so only an argument that is clearly one is
+             * taken as it. */
+            if (i + 1 < argc && strncmp(argv[i + 1], "http://", 7) == 0)
+                c->healthcheck_url = argv[++i];
+            continue;
+        }
+        if (strncmp(arg, "--healthcheck=", 14) == 0) {
+            c->mode = CONFIG_MODE_HEALTHCHECK;
+            c->healthcheck_url = arg + 14;
+            continue;
+        }
+
+        const option_spec *o = NULL;
+        const char *value = NULL;
+        for (size_t k = 0; k < N_OPTIONS && !o; k++) {
+            size_t n = strlen(options[k].flag);
+            if (strncmp(arg, options[k].flag, n) != 0)
+                continue;
+            if (arg[n] == '\0') {
+                o = &options[k];
+                if (i + 1 >= argc) {
+                    snprintf(err, err_len, "%s needs a value (%s)", o->flag, o->arg_name);
+                    return -1;
+                }
+                value = argv[++i];
+            } else if (arg[n] == '=') {
+                o = &options[k];
+                value = arg + n + 1;
+            }
+        }
+        if (!o) {
+            snprintf(err, err_len, "unknown option '%s' (see --help)", arg);
+            return -1;
+        }
+        if (apply_option(c, o, o->flag, value, err, err_len) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+unsigned config_effective_threads(const server_config *c)
+{
+    if (c->threads > 0)
+        return c->threads;
+    cpu_set_t set;
+    if (sched_getaffinity(0, sizeof set, &set) == 0) {
+        int n = CPU_COUNT(&set);
+        if (n > 0)
+            return (unsigned)n;
+    }
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n > 0 ? (unsigned)n : 1;
+}
+
+const char *config_log_format_name(log_format f)
+{
+    return f == LOG_FORMAT_JSON ? "json" : "text";
+}
+
+void config_print_usage(FILE *out, const char *argv0)
+{
+    fprintf(out,
+            "Usage: %s [OPTION]...\n"
+            "Serve handwritten-digit predictions over HTTP.\n\n",
+            argv0);
+    for (size_t i = 0; i < N_OPTIONS; i++) {
+        char left[64];
+        snprintf(left, sizeof left, "%s %s", options[i].flag, options[i].arg_name);
+        fprintf(out, "  %-26s %s\n  %-26s   env %s\n", left, options[i].help, "",
+                options[i].env);
+    }
+    fprintf(out,
+            "  %-26s %s\n  %-26s %s\n  %-26s %s\n\n",
+            "--healthcheck [URL]", "GET URL (default http://127.0.0.1:PORT/healthz); exit 0 on 200",
+            "--help", "show this help and exit",
+            "--version", "show the version and exit");
+    fprintf(out,
+            "Endpoints: POST /predict, GET /model, /metrics, /healthz, /readyz.\n"
+            "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the model.\n");
+}

@@ -1,0 +1,475 @@
+/* http.c -- libmicrohttpd wiring and the life of one request:
+ *
+ *   headers arrive   on_request() first call: route it, check the declared
+ *                    size and type, answer 404/405/413/415 at once or
+ *                    prepare a body buffer
+ *   body chunks      on_request() with data: append, refusing (413) the
+ *                    moment the total passes --max-upload
+ *   body complete    on_request() final call: routes.c computes the reply,
+ *                    send_reply() adds the headers every response carries
+ *   connection done  on_completed(): metrics, the log line, free
+ *
+ * All per-request memory is the request struct and its body buffer, both
+ * bounded, plus what the route allocates for its answer.
+ */
+#include "http.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "clock.h"
+#include "log.h"
+
+/* Every response carries these: JSON and metrics must never be sniffed into
+ * something a browser executes, and nothing we serve needs to load anything. */
+#define CSP_POLICY "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+
+/* libmicrohttpd's per-connection pool (request line, headers, read buffer).
+ * Its default is the same; spelt out because it bounds header size and so
+ * per-connection memory. */
+#define CONNECTION_MEMORY_LIMIT ((size_t)32 * 1024)
+
+/* Status logged for a request whose client went away before the answer, as
+ * nginx does; it keeps such requests visible in the metrics. */
+#define STATUS_CLIENT_CLOSED 499
+
+typedef struct {
+    uint64_t start_ns;
+    route_match match;
+    char method[16];
+    char path[256];
+    char remote[INET6_ADDRSTRLEN];
+    const char *content_type;          /* owned by libmicrohttpd for the request */
+    bool explain;
+    uint8_t *body;
+    size_t len, cap;
+    bool answered;                     /* a response has been queued */
+    unsigned status;
+    unsigned long long bytes;
+    const char *error_code;
+    int n_digits;
+    int digits[PREDICT_MAX_IMAGES];
+} request;
+
+static void copy_trunc(char *dst, size_t cap, const char *src)
+{
+    snprintf(dst, cap, "%s", src ? src : "");
+}
+
+static void remote_address(struct MHD_Connection *c, char *out, size_t cap)
+{
+    out[0] = '\0';
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return;
+    const struct sockaddr *sa = ci->client_addr;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
+                  (socklen_t)cap);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, out,
+                  (socklen_t)cap);
+}
+
+/* Queues rep (taking its body) with the headers every answer carries. */
+static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, request *rq,
+                                  route_reply *rep)
+{
+    struct MHD_Response *resp =
+        MHD_create_response_from_buffer_with_free_callback(rep->body_len, rep->body, free);
+    if (!resp) {
+        route_reply_free(rep);
+        rq->status = 500;
+        return MHD_NO;
+    }
+    rq->status = rep->status;
+    rq->bytes = rep->body_len;
+    rq->error_code = rep->error_code;
+    rq->n_digits = rep->n_digits;
+    memcpy(rq->digits, rep->digits, sizeof rq->digits);
+    rep->body = NULL;   /* the response owns it now */
+
+    bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                      rep->content_type ? rep->content_type : CONTENT_TYPE_JSON) &&
+              MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") &&
+              MHD_add_response_header(resp, "Content-Security-Policy", CSP_POLICY) &&
+              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    if (ok && rep->allow)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+    /* While draining, ask keep-alive clients to go, so that the connections
+     * close as their last requests finish. */
+    if (ok && atomic_load(&srv->state.draining))
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONNECTION, "close");
+    enum MHD_Result r = ok ? MHD_queue_response(c, rep->status, resp) : MHD_NO;
+    MHD_destroy_response(resp);
+    rq->answered = (r == MHD_YES);
+    return r;
+}
+
+static enum MHD_Result send_error(http_server *srv, struct MHD_Connection *c, request *rq,
+                                  unsigned status, const char *code, const char *msg)
+{
+    route_reply rep = {0};
+    route_reply_error(&rep, status, code, -1, "%s", msg);
+    return send_reply(srv, c, rq, &rep);
+}
+
+/* Parses a Content-Length value; -1 when absent or not a plain number
+ * (libmicrohttpd itself rejects malformed ones before we get here). */
+static long long declared_length(struct MHD_Connection *c)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (!v || !*v)
+        return -1;
+    long long n = 0;
+    for (const char *p = v; *p; p++) {
+        if (*p < '0' || *p > '9' || n > (LLONG_MAX - 9) / 10)
+            return -1;
+        n = n * 10 + (*p - '0');
+    }
+    return n;
+}
+
+static bool has_body(struct MHD_Connection *c)
+{
+    return declared_length(c) > 0 ||
+           MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The first call for a request: everything that can be decided from the
+ * headers alone is decided here, before a byte of the body is read. */
+static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
+                                     const char *url, const char *method, request *rq)
+{
+    rq->match = routes_match(method, url);
+    if (!rq->match.route) {
+        /* A 404/405 with a body is answered now and the body discarded
+         * (libmicrohttpd then closes the connection); without one, the
+         * answer waits for the next call so the connection stays usable. */
+        if (!has_body(c))
+            return MHD_YES;
+        route_request req = {.method = method, .path = url};
+        route_reply rep = {0};
+        routes_reply_unrouted(&rq->match, &req, &rep);
+        return send_reply(srv, c, rq, &rep);
+    }
+    if (!rq->match.route->takes_body)
+        return MHD_YES;   /* answered on the next call, once libmicrohttpd has the request */
+
+    rq->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    const char *explain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain");
+    rq->explain = explain && (strcmp(explain, "1") == 0 || strcmp(explain, "true") == 0);
+
+    if (!routes_predict_accepts(rq->content_type)) {
+        route_reply rep = {0};
+        route_reply_error(&rep, 415, "unsupported_media_type", -1,
+                          "send the PNG as image/png (raw body) or multipart/form-data; got %.100s",
+                          rq->content_type);
+        return send_reply(srv, c, rq, &rep);
+    }
+    size_t limit = srv->state.cfg.max_upload;
+    long long declared = declared_length(c);
+    if (declared > (long long)limit) {
+        char msg[160];
+        snprintf(msg, sizeof msg, "the body is %lld bytes; the limit is %zu", declared, limit);
+        return send_error(srv, c, rq, 413, "payload_too_large", msg);
+    }
+    /* Reserve what the client declared, or a modest start for chunked
+     * uploads (grown as needed, never past the limit). */
+    size_t want = declared >= 0 ? (size_t)declared : (limit < 16384 ? limit : 16384);
+    if (want > 0) {
+        rq->body = malloc(want);
+        if (!rq->body)
+            return send_error(srv, c, rq, 500, "out_of_memory", "out of memory");
+        rq->cap = want;
+    }
+    return MHD_YES;
+}
+
+static int append_body(request *rq, const char *data, size_t n, size_t limit)
+{
+    if (n > limit - rq->len)
+        return 1;   /* over the limit */
+    if (rq->len + n > rq->cap) {
+        size_t cap = rq->cap ? rq->cap : 16384;
+        while (cap < rq->len + n)
+            cap = cap > limit / 2 ? limit : cap * 2;
+        uint8_t *p = realloc(rq->body, cap);
+        if (!p)
+            return -1;
+        rq->body = p;
+        rq->cap = cap;
+    }
+    memcpy(rq->body + rq->len, data, n);
+    rq->len += n;
+    return 0;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    http_server *srv = cls;
+    request *rq = *con_cls;
+
+    if (!rq) {
+        rq = calloc(1, sizeof *rq);
+        if (!rq)
+            return MHD_NO;
+        rq->start_ns = mono_ns();
+        copy_trunc(rq->method, sizeof rq->method, method);
+        copy_trunc(rq->path, sizeof rq->path, url);
+        remote_address(c, rq->remote, sizeof rq->remote);
+        *con_cls = rq;
+        metrics_request_started(&srv->state.metrics);
+        return start_request(srv, c, url, method, rq);
+    }
+
+    if (rq->answered) {
+        /* Answered early (413, 415...): libmicrohttpd discards what is left. */
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+
+    if (*upload_data_size > 0) {
+        int r = append_body(rq, upload_data, *upload_data_size, srv->state.cfg.max_upload);
+        *upload_data_size = 0;
+        if (r == 0)
+            return MHD_YES;
+        if (r < 0)
+            return send_error(srv, c, rq, 500, "out_of_memory", "out of memory");
+        /* Over the limit without a Content-Length (a chunked upload).
+         * libmicrohttpd 0.9.75 cannot queue a reply while an upload is in
+         * progress (MHD_queue_response fails), so the refusal is closing the
+         * connection now rather than reading on; the log and metrics say 413. */
+        rq->status = 413;
+        rq->error_code = "payload_too_large";
+        return MHD_NO;
+    }
+
+    /* The request is complete. */
+    if (!rq->match.route) {
+        route_request req = {.method = method, .path = url};
+        route_reply rep = {0};
+        routes_reply_unrouted(&rq->match, &req, &rep);
+        return send_reply(srv, c, rq, &rep);
+    }
+    route_request req = {
+        .method = method,
+        .path = url,
+        .content_type = rq->content_type,
+        .body = rq->body,
+        .body_len = rq->len,
+        .explain = rq->explain,
+        .start_ns = rq->start_ns,
+    };
+    route_reply rep = {0};
+    rq->match.route->handler(&srv->state, &req, &rep);
+    /* The body is no longer needed: free it before the answer is sent, so a
+     * slow reader does not pin megabytes. */
+    free(rq->body);
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+    return send_reply(srv, c, rq, &rep);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)c;
+    (void)toe;
+    http_server *srv = cls;
+    request *rq = *con_cls;
+    if (!rq)
+        return;
+    *con_cls = NULL;
+    uint64_t ns = mono_ns() - rq->start_ns;
+    unsigned status = rq->status ? rq->status : STATUS_CLIENT_CLOSED;
+    metrics_request_finished(&srv->state.metrics, rq->match.metric, status, ns);
+    log_request_fields f = {
+        .method = rq->method,
+        .path = rq->path,
+        .remote = rq->remote[0] ? rq->remote : NULL,
+        .status = status,
+        .bytes = rq->bytes,
+        .duration_ms = (double)ns / 1e6,
+        .n_digits = rq->n_digits,
+        .digits = rq->digits,
+        .error_code = rq->error_code,
+    };
+    log_request(&f);
+    free(rq->body);
+    free(rq);
+}
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    size_t n = strlen(msg);
+    while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
+        msg[--n] = '\0';
+    log_event(LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+int http_server_init(http_server *srv, const server_config *cfg, char *err, size_t err_len)
+{
+    memset(srv, 0, sizeof *srv);
+    srv->quiesced_fd = -1;
+    srv->state.cfg = *cfg;
+    metrics_init(&srv->state.metrics);
+    atomic_init(&srv->state.draining, false);
+    if (model_store_init(&srv->state.store) != 0) {
+        snprintf(err, err_len, "cannot initialise the model store");
+        return -1;
+    }
+    srv->store_ready = true;
+    return model_store_load(&srv->state.store, cfg->model_path, err, err_len);
+}
+
+/* Connections beyond the descriptor limit would fail at accept() anyway;
+ * capping the limit turns that into libmicrohttpd's orderly refusal. */
+static unsigned fit_connection_limit(unsigned wanted, unsigned threads)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return wanted;
+    rlim_t reserve = 32 + 4 * (rlim_t)threads;   /* epoll, ITC pipes, logs, model reloads */
+    if (rl.rlim_cur <= reserve)
+        return 1;
+    rlim_t room = rl.rlim_cur - reserve;
+    if (room < wanted) {
+        log_event(LOG_WARN, "open-file limit %llu allows only %llu connections (asked for %u)",
+                  (unsigned long long)rl.rlim_cur, (unsigned long long)room, wanted);
+        return (unsigned)room;
+    }
+    return wanted;
+}
+
+int http_server_start(http_server *srv, char *err, size_t err_len)
+{
+    const server_config *cfg = &srv->state.cfg;
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
+    if (inet_pton(AF_INET, cfg->bind_addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->bind_addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg->port);
+        /* "::" means every address, IPv4 included. */
+        flags |= IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    } else {
+        snprintf(err, err_len, "bad bind address '%s'", cfg->bind_addr);
+        return -1;
+    }
+
+    srv->threads = config_effective_threads(cfg);
+    unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
+    errno = 0;
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+        /* First, so that every message from the library goes to our log. */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(srv->threads > 1 ? srv->threads : 0),
+        MHD_OPTION_CONNECTION_LIMIT, max_conn,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, err_len, "cannot listen on %s port %u: %s", cfg->bind_addr, cfg->port,
+                 errno ? strerror(errno) : "libmicrohttpd refused the settings");
+        return -1;
+    }
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : cfg->port;
+    return 0;
+}
+
+int http_server_reload(http_server *srv, char *err, size_t err_len)
+{
+    const char *path = srv->state.cfg.model_path;
+    int r = model_store_load(&srv->state.store, path, err, err_len);
+    metrics_reload(&srv->state.metrics, r == 0);
+    if (r == 0) {
+        served_model *sm = model_store_acquire(&srv->state.store);
+        log_event(LOG_INFO, "model reloaded from %s: id %s, arch %s", path, sm ? sm->id : "?",
+                  sm ? sm->arch : "?");
+        served_model_release(sm);
+    } else {
+        log_event(LOG_ERROR, "model reload rejected, still serving the previous model: %s", err);
+    }
+    return r;
+}
+
+void http_server_begin_drain(http_server *srv)
+{
+    if (atomic_exchange(&srv->state.draining, true))
+        return;
+    if (srv->daemon) {
+        MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+        /* Quiescing only stops accept(); the kernel would still complete
+         * handshakes into the backlog, leaving new clients hanging. Shutting
+         * the socket down takes it out of LISTEN, so they are refused at
+         * once. It is closed only after MHD_stop_daemon, as a pool thread
+         * may still hold the descriptor. */
+        if (fd != MHD_INVALID_SOCKET)
+            shutdown(fd, SHUT_RDWR);
+        srv->quiesced_fd = fd == MHD_INVALID_SOCKET ? -1 : fd;
+    }
+}
+
+long http_server_in_flight(http_server *srv)
+{
+    return (long)atomic_load_explicit(&srv->state.metrics.in_flight, memory_order_relaxed);
+}
+
+int http_server_drain(http_server *srv, unsigned timeout_ms)
+{
+    http_server_begin_drain(srv);
+    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
+    while (http_server_in_flight(srv) > 0) {
+        if (mono_ns() >= deadline)
+            return -1;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    return 0;
+}
+
+void http_server_destroy(http_server *srv)
+{
+    if (srv->daemon) {
+        MHD_stop_daemon(srv->daemon);
+        srv->daemon = NULL;
+    }
+    if (srv->quiesced_fd >= 0) {
+        close(srv->quiesced_fd);
+        srv->quiesced_fd = -1;
+    }
+    if (srv->store_ready) {
+        model_store_destroy(&srv->state.store);
+        srv->store_ready = false;
+    }
+}

@@ -1,0 +1,58 @@
+/* http.h -- the HTTP server: libmicrohttpd wiring, the request lifecycle and
+ * graceful shutdown.
+ *
+ * libmicrohttpd runs a pool of threads, each with its own epoll loop; a
+ * request's headers, body chunks and completion all arrive on the thread
+ * that owns its connection. http.c buffers the body (bounded by
+ * --max-upload), hands the whole request to routes.c, and turns the reply
+ * into a response with the security headers every answer carries.
+ */
+#ifndef DIGITS_HTTP_H
+#define DIGITS_HTTP_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "routes.h"
+
+struct MHD_Daemon;
+
+typedef struct {
+    server_state state;
+    struct MHD_Daemon *daemon;
+    int quiesced_fd;          /* the listen socket after draining began, else -1 */
+    unsigned port;            /* the bound port (useful with --port 0) */
+    unsigned threads;
+    bool store_ready;         /* state.store needs destroying */
+} http_server;
+
+/* Copies cfg, loads and validates the model. Returns 0, or -1 with a message
+ * (a bad or missing model file is the usual one). */
+int http_server_init(http_server *srv, const server_config *cfg, char *err, size_t err_len);
+
+/* Starts listening. Returns 0 with srv->port set, or -1 with a message. */
+int http_server_start(http_server *srv, char *err, size_t err_len);
+
+/* SIGHUP: reloads cfg.model_path. A bad file leaves the old model serving.
+ * Counts the result in digits_model_reloads_total and logs it. Returns 0 or
+ * -1 (with a message). */
+int http_server_reload(http_server *srv, char *err, size_t err_len);
+
+/* Draining, step one: readiness turns 503, the listen socket stops
+ * accepting, and answers ask clients to close their connections. */
+void http_server_begin_drain(http_server *srv);
+
+/* Requests between their headers and their completion. */
+long http_server_in_flight(http_server *srv);
+
+/* begin_drain, then waits (up to timeout_ms) for in-flight requests.
+ * Returns 0 when they all finished, -1 on timeout. */
+int http_server_drain(http_server *srv, unsigned timeout_ms);
+
+/* Stops the daemon (closing every connection) and frees everything. Safe
+ * on a server that was only initialised. */
+void http_server_destroy(http_server *srv);
+
+#endif

@@ -1,0 +1,164 @@
+/* log.c -- text and JSON log lines, one write(2) each. */
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "strbuf.h"
+
+/* Lines longer than this are cut; PIPE_BUF-sized writes stay atomic on pipes,
+ * which is what a container's log collector reads from. */
+#define LOG_LINE_MAX 4096
+
+static _Atomic int log_fd = 2;
+static _Atomic int log_fmt = LOG_FORMAT_TEXT;
+
+void log_configure(log_format format, int fd)
+{
+    atomic_store(&log_fmt, (int)format);
+    atomic_store(&log_fd, fd);
+}
+
+static const char *level_name(log_level level)
+{
+    switch (level) {
+    case LOG_WARN: return "warn";
+    case LOG_ERROR: return "error";
+    default: return "info";
+    }
+}
+
+/* RFC 3339 UTC with milliseconds. */
+static void put_timestamp(strbuf *sb)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    strbuf_printf(sb, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+}
+
+/* A text-format value: bare when it is a plain token, otherwise a JSON-style
+ * quoted string, so an attacker's path cannot forge extra keys or lines. */
+static void put_text_value(strbuf *sb, const char *s)
+{
+    bool plain = *s != '\0';
+    for (const char *p = s; *p && plain; p++)
+        if ((unsigned char)*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' ||
+            (unsigned char)*p >= 0x7F)
+            plain = false;
+    if (plain)
+        strbuf_puts(sb, s);
+    else
+        strbuf_json_string(sb, s);
+}
+
+/* Ends the line (even a truncated one) and writes it. */
+static void emit(strbuf *sb, char *buf)
+{
+    size_t len = sb->len;
+    if (len >= LOG_LINE_MAX - 1)
+        len = LOG_LINE_MAX - 2;
+    buf[len++] = '\n';
+    int fd = atomic_load(&log_fd);
+    if (fd < 0)
+        return;
+    const char *p = buf;
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n <= 0)
+            return;   /* a broken log must not break serving */
+        p += n;
+        len -= (size_t)n;
+    }
+}
+
+void log_event(log_level level, const char *fmt, ...)
+{
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+
+    char buf[LOG_LINE_MAX];
+    strbuf sb;
+    strbuf_init_fixed(&sb, buf, sizeof buf - 1);   /* room for the '\n' */
+    if (atomic_load(&log_fmt) == LOG_FORMAT_JSON) {
+        strbuf_puts(&sb, "{\"ts\":\"");
+        put_timestamp(&sb);
+        strbuf_printf(&sb, "\",\"level\":\"%s\",\"msg\":", level_name(level));
+        strbuf_json_string(&sb, msg);
+        strbuf_putc(&sb, '}');
+    } else {
+        put_timestamp(&sb);
+        strbuf_printf(&sb, " level=%s msg=", level_name(level));
+        strbuf_json_string(&sb, msg);
+    }
+    emit(&sb, buf);
+}
+
+void log_request(const log_request_fields *r)
+{
+    char buf[LOG_LINE_MAX];
+    strbuf sb;
+    strbuf_init_fixed(&sb, buf, sizeof buf - 1);
+    /* Paths are cut so that one long URL cannot push the status off the line. */
+    char path[256];
+    snprintf(path, sizeof path, "%s", r->path ? r->path : "");
+
+    if (atomic_load(&log_fmt) == LOG_FORMAT_JSON) {
+        strbuf_puts(&sb, "{\"ts\":\"");
+        put_timestamp(&sb);
+        strbuf_puts(&sb, "\",\"level\":\"info\",\"msg\":\"request\",\"method\":");
+        strbuf_json_string(&sb, r->method ? r->method : "");
+        strbuf_puts(&sb, ",\"path\":");
+        strbuf_json_string(&sb, path);
+        strbuf_printf(&sb, ",\"status\":%u,\"bytes\":%llu,\"duration_ms\":%.3f", r->status,
+                      r->bytes, r->duration_ms);
+        if (r->n_digits == 1) {
+            strbuf_printf(&sb, ",\"digit\":%d", r->digits[0]);
+        } else if (r->n_digits > 1) {
+            strbuf_puts(&sb, ",\"digit\":[");
+            for (int i = 0; i < r->n_digits; i++)
+                strbuf_printf(&sb, i ? ",%d" : "%d", r->digits[i]);
+            strbuf_putc(&sb, ']');
+        }
+        if (r->error_code) {
+            strbuf_puts(&sb, ",\"error\":");
+            strbuf_json_string(&sb, r->error_code);
+        }
+        if (r->remote) {
+            strbuf_puts(&sb, ",\"remote\":");
+            strbuf_json_string(&sb, r->remote);
+        }
+        strbuf_putc(&sb, '}');
+    } else {
+        put_timestamp(&sb);
+        strbuf_puts(&sb, " level=info msg=request method=");
+        put_text_value(&sb, r->method ? r->method : "-");
+        strbuf_puts(&sb, " path=");
+        put_text_value(&sb, path);
+        strbuf_printf(&sb, " status=%u bytes=%llu duration_ms=%.3f", r->status, r->bytes,
+                      r->duration_ms);
+        if (r->n_digits > 0) {
+            strbuf_puts(&sb, " digit=");
+            for (int i = 0; i < r->n_digits; i++)
+                strbuf_printf(&sb, i ? ",%d" : "%d", r->digits[i]);
+        }
+        if (r->error_code) {
+            strbuf_puts(&sb, " error=");
+            put_text_value(&sb, r->error_code);
+        }
+        if (r->remote) {
+            strbuf_puts(&sb, " remote=");
+            put_text_value(&sb, r->remote);
+        }
+    }
+    emit(&sb, buf);
+}

@@ -1,0 +1,1700 @@
+/* check_server.c -- integration tests for digits-server: each test starts
+ * the server in-process on an ephemeral loopback port and talks to it over
+ * plain sockets with the small HTTP/1.1 client below, so what is tested is
+ * what a client sees: status codes, headers and JSON bodies, keep-alive,
+ * limits, reloads and draining.
+ *
+ * The server serves the shipped model (DIGITS_MODEL) when it loads, and a
+ * generated one otherwise; tests that need the real model and MNIST
+ * (DIGITS_DATA) say so loudly and skip when they are absent.
+ */
+#include <arpa/inet.h>
+#include <cJSON.h>
+#include <check.h>
+#include <errno.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/time.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "idx.h"
+#include "image.h"
+#include "model.h"
+#include "png_io.h"
+#include "../server/healthcheck.h"
+#include "../server/http.h"
+#include "../server/inference.h"
+#include "../server/log.h"
+#include "../server/strbuf.h"
+
+/* --- a tiny HTTP/1.1 client ------------------------------------------- */
+
+typedef struct {
+    int status;
+    char head[8192];          /* status line and headers, NUL-terminated */
+    char *body;               /* NUL-terminated for convenience */
+    size_t body_len;
+    bool closed;              /* the server said Connection: close */
+} http_resp;
+
+static int tcp_connect(unsigned port)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0)
+        return -1;
+    struct sockaddr_in a;
+    memset(&a, 0, sizeof a);
+    a.sin_family = AF_INET;
+    a.sin_port = htons((uint16_t)port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    /* A hung server must fail a test, not hang it. */
+    struct timeval tv = {10, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    if (connect(fd, (struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_all(int fd, const void *data, size_t len)
+{
+    const char *p = data;
+    while (len > 0) {
+        ssize_t n = send(fd, p, len, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+static const char *resp_header(const http_resp *r, const char *name, char *out, size_t cap)
+{
+    size_t n = strlen(name);
+    const char *p = strstr(r->head, "\r\n");
+    while (p && p[2] != '\0') {
+        p += 2;
+        if (strncasecmp(p, name, n) == 0 && p[n] == ':') {
+            const char *v = p + n + 1;
+            while (*v == ' ')
+                v++;
+            size_t len = strcspn(v, "\r\n");
+            if (len >= cap)
+                len = cap - 1;
+            memcpy(out, v, len);
+            out[len] = '\0';
+            return out;
+        }
+        p = strstr(p, "\r\n");
+    }
+    return NULL;
+}
+
+static void resp_free(http_resp *r)
+{
+    free(r->body);
+    r->body = NULL;
+}
+
+/* Reads one response. Returns 0, or -1 when the connection closed or timed
+ * out before a whole response arrived. */
+static int read_response(int fd, bool head_request, http_resp *r)
+{
+    memset(r, 0, sizeof *r);
+    size_t got = 0;
+    char *end = NULL;
+    while (!end) {
+        if (got >= sizeof r->head - 1)
+            return -1;
+        ssize_t n = recv(fd, r->head + got, sizeof r->head - 1 - got, 0);
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+        r->head[got] = '\0';
+        end = strstr(r->head, "\r\n\r\n");
+    }
+    size_t head_len = (size_t)(end - r->head) + 4;
+    if (sscanf(r->head, "HTTP/1.%*d %d", &r->status) != 1)
+        return -1;
+    char v[64];
+    size_t content_length = 0;
+    if (resp_header(r, "Content-Length", v, sizeof v))
+        content_length = strtoul(v, NULL, 10);
+    if (resp_header(r, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0)
+        r->closed = true;
+    if (head_request)
+        content_length = 0;
+    r->body = malloc(content_length + 1);
+    if (!r->body)
+        return -1;
+    size_t extra = got - head_len;   /* body bytes that came with the headers */
+    if (extra > content_length)
+        extra = content_length;
+    memcpy(r->body, r->head + head_len, extra);
+    r->head[head_len] = '\0';
+    r->body_len = extra;
+    while (r->body_len < content_length) {
+        ssize_t n = recv(fd, r->body + r->body_len, content_length - r->body_len, 0);
+        if (n <= 0) {
+            resp_free(r);
+            return -1;
+        }
+        r->body_len += (size_t)n;
+    }
+    r->body[r->body_len] = '\0';
+    return 0;
+}
+
+/* Sends one request on fd (extra_headers: "Name: value\r\n" lines or NULL;
+ * a non-NULL body gets a Content-Length) and reads the response. */
+static int http_do(int fd, const char *method, const char *path, const char *extra_headers,
+                   const void *body, size_t len, http_resp *r)
+{
+    char head[2048];
+    int n = snprintf(head, sizeof head, "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%s", method, path,
+                     extra_headers ? extra_headers : "");
+    if (body)
+        n += snprintf(head + n, sizeof head - (size_t)n, "Content-Length: %zu\r\n", len);
+    n += snprintf(head + n, sizeof head - (size_t)n, "\r\n");
+    if (send_all(fd, head, (size_t)n) != 0 || (body && len && send_all(fd, body, len) != 0)) {
+        memset(r, 0, sizeof *r);
+        return -1;
+    }
+    return read_response(fd, strcmp(method, "HEAD") == 0, r);
+}
+
+/* One request on a fresh connection. Fails the test if there is no answer. */
+static http_resp request_once(unsigned port, const char *method, const char *path,
+                              const char *extra_headers, const void *body, size_t len)
+{
+    http_resp r;
+    int fd = tcp_connect(port);
+    ck_assert_msg(fd >= 0, "cannot connect to port %u", port);
+    ck_assert_msg(http_do(fd, method, path, extra_headers, body, len, &r) == 0,
+                  "no answer to %s %s", method, path);
+    close(fd);
+    return r;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* --- test images -------------------------------------------------------- */
+
+typedef enum { SHAPE_BAR, SHAPE_RING, SHAPE_SEVEN, SHAPE_BLANK } shape;
+
+/* Whether (x, y) in a w x h picture is ink for the given shape. */
+static bool shape_ink(shape s, int x, int y, int w, int h)
+{
+    double fx = (x + 0.5) / w, fy = (y + 0.5) / h;
+    switch (s) {
+    case SHAPE_BAR:
+        return fx > 0.45 && fx < 0.58 && fy > 0.15 && fy < 0.85;
+    case SHAPE_RING: {
+        double dx = (fx - 0.5) / 0.28, dy = (fy - 0.5) / 0.36;
+        double d = dx * dx + dy * dy;
+        return d < 1.0 && d > 0.45;
+    }
+    case SHAPE_SEVEN:
+        if (fy > 0.18 && fy < 0.28 && fx > 0.25 && fx < 0.75)
+            return true;
+        /* the diagonal from the top right to the bottom middle */
+        if (fy >= 0.28 && fy < 0.85) {
+            double cx = 0.72 - (fy - 0.28) * 0.45;
+            return fx > cx - 0.07 && fx < cx + 0.07;
+        }
+        return false;
+    case SHAPE_BLANK:
+        return false;
+    }
+    return false;
+}
+
+/* Dark ink on white paper (channels 1 or 3), or opaque black ink on a fully
+ * transparent background (channels 4), encoded as PNG. */
+static void make_png(shape s, int w, int h, int channels, uint8_t **png, size_t *len)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, w, h, channels), 0);
+    for (int y = 0; y < h; y++) {
+        for (int x = 0; x < w; x++) {
+            bool ink = shape_ink(s, x, y, w, h);
+            uint8_t *p = img.pixels + ((size_t)y * w + x) * channels;
+            if (channels == 4) {
+                p[0] = p[1] = p[2] = ink ? 0 : 255;
+                p[3] = ink ? 255 : 0;
+            } else {
+                for (int c = 0; c < channels; c++)
+                    p[c] = ink ? 20 : 250;
+            }
+        }
+    }
+    ck_assert_int_eq(png_encode_memory(&img, png, len), PNG_IO_OK);
+    image_free(&img);
+}
+
+/* --- test models -------------------------------------------------------- */
+
+/* A small model with deterministic pseudo-random weights: it classifies
+ * nothing well, but it is a valid, servable model with the given id. */
+static void write_test_model(const char *path, const char *id, int hidden, int classes)
+{
+    model m;
+    char err[256];
+    int sizes[3] = {784, hidden, classes};
+    ck_assert_msg(model_init(&m, sizes, 3, err, sizeof err) == 0, "%s", err);
+    uint32_t s = 2463534242u;
+    for (size_t i = 0; i < m.n_params; i++) {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        m.params[i] = ((float)(s % 2001u) - 1000.0f) / 8000.0f;
+    }
+    ck_assert_int_eq(model_set_meta(&m, "id", id), 0);
+    ck_assert_int_eq(model_set_meta(&m, "test_accuracy", "0.5"), 0);
+    ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
+    model_free(&m);
+}
+
+/* The same with an "input_pipeline" metadata entry. */
+static void write_test_model_with_pipeline(const char *path, const char *id, const char *pipeline)
+{
+    write_test_model(path, id, 16, 10);
+    model m;
+    char err[256];
+    ck_assert_msg(model_load(&m, path, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(model_set_meta(&m, "input_pipeline", pipeline), 0);
+    ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
+    model_free(&m);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+
+/* --- the server under test ---------------------------------------------- */
+
+#define TEST_MAX_UPLOAD ((size_t)1 << 20)
+#define TEST_MAX_PIXELS ((uint64_t)512 * 512)
+
+static http_server *srv;
+static unsigned port;
+static char tmp_dir[PATH_MAX];
+static char model_path[PATH_MAX + 32];
+static char served_id[SERVED_MODEL_ID_MAX + 1];
+static bool serving_shipped_model;
+
+static const char *shipped_model_path(void)
+{
+    const char *p = getenv("DIGITS_MODEL");
+    return p && *p ? p : "models/mnist-mlp.bin";
+}
+
+/* Copies the shipped model to model_path when it is servable, so reload
+ * tests can overwrite the file the server reads; else writes a test model. */
+static void prepare_model(void)
+{
+    served_model *sm = NULL;
+    char err[512];
+    serving_shipped_model = served_model_load(shipped_model_path(), &sm, err, sizeof err) == 0;
+    if (serving_shipped_model) {
+        uint8_t *data;
+        size_t len;
+        served_model_release(sm);
+        ck_assert_int_eq(read_file_bounded(shipped_model_path(), MODEL_MAX_FILE_BYTES, &data, &len,
+                                           err, sizeof err), 0);
+        write_file(model_path, data, len);
+        free(data);
+    } else {
+        write_test_model(model_path, "test-model-a", 32, 10);
+    }
+}
+
+static void start_server_with(size_t max_upload, uint64_t max_pixels)
+{
+    snprintf(tmp_dir, sizeof tmp_dir, "%s/digits-check-server-XXXXXX",
+             getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp");
+    ck_assert_ptr_nonnull(mkdtemp(tmp_dir));
+    snprintf(model_path, sizeof model_path, "%s/model.bin", tmp_dir);
+    prepare_model();
+
+    server_config cfg;
+    config_defaults(&cfg);
+    cfg.model_path = model_path;
+    cfg.bind_addr = "127.0.0.1";
+    cfg.port = 0;
+    cfg.threads = 2;
+    cfg.max_upload = max_upload;
+    cfg.max_pixels = max_pixels;
+    cfg.timeout_s = 10;
+    cfg.drain_timeout_s = 2;
+    log_configure(LOG_FORMAT_TEXT, -1);
+
+    srv = calloc(1, sizeof *srv);
+    ck_assert_ptr_nonnull(srv);
+    char err[512];
+    ck_assert_msg(http_server_init(srv, &cfg, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(http_server_start(srv, err, sizeof err) == 0, "%s", err);
+    port = srv->port;
+    ck_assert_uint_gt(port, 0);
+    served_model *sm = model_store_acquire(&srv->state.store);
+    snprintf(served_id, sizeof served_id, "%s", sm->id);
+    served_model_release(sm);
+}
+
+static void setup(void)
+{
+    start_server_with(TEST_MAX_UPLOAD, TEST_MAX_PIXELS);
+}
+
+static void teardown(void)
+{
+    if (srv) {
+        http_server_destroy(srv);
+        free(srv);
+        srv = NULL;
+    }
+    char path[PATH_MAX + 64];
+    const char *names[] = {"model.bin", "model.bin.tmp", "other.bin", "log.txt"};
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        snprintf(path, sizeof path, "%s/%s", tmp_dir, names[i]);
+        unlink(path);
+    }
+    rmdir(tmp_dir);
+}
+
+/* --- helpers over responses -------------------------------------------- */
+
+static cJSON *json_body(const http_resp *r)
+{
+    cJSON *j = cJSON_ParseWithLength(r->body, r->body_len);
+    ck_assert_msg(j != NULL, "response is not JSON: %s", r->body);
+    return j;
+}
+
+static void assert_security_headers(const http_resp *r)
+{
+    char v[512];
+    ck_assert_ptr_nonnull(resp_header(r, "X-Content-Type-Options", v, sizeof v));
+    ck_assert_str_eq(v, "nosniff");
+    ck_assert_ptr_nonnull(resp_header(r, "Content-Security-Policy", v, sizeof v));
+    ck_assert_ptr_nonnull(strstr(v, "default-src 'none'"));
+}
+
+/* Checks an error answer: status, JSON {"error": text, "code": code}. */
+static void assert_error(const http_resp *r, int status, const char *code)
+{
+    ck_assert_msg(r->status == status, "expected %d %s, got %d: %s", status, code, r->status,
+                  r->body);
+    char v[128];
+    ck_assert_ptr_nonnull(resp_header(r, "Content-Type", v, sizeof v));
+    ck_assert_str_eq(v, "application/json");
+    assert_security_headers(r);
+    cJSON *j = json_body(r);
+    const cJSON *e = cJSON_GetObjectItemCaseSensitive(j, "error");
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "code");
+    ck_assert(cJSON_IsString(e) && strlen(e->valuestring) > 0);
+    ck_assert(cJSON_IsString(c));
+    ck_assert_str_eq(c->valuestring, code);
+    cJSON_Delete(j);
+}
+
+/* Checks one prediction object; returns its digit. */
+static int assert_prediction(const cJSON *p)
+{
+    const cJSON *digit = cJSON_GetObjectItemCaseSensitive(p, "digit");
+    const cJSON *conf = cJSON_GetObjectItemCaseSensitive(p, "confidence");
+    const cJSON *probs = cJSON_GetObjectItemCaseSensitive(p, "probabilities");
+    const cJSON *timings = cJSON_GetObjectItemCaseSensitive(p, "timings");
+    ck_assert(cJSON_IsNumber(digit) && cJSON_IsNumber(conf) && cJSON_IsArray(probs));
+    ck_assert_int_eq(cJSON_GetArraySize(probs), 10);
+    int d = digit->valueint;
+    ck_assert(d >= 0 && d <= 9);
+    double sum = 0, best = -1;
+    for (int i = 0; i < 10; i++) {
+        const cJSON *v = cJSON_GetArrayItem(probs, i);
+        ck_assert(cJSON_IsNumber(v));
+        ck_assert(v->valuedouble >= 0 && v->valuedouble <= 1);
+        sum += v->valuedouble;
+        if (v->valuedouble > best)
+            best = v->valuedouble;
+    }
+    ck_assert_msg(sum > 0.9999 && sum < 1.0001, "probabilities sum to %g", sum);
+    ck_assert_double_eq_tol(conf->valuedouble, cJSON_GetArrayItem(probs, d)->valuedouble, 1e-9);
+    ck_assert_double_eq_tol(conf->valuedouble, best, 1e-9);   /* digit is the argmax */
+    ck_assert(cJSON_IsObject(timings));
+    const char *keys[] = {"decode_ms", "preprocess_ms", "forward_ms", "total_ms"};
+    for (int i = 0; i < 4; i++) {
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(timings, keys[i]);
+        ck_assert_msg(cJSON_IsNumber(t) && t->valuedouble >= 0, "timings.%s", keys[i]);
+    }
+    return d;
+}
+
+/* A single-image answer: a prediction plus the model id. */
+static int assert_single_answer(const http_resp *r)
+{
+    ck_assert_msg(r->status == 200, "status %d: %s", r->status, r->body);
+    assert_security_headers(r);
+    cJSON *j = json_body(r);
+    int d = assert_prediction(j);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "model_id");
+    ck_assert(cJSON_IsString(id));
+    ck_assert_str_eq(id->valuestring, served_id);
+    cJSON_Delete(j);
+    return d;
+}
+
+typedef struct {
+    const char *name;
+    const char *filename;     /* NULL: a plain form field */
+    const char *content_type; /* NULL: none */
+    const uint8_t *data;
+    size_t len;
+} form_part;
+
+#define TEST_BOUNDARY "----digitsTestBoundary7MA4YWxkTrZu0gW"
+
+/* A multipart/form-data body as curl -F would send it. */
+static uint8_t *multipart_body(const form_part *parts, int n, size_t *len)
+{
+    strbuf sb;
+    strbuf_init(&sb, 256);
+    for (int i = 0; i < n; i++) {
+        strbuf_printf(&sb, "--%s\r\nContent-Disposition: form-data; name=\"%s\"", TEST_BOUNDARY,
+                      parts[i].name);
+        if (parts[i].filename)
+            strbuf_printf(&sb, "; filename=\"%s\"", parts[i].filename);
+        strbuf_puts(&sb, "\r\n");
+        if (parts[i].content_type)
+            strbuf_printf(&sb, "Content-Type: %s\r\n", parts[i].content_type);
+        strbuf_puts(&sb, "\r\n");
+        strbuf_append(&sb, parts[i].data, parts[i].len);
+        strbuf_puts(&sb, "\r\n");
+    }
+    strbuf_printf(&sb, "--%s--\r\n", TEST_BOUNDARY);
+    ck_assert(!strbuf_failed(&sb));
+    return (uint8_t *)strbuf_steal(&sb, len);
+}
+
+#define MULTIPART_HEADER "Content-Type: multipart/form-data; boundary=" TEST_BOUNDARY "\r\n"
+#define PNG_HEADER "Content-Type: image/png\r\n"
+
+static http_resp post_png(const uint8_t *png, size_t len)
+{
+    return request_once(port, "POST", "/predict", PNG_HEADER, png, len);
+}
+
+/* What the server should answer for png, computed in-process. */
+static infer_result expected_for(const uint8_t *png, size_t len)
+{
+    served_model *sm = model_store_acquire(&srv->state.store);
+    float *scratch = malloc(sm->scratch_floats * sizeof(float));
+    infer_result r;
+    ck_assert_int_eq(infer_png(sm, png, len, TEST_MAX_PIXELS, scratch, &r), INFER_OK);
+    free(scratch);
+    served_model_release(sm);
+    return r;
+}
+
+static int b64_value(char c)
+{
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+}
+
+/* Decodes padded base64; returns the length or -1. */
+static long b64_decode(const char *s, uint8_t *out, size_t cap)
+{
+    size_t n = strlen(s), o = 0;
+    if (n % 4)
+        return -1;
+    for (size_t i = 0; i < n; i += 4) {
+        int v[4];
+        for (int k = 0; k < 4; k++)
+            v[k] = s[i + k] == '=' ? 0 : b64_value(s[i + k]);
+        if (v[0] < 0 || v[1] < 0 || v[2] < 0 || v[3] < 0)
+            return -1;
+        uint32_t w = (uint32_t)v[0] << 18 | (uint32_t)v[1] << 12 | (uint32_t)v[2] << 6 | (uint32_t)v[3];
+        uint8_t b[3] = {(uint8_t)(w >> 16), (uint8_t)(w >> 8), (uint8_t)w};
+        int take = s[i + 2] == '=' ? 1 : s[i + 3] == '=' ? 2 : 3;
+        for (int k = 0; k < take; k++) {
+            if (o >= cap)
+                return -1;
+            out[o++] = b[k];
+        }
+    }
+    return (long)o;
+}
+
+/* The value of a metric sample line ("name{labels} value"), or -1. */
+static double metric_value(const char *text, const char *series)
+{
+    size_t n = strlen(series);
+    for (const char *p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, series, n) == 0 && p[n] == ' ')
+            return strtod(p + n + 1, NULL);
+    }
+    return -1;
+}
+
+static char *scrape(void)
+{
+    http_resp r = request_once(port, "GET", "/metrics", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    char v[128];
+    ck_assert_ptr_nonnull(resp_header(&r, "Content-Type", v, sizeof v));
+    ck_assert_str_eq(v, "text/plain; version=0.0.4; charset=utf-8");
+    return r.body;   /* the caller frees */
+}
+
+/* Metrics are recorded when a connection finishes a request, which can be
+ * just after the client has its answer: scrape until series reaches want
+ * (or a second passes) and return the last scrape. */
+static char *scrape_when(const char *series, double want)
+{
+    char *m = NULL;
+    for (int i = 0; i < 100; i++) {
+        free(m);
+        m = scrape();
+        if (metric_value(m, series) == want)
+            break;
+        sleep_ms(10);
+    }
+    return m;
+}
+
+/* --- endpoints ------------------------------------------------------------ */
+
+START_TEST(test_healthz)
+{
+    http_resp r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    assert_security_headers(&r);
+    cJSON *j = json_body(&r);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "status")->valuestring, "ok");
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    r = request_once(port, "HEAD", "/healthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_uint_eq(r.body_len, 0);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_readyz_when_ready)
+{
+    http_resp r = request_once(port, "GET", "/readyz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    cJSON *j = json_body(&r);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "status")->valuestring, "ready");
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "model_id")->valuestring, served_id);
+    cJSON_Delete(j);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_model_metadata)
+{
+    http_resp r = request_once(port, "GET", "/model", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    assert_security_headers(&r);
+    cJSON *j = json_body(&r);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "id")->valuestring, served_id);
+    const cJSON *layers = cJSON_GetObjectItemCaseSensitive(j, "layers");
+    int n = cJSON_GetArraySize(layers);
+    ck_assert_int_ge(n, 2);
+    ck_assert_int_eq(cJSON_GetArrayItem(layers, 0)->valueint, 784);
+    ck_assert_int_eq(cJSON_GetArrayItem(layers, n - 1)->valueint, 10);
+    const char *arch = cJSON_GetObjectItemCaseSensitive(j, "arch")->valuestring;
+    ck_assert(strncmp(arch, "784-", 4) == 0);
+    ck_assert_int_gt(cJSON_GetObjectItemCaseSensitive(j, "parameters")->valuedouble, 0);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(j, "metadata");
+    ck_assert(cJSON_IsObject(meta));
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "id")->valuestring, served_id);
+    const cJSON *acc = cJSON_GetObjectItemCaseSensitive(j, "test_accuracy");
+    ck_assert(cJSON_IsNumber(acc) && acc->valuedouble >= 0 && acc->valuedouble <= 1);
+    cJSON_Delete(j);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_predict_raw_body)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    http_resp r = post_png(png, len);
+    int d = assert_single_answer(&r);
+    ck_assert_int_eq(d, expected_for(png, len).digit);
+    resp_free(&r);
+
+    /* No Content-Type at all is taken as raw bytes as well. */
+    r = request_once(port, "POST", "/predict", NULL, png, len);
+    ck_assert_int_eq(assert_single_answer(&r), d);
+    resp_free(&r);
+    /* So is application/octet-stream, and parameters are ignored. */
+    r = request_once(port, "POST", "/predict", "Content-Type: Image/PNG; q=1\r\n", png, len);
+    ck_assert_int_eq(assert_single_answer(&r), d);
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_predict_colour_types)
+{
+    /* grey, RGB, and RGBA with a transparent background (composited on white) */
+    const int channels[] = {1, 3, 4};
+    for (int i = 0; i < 3; i++) {
+        uint8_t *png;
+        size_t len;
+        make_png(SHAPE_RING, 40, 48, channels[i], &png, &len);
+        http_resp r = post_png(png, len);
+        ck_assert_int_eq(assert_single_answer(&r), expected_for(png, len).digit);
+        resp_free(&r);
+        free(png);
+    }
+}
+END_TEST
+
+START_TEST(test_predict_multipart_single)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    form_part part = {"image", "digit.png", "image/png", png, len};
+    size_t body_len;
+    uint8_t *body = multipart_body(&part, 1, &body_len);
+    http_resp r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    ck_assert_int_eq(assert_single_answer(&r), expected_for(png, len).digit);
+    resp_free(&r);
+    free(body);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_predict_multipart_several_in_order)
+{
+    const shape shapes[3] = {SHAPE_RING, SHAPE_BAR, SHAPE_SEVEN};
+    uint8_t *png[3];
+    size_t len[3];
+    form_part parts[5];
+    int k = 0;
+    parts[k++] = (form_part){"note", NULL, NULL, (const uint8_t *)"hello", 5};
+    for (int i = 0; i < 3; i++) {
+        make_png(shapes[i], 30 + 10 * i, 36, i == 2 ? 4 : 1, &png[i], &len[i]);
+        parts[k++] = (form_part){"image", "d.png", i == 1 ? NULL : "image/png", png[i], len[i]};
+    }
+    size_t body_len;
+    uint8_t *body = multipart_body(parts, k, &body_len);
+    http_resp r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body);
+    cJSON *j = json_body(&r);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "model_id")->valuestring, served_id);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(j, "count")->valueint, 3);
+    const cJSON *results = cJSON_GetObjectItemCaseSensitive(j, "results");
+    ck_assert_int_eq(cJSON_GetArraySize(results), 3);
+    for (int i = 0; i < 3; i++) {
+        const cJSON *res = cJSON_GetArrayItem(results, i);
+        infer_result want = expected_for(png[i], len[i]);
+        ck_assert_int_eq(assert_prediction(res), want.digit);
+        /* the same probabilities, so the same image, in the same place */
+        const cJSON *probs = cJSON_GetObjectItemCaseSensitive(res, "probabilities");
+        for (int d = 0; d < 10; d++)
+            ck_assert_double_eq_tol(cJSON_GetArrayItem(probs, d)->valuedouble,
+                                    want.probabilities[d], 1e-6);
+        free(png[i]);
+    }
+    ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "timings"), "total_ms")));
+    cJSON_Delete(j);
+    resp_free(&r);
+    free(body);
+}
+END_TEST
+
+START_TEST(test_predict_explain)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 64, 64, 3, &png, &len);
+    http_resp r = request_once(port, "POST", "/predict?explain=1", PNG_HEADER, png, len);
+    assert_single_answer(&r);
+    cJSON *j = json_body(&r);
+    const cJSON *ex = cJSON_GetObjectItemCaseSensitive(j, "explain");
+    ck_assert(cJSON_IsObject(ex));
+    const char *b64 = cJSON_GetObjectItemCaseSensitive(ex, "input_png")->valuestring;
+    uint8_t decoded[8192];
+    long n = b64_decode(b64, decoded, sizeof decoded);
+    ck_assert_int_gt(n, 8);
+    image img;
+    char why[128];
+    ck_assert_int_eq(png_decode_rgba(decoded, (size_t)n, 0, &img, why, sizeof why), PNG_IO_OK);
+    ck_assert_int_eq(img.width, 28);
+    ck_assert_int_eq(img.height, 28);
+    image_free(&img);
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(ex, "source");
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(src, "width")->valueint, 64);
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(ex, "preprocess");
+    ck_assert(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(pp, "inverted")));
+    ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(pp, "box")));
+    cJSON_Delete(j);
+    resp_free(&r);
+
+    /* without the flag there is no explanation */
+    r = post_png(png, len);
+    j = json_body(&r);
+    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "explain"));
+    cJSON_Delete(j);
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
+/* --- errors --------------------------------------------------------------- */
+
+START_TEST(test_error_not_png)
+{
+    http_resp r = post_png((const uint8_t *)"this is not a png at all", 24);
+    assert_error(&r, 400, "not_png");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_error_corrupt_png)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    /* A real header followed by garbage where the image data should be. */
+    uint8_t broken[256];
+    memcpy(broken, png, 40);
+    for (int i = 40; i < 256; i++)
+        broken[i] = (uint8_t)(i * 37);
+    http_resp r = post_png(broken, sizeof broken);
+    assert_error(&r, 400, "corrupt_png");
+    resp_free(&r);
+    /* and a truncated one */
+    r = post_png(png, len / 2);
+    assert_error(&r, 400, "corrupt_png");
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_error_empty_body)
+{
+    http_resp r = post_png((const uint8_t *)"", 0);
+    assert_error(&r, 400, "empty_body");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_error_declared_body_too_large)
+{
+    /* Only the headers are sent: the 413 must come without the body. */
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+             "Content-Length: %zu\r\n\r\n", TEST_MAX_UPLOAD + 1);
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    http_resp r;
+    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    assert_error(&r, 413, "payload_too_large");
+    resp_free(&r);
+    close(fd);
+}
+END_TEST
+
+START_TEST(test_error_streamed_body_too_large)
+{
+    /* A chunked upload has no Content-Length: the server must stop reading
+     * once the bytes pass the limit (it closes the connection) and keep
+     * serving everyone else. */
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    const char *head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    static char chunk[65536 + 16];
+    int n = snprintf(chunk, sizeof chunk, "%x\r\n", 65536);
+    memset(chunk + n, 'x', 65536);
+    memcpy(chunk + n + 65536, "\r\n", 2);
+    size_t sent = 0;
+    bool refused = false;
+    while (sent < 4 * TEST_MAX_UPLOAD) {
+        if (send_all(fd, chunk, (size_t)n + 65536 + 2) != 0) {
+            refused = true;
+            break;
+        }
+        sent += 65536;
+    }
+    if (!refused) {
+        /* Everything fitted in socket buffers: the refusal shows as the
+         * connection closing without an answer. */
+        char buf[64];
+        ck_assert_int_le(recv(fd, buf, sizeof buf, 0), 0);
+    }
+    close(fd);
+
+    http_resp r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    const char *series = "digits_http_requests_total{handler=\"/predict\",code=\"413\"}";
+    char *m = scrape_when(series, 1);
+    ck_assert_double_eq(metric_value(m, series), 1);
+    free(m);
+}
+END_TEST
+
+START_TEST(test_error_too_many_pixels)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 600, 600, 1, &png, &len);   /* 360000 > 512*512 */
+    ck_assert_uint_lt(len, TEST_MAX_UPLOAD);
+    http_resp r = post_png(png, len);
+    assert_error(&r, 413, "too_many_pixels");
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_error_unsupported_media_type)
+{
+    http_resp r = request_once(port, "POST", "/predict", "Content-Type: text/plain\r\n",
+                               "hello", 5);
+    assert_error(&r, 415, "unsupported_media_type");
+    resp_free(&r);
+    r = request_once(port, "POST", "/predict",
+                     "Content-Type: application/x-www-form-urlencoded\r\n", "a=b", 3);
+    assert_error(&r, 415, "unsupported_media_type");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_error_no_ink)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BLANK, 28, 28, 1, &png, &len);
+    http_resp r = post_png(png, len);
+    assert_error(&r, 422, "no_ink");
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_error_not_found)
+{
+    http_resp r = request_once(port, "GET", "/nope", NULL, NULL, 0);
+    assert_error(&r, 404, "not_found");
+    resp_free(&r);
+    r = request_once(port, "GET", "/predict/", NULL, NULL, 0);
+    assert_error(&r, 404, "not_found");
+    resp_free(&r);
+    /* GET / is reserved for the drawing page (a later issue) */
+    r = request_once(port, "GET", "/", NULL, NULL, 0);
+    assert_error(&r, 404, "not_found");
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_error_method_not_allowed)
+{
+    char v[64];
+    http_resp r = request_once(port, "GET", "/predict", NULL, NULL, 0);
+    assert_error(&r, 405, "method_not_allowed");
+    ck_assert_ptr_nonnull(resp_header(&r, "Allow", v, sizeof v));
+    ck_assert_str_eq(v, "POST");
+    resp_free(&r);
+    const char *get_only[] = {"/metrics", "/healthz", "/readyz", "/model"};
+    for (int i = 0; i < 4; i++) {
+        r = request_once(port, i % 2 ? "DELETE" : "POST", get_only[i], NULL, "x", 1);
+        assert_error(&r, 405, "method_not_allowed");
+        ck_assert_ptr_nonnull(resp_header(&r, "Allow", v, sizeof v));
+        ck_assert_str_eq(v, "GET, HEAD");
+        resp_free(&r);
+    }
+}
+END_TEST
+
+START_TEST(test_error_bad_multipart)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    form_part good = {"image", "d.png", "image/png", png, len};
+    size_t body_len;
+    uint8_t *body = multipart_body(&good, 1, &body_len);
+
+    /* no boundary parameter */
+    http_resp r = request_once(port, "POST", "/predict", "Content-Type: multipart/form-data\r\n",
+                               body, body_len);
+    assert_error(&r, 400, "bad_multipart");
+    resp_free(&r);
+    /* cut off before the closing delimiter */
+    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len - 20);
+    assert_error(&r, 400, "bad_multipart");
+    resp_free(&r);
+    /* a different boundary than the body uses */
+    r = request_once(port, "POST", "/predict",
+                     "Content-Type: multipart/form-data; boundary=elsewhere\r\n", body, body_len);
+    assert_error(&r, 400, "bad_multipart");
+    resp_free(&r);
+    free(body);
+
+    /* well-formed, but no part called "image" */
+    form_part other = {"file", "d.png", "image/png", png, len};
+    body = multipart_body(&other, 1, &body_len);
+    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    assert_error(&r, 400, "no_image_part");
+    resp_free(&r);
+    free(body);
+
+    /* an empty image part */
+    form_part empty = {"image", "d.png", "image/png", png, 0};
+    body = multipart_body(&empty, 1, &body_len);
+    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    assert_error(&r, 400, "empty_body");
+    resp_free(&r);
+    free(body);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_error_multipart_part_errors_name_the_part)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    form_part parts[2] = {{"image", "a.png", "image/png", png, len},
+                          {"image", "b.png", "image/png", (const uint8_t *)"nope", 4}};
+    size_t body_len;
+    uint8_t *body = multipart_body(parts, 2, &body_len);
+    http_resp r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    assert_error(&r, 400, "not_png");
+    cJSON *j = json_body(&r);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(j, "part")->valueint, 1);
+    cJSON_Delete(j);
+    resp_free(&r);
+    free(body);
+    free(png);
+}
+END_TEST
+
+START_TEST(test_error_too_many_parts)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    form_part parts[PREDICT_MAX_PARTS + 1];
+    for (int i = 0; i <= PREDICT_MAX_PARTS; i++)
+        parts[i] = (form_part){"image", "d.png", "image/png", png, len};
+    size_t body_len;
+    /* one image more than a request may carry */
+    uint8_t *body = multipart_body(parts, PREDICT_MAX_IMAGES + 1, &body_len);
+    http_resp r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    assert_error(&r, 413, "too_many_images");
+    resp_free(&r);
+    free(body);
+    /* exactly the maximum is fine */
+    body = multipart_body(parts, PREDICT_MAX_IMAGES, &body_len);
+    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    free(body);
+    /* and more parts of any name than the parser keeps */
+    for (int i = 0; i <= PREDICT_MAX_PARTS; i++)
+        parts[i] = (form_part){"field", NULL, NULL, (const uint8_t *)"v", 1};
+    body = multipart_body(parts, PREDICT_MAX_PARTS + 1, &body_len);
+    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+    assert_error(&r, 413, "too_many_parts");
+    resp_free(&r);
+    free(body);
+    free(png);
+}
+END_TEST
+
+/* --- connections ---------------------------------------------------------- */
+
+START_TEST(test_keep_alive_across_answers_and_errors)
+{
+    uint8_t *png, *blank;
+    size_t len, blank_len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    make_png(SHAPE_BLANK, 28, 28, 1, &blank, &blank_len);
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    http_resp r;
+    for (int round = 0; round < 3; round++) {
+        ck_assert_int_eq(http_do(fd, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        ck_assert(!r.closed);
+        resp_free(&r);
+        ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, png, len, &r), 0);
+        assert_single_answer(&r);
+        ck_assert(!r.closed);
+        resp_free(&r);
+        ck_assert_int_eq(http_do(fd, "GET", "/missing", NULL, NULL, 0, &r), 0);
+        ck_assert_int_eq(r.status, 404);
+        ck_assert(!r.closed);
+        resp_free(&r);
+        ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, blank, blank_len, &r), 0);
+        ck_assert_int_eq(r.status, 422);
+        ck_assert(!r.closed);
+        resp_free(&r);
+        ck_assert_int_eq(http_do(fd, "GET", "/model", NULL, NULL, 0, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        resp_free(&r);
+    }
+    close(fd);
+    free(png);
+    free(blank);
+}
+END_TEST
+
+/* --- metrics -------------------------------------------------------------- */
+
+START_TEST(test_metrics_after_traffic)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    http_resp r = post_png(png, len);
+    int digit = assert_single_answer(&r);
+    resp_free(&r);
+    r = request_once(port, "GET", "/nope", NULL, NULL, 0);
+    resp_free(&r);
+    free(png);
+
+    free(scrape_when("digits_http_requests_total{handler=\"/predict\",code=\"200\"}", 1));
+    char *m = scrape_when("digits_http_requests_total{handler=\"other\",code=\"404\"}", 1);
+    char series[256];
+    snprintf(series, sizeof series, "digits_model_info{id=\"%s\",arch=\"", served_id);
+    ck_assert_msg(strstr(m, series) != NULL, "no model info in:\n%s", m);
+    double acc = metric_value(m, "digits_model_test_accuracy");
+    ck_assert(acc >= 0 && acc <= 1);
+    ck_assert_double_eq(
+        metric_value(m, "digits_http_requests_total{handler=\"/predict\",code=\"200\"}"), 1);
+    ck_assert_double_eq(
+        metric_value(m, "digits_http_requests_total{handler=\"other\",code=\"404\"}"), 1);
+    ck_assert_double_eq(metric_value(m, "digits_http_request_duration_seconds_count{handler=\"/predict\"}"), 1);
+    ck_assert_double_eq(metric_value(m, "digits_http_request_duration_seconds_bucket{handler=\"/predict\",le=\"+Inf\"}"), 1);
+    ck_assert(metric_value(m, "digits_http_request_duration_seconds_sum{handler=\"/predict\"}") > 0);
+    const char *stages[] = {"decode", "preprocess", "forward"};
+    for (int i = 0; i < 3; i++) {
+        snprintf(series, sizeof series, "digits_predict_stage_duration_seconds_count{stage=\"%s\"}",
+                 stages[i]);
+        ck_assert_double_eq(metric_value(m, series), 1);
+    }
+    double total = 0;
+    for (int d = 0; d < 10; d++) {
+        snprintf(series, sizeof series, "digits_predictions_total{digit=\"%d\"}", d);
+        double v = metric_value(m, series);
+        ck_assert(v >= 0);
+        ck_assert_double_eq(v, d == digit ? 1 : 0);
+        total += v;
+    }
+    ck_assert_double_eq(total, 1);
+    /* the scrape itself is in flight (an earlier scrape may not have
+     * completed yet either) */
+    double in_flight = metric_value(m, "digits_http_requests_in_flight");
+    ck_assert(in_flight >= 1 && in_flight <= 3);
+    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"success\"}"), 0);
+    const char *process[] = {"process_cpu_seconds_total", "process_resident_memory_bytes",
+                             "process_virtual_memory_bytes", "process_open_fds",
+                             "process_max_fds", "process_start_time_seconds"};
+    for (int i = 0; i < 6; i++)   /* CPU time may still round to 0 */
+        ck_assert_msg(metric_value(m, process[i]) > (i == 0 ? -1 : 0), "%s missing", process[i]);
+    /* every sample belongs to a family with HELP and TYPE */
+    ck_assert_ptr_nonnull(strstr(m, "# TYPE digits_http_request_duration_seconds histogram\n"));
+    ck_assert_ptr_nonnull(strstr(m, "# TYPE digits_http_requests_total counter\n"));
+    free(m);
+}
+END_TEST
+
+/* --- reloads -------------------------------------------------------------- */
+
+static char *model_id_now(void)
+{
+    http_resp r = request_once(port, "GET", "/model", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    cJSON *j = json_body(&r);
+    char *id = strdup(cJSON_GetObjectItemCaseSensitive(j, "id")->valuestring);
+    cJSON_Delete(j);
+    resp_free(&r);
+    return id;
+}
+
+START_TEST(test_reload_good_model)
+{
+    write_test_model(model_path, "reloaded-model-b", 16, 10);
+    char err[512];
+    ck_assert_msg(http_server_reload(srv, err, sizeof err) == 0, "%s", err);
+    char *id = model_id_now();
+    ck_assert_str_eq(id, "reloaded-model-b");
+    free(id);
+    snprintf(served_id, sizeof served_id, "reloaded-model-b");
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+    http_resp r = post_png(png, len);
+    assert_single_answer(&r);   /* checks model_id too */
+    resp_free(&r);
+    free(png);
+    char *m = scrape();
+    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"success\"}"), 1);
+    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"failure\"}"), 0);
+    ck_assert_ptr_nonnull(strstr(m, "digits_model_info{id=\"reloaded-model-b\",arch=\"784-16-10\"} 1"));
+    free(m);
+}
+END_TEST
+
+START_TEST(test_reload_follows_the_model_pipeline)
+{
+    /* A model records how its inputs were prepared; the server applies it. */
+    const char *names[] = {"preprocess-deskew", "preprocess", "raw"};
+    const char *applied[] = {"preprocess-deskew", "preprocess", "preprocess"};
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 40, 40, 1, &png, &len);
+    for (int i = 0; i < 3; i++) {
+        write_test_model_with_pipeline(model_path, names[i], names[i]);
+        char err[512];
+        ck_assert_msg(http_server_reload(srv, err, sizeof err) == 0, "%s", err);
+        http_resp r = request_once(port, "GET", "/model", NULL, NULL, 0);
+        cJSON *j = json_body(&r);
+        ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "preprocess")->valuestring, applied[i]);
+        cJSON_Delete(j);
+        resp_free(&r);
+        snprintf(served_id, sizeof served_id, "%s", names[i]);
+        r = request_once(port, "POST", "/predict?explain=1", PNG_HEADER, png, len);
+        ck_assert_int_eq(assert_single_answer(&r), expected_for(png, len).digit);
+        j = json_body(&r);
+        const cJSON *pp = cJSON_GetObjectItemCaseSensitive(
+            cJSON_GetObjectItemCaseSensitive(j, "explain"), "preprocess");
+        ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(pp, "skew")));
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    free(png);
+}
+END_TEST
+
+START_TEST(test_reload_bad_model_keeps_old)
+{
+    char *before = model_id_now();
+    char err[512];
+    /* garbage */
+    write_file(model_path, "not a model", 11);
+    ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
+    ck_assert(strlen(err) > 0);
+    /* a valid model file that cannot serve digits (5 classes) */
+    write_test_model(model_path, "five-classes", 16, 5);
+    ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "10"));
+    /* a model trained behind a preprocessing this server does not have */
+    write_test_model_with_pipeline(model_path, "future", "preprocess-from-the-future");
+    ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "preprocess-from-the-future"));
+    /* a missing file */
+    unlink(model_path);
+    ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
+
+    char *after = model_id_now();
+    ck_assert_str_eq(before, after);
+    free(before);
+    free(after);
+    http_resp r = request_once(port, "GET", "/readyz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    char *m = scrape();
+    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"failure\"}"), 4);
+    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"success\"}"), 0);
+    free(m);
+}
+END_TEST
+
+typedef struct {
+    const uint8_t *png;
+    size_t len;
+    int ok;
+    int bad;
+} hammer_args;
+
+static void *hammer(void *arg)
+{
+    hammer_args *a = arg;
+    int fd = tcp_connect(port);
+    for (int i = 0; i < 60 && fd >= 0; i++) {
+        http_resp r;
+        if (http_do(fd, "POST", "/predict", PNG_HEADER, a->png, a->len, &r) != 0) {
+            a->bad++;
+            break;
+        }
+        cJSON *j = cJSON_ParseWithLength(r.body, r.body_len);
+        const cJSON *id = j ? cJSON_GetObjectItemCaseSensitive(j, "model_id") : NULL;
+        if (r.status == 200 && cJSON_IsString(id) &&
+            (strcmp(id->valuestring, "swap-a") == 0 || strcmp(id->valuestring, "swap-b") == 0 ||
+             strcmp(id->valuestring, served_id) == 0))
+            a->ok++;
+        else
+            a->bad++;
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    if (fd >= 0)
+        close(fd);
+    return NULL;
+}
+
+START_TEST(test_reload_under_load)
+{
+    /* Requests in flight while the model is swapped must each see one whole
+     * model (under the sanitizers this also catches use-after-free). */
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_RING, 28, 28, 1, &png, &len);
+    char other[PATH_MAX + 32];
+    snprintf(other, sizeof other, "%s/other.bin", tmp_dir);
+    pthread_t t[4];
+    hammer_args args[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (hammer_args){png, len, 0, 0};
+        ck_assert_int_eq(pthread_create(&t[i], NULL, hammer, &args[i]), 0);
+    }
+    char err[512];
+    for (int i = 0; i < 12; i++) {
+        write_test_model(model_path, i % 2 ? "swap-a" : "swap-b", 16 + 8 * (i % 3), 10);
+        ck_assert_msg(http_server_reload(srv, err, sizeof err) == 0, "%s", err);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        ck_assert_int_eq(args[i].bad, 0);
+        ck_assert_int_eq(args[i].ok, 60);
+    }
+    free(png);
+}
+END_TEST
+
+/* --- draining ------------------------------------------------------------- */
+
+START_TEST(test_drain_readiness_and_new_connections)
+{
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    http_resp r;
+    ck_assert_int_eq(http_do(fd, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+
+    http_server_begin_drain(srv);
+
+    /* The open connection still gets answers: not ready, and please go. */
+    ck_assert_int_eq(http_do(fd, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    assert_error(&r, 503, "draining");
+    ck_assert(r.closed);
+    resp_free(&r);
+    close(fd);
+    /* Liveness is unaffected by draining. */
+    /* ...but nobody new gets in. */
+    ck_assert_int_lt(tcp_connect(port), 0);
+    ck_assert_int_eq(http_server_drain(srv, 1000), 0);
+}
+END_TEST
+
+START_TEST(test_drain_waits_for_requests_in_flight)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+             "Content-Length: %zu\r\n\r\n", len);
+    /* Headers and half the body: the request is in flight. */
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    ck_assert_int_eq(send_all(fd, png, len / 2), 0);
+    for (int i = 0; i < 200 && http_server_in_flight(srv) < 1; i++)
+        sleep_ms(5);
+    ck_assert_int_eq(http_server_in_flight(srv), 1);
+
+    ck_assert_int_eq(http_server_drain(srv, 200), -1);   /* times out: still in flight */
+    /* The rest of the body arrives during the drain and is answered. */
+    ck_assert_int_eq(send_all(fd, png + len / 2, len - len / 2), 0);
+    http_resp r;
+    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    assert_single_answer(&r);
+    ck_assert(r.closed);
+    resp_free(&r);
+    close(fd);
+    ck_assert_int_eq(http_server_drain(srv, 2000), 0);
+    free(png);
+}
+END_TEST
+
+/* --- robustness ----------------------------------------------------------- */
+
+static unsigned fuzz_status(int *fd, const char *headers, const uint8_t *body, size_t len)
+{
+    http_resp r;
+    if (*fd < 0)
+        *fd = tcp_connect(port);
+    ck_assert_int_ge(*fd, 0);
+    if (http_do(*fd, "POST", "/predict", headers, body, len, &r) != 0) {
+        /* the server may close after an error; one retry on a new connection */
+        close(*fd);
+        *fd = tcp_connect(port);
+        ck_assert_int_eq(http_do(*fd, "POST", "/predict", headers, body, len, &r), 0);
+    }
+    unsigned status = (unsigned)r.status;
+    if (status != 200) {
+        cJSON *j = json_body(&r);   /* every error is JSON */
+        cJSON_Delete(j);
+    }
+    if (r.closed) {
+        close(*fd);
+        *fd = -1;
+    }
+    resp_free(&r);
+    return status;
+}
+
+START_TEST(test_hostile_inputs_never_break_the_server)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 3, &png, &len);
+    int fd = -1;
+    /* every truncation of a valid PNG */
+    for (size_t n = 1; n < len; n++) {
+        unsigned s = fuzz_status(&fd, PNG_HEADER, png, n);
+        ck_assert_msg(s == 400, "prefix %zu: %u", n, s);
+    }
+    /* byte flips all over it */
+    uint8_t *m = malloc(len);
+    uint32_t seed = 12345;
+    for (int i = 0; i < 300; i++) {
+        memcpy(m, png, len);
+        for (int k = 0; k < 1 + i % 4; k++) {
+            seed = seed * 1664525u + 1013904223u;
+            m[(seed >> 8) % len] ^= (uint8_t)(1u << (seed % 8));
+        }
+        unsigned s = fuzz_status(&fd, PNG_HEADER, m, len);
+        ck_assert_msg(s == 200 || s == 400 || s == 413 || s == 422, "mutation %d: %u", i, s);
+    }
+    free(m);
+    /* mangled multipart bodies */
+    form_part part = {"image", "d.png", "image/png", png, len};
+    size_t body_len;
+    uint8_t *body = multipart_body(&part, 1, &body_len);
+    for (size_t n = 0; n < body_len; n += 3) {
+        unsigned s = fuzz_status(&fd, MULTIPART_HEADER, body, n);
+        ck_assert_msg(s == 400, "multipart prefix %zu: %u", n, s);
+    }
+    for (int i = 0; i < 200; i++) {
+        uint8_t *b = malloc(body_len);
+        memcpy(b, body, body_len);
+        seed = seed * 1664525u + 1013904223u;
+        b[(seed >> 8) % body_len] = (uint8_t)(seed >> 24);
+        unsigned s = fuzz_status(&fd, MULTIPART_HEADER, b, body_len);
+        ck_assert_msg(s == 200 || s == 400 || s == 413 || s == 422, "multipart mutation %d: %u", i, s);
+        free(b);
+    }
+    /* odd boundaries */
+    const char *odd[] = {
+        "Content-Type: multipart/form-data; boundary=\r\n",
+        "Content-Type: multipart/form-data; boundary=\"unterminated\r\n",
+        /* 71 characters: one over RFC 2046's limit */
+        "Content-Type: multipart/form-data; boundary=0123456789012345678901234567890123456789012345678901234567890123456789X\r\n",
+        "Content-Type: multipart/form-data; boundary==\r\n",
+        "Content-Type: multipart/form-data;;;\r\n",
+    };
+    for (size_t i = 0; i < sizeof odd / sizeof odd[0]; i++)
+        ck_assert_uint_eq(fuzz_status(&fd, odd[i], body, body_len), 400);
+    free(body);
+    if (fd >= 0)
+        close(fd);
+    free(png);
+
+    http_resp r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+}
+END_TEST
+
+START_TEST(test_malformed_http_is_refused_and_server_survives)
+{
+    const char *junk[] = {
+        "GARBAGE\r\n\r\n",
+        "GET /healthz HTTP/9.9\r\n\r\n",
+        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
+        "POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    };
+    for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
+        int fd = tcp_connect(port);
+        ck_assert_int_ge(fd, 0);
+        send_all(fd, junk[i], strlen(junk[i]));
+        char buf[512];
+        ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
+        if (n > 0) {
+            buf[n] = '\0';
+            ck_assert_msg(strncmp(buf, "HTTP/1.1 4", 10) == 0 || strncmp(buf, "HTTP/1.1 5", 10) == 0,
+                          "junk %zu got: %s", i, buf);
+        }
+        close(fd);
+    }
+    /* a huge header block is refused by the connection memory limit */
+    int fd = tcp_connect(port);
+    static char big[40000];
+    memcpy(big, "GET /healthz HTTP/1.1\r\nX-Big: ", 30);
+    memset(big + 30, 'a', sizeof big - 30 - 4);
+    memcpy(big + sizeof big - 4, "\r\n\r\n", 4);
+    send_all(fd, big, sizeof big);
+    http_resp r;
+    if (read_response(fd, false, &r) == 0) {
+        ck_assert_int_ge(r.status, 400);
+        resp_free(&r);
+    }
+    close(fd);
+
+    r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+}
+END_TEST
+
+/* --- the healthcheck client and the log ---------------------------------- */
+
+START_TEST(test_healthcheck_client)
+{
+    char url[128], err[256];
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", port);
+    ck_assert_int_eq(healthcheck_get(url, 2000, err, sizeof err), 200);
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/nope", port);
+    ck_assert_int_eq(healthcheck_get(url, 2000, err, sizeof err), 404);
+    http_server_begin_drain(srv);   /* stops listening */
+    snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", port);
+    ck_assert_int_eq(healthcheck_get(url, 2000, err, sizeof err), -1);
+    ck_assert(strlen(err) > 0);
+}
+END_TEST
+
+static char *read_log(const char *path)
+{
+    uint8_t *data;
+    size_t len;
+    char err[256];
+    ck_assert_int_eq(read_file_bounded(path, 1 << 20, &data, &len, err, sizeof err), 0);
+    char *s = realloc(data, len + 1);
+    s[len] = '\0';
+    return s;
+}
+
+START_TEST(test_request_log_lines)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/log.txt", tmp_dir);
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_BAR, 28, 28, 1, &png, &len);
+
+    for (int format = 0; format < 2; format++) {
+        FILE *f = fopen(path, "w");
+        ck_assert_ptr_nonnull(f);
+        log_configure(format ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT, fileno(f));
+        http_resp r = post_png(png, len);
+        int digit = assert_single_answer(&r);
+        resp_free(&r);
+        /* a hostile path: a quote and a newline once unescaped */
+        r = request_once(port, "GET", "/x%22y%0Aforged=1", NULL, NULL, 0);
+        resp_free(&r);
+        /* a log line is written when its request completes, which may be
+         * just after the client has the answer */
+        char *log = NULL;
+        for (int i = 0; i < 200; i++) {
+            free(log);
+            log = read_log(path);
+            if (strstr(log, "/predict") && strstr(log, "forged"))
+                break;
+            sleep_ms(10);
+        }
+        log_configure(LOG_FORMAT_TEXT, -1);
+        fclose(f);
+        char want[64];
+        if (format == 0) {
+            ck_assert_msg(strstr(log, "method=POST path=/predict status=200") != NULL, "%s", log);
+            snprintf(want, sizeof want, " digit=%d ", digit);
+            ck_assert_msg(strstr(log, want) != NULL, "%s", log);
+            ck_assert_ptr_nonnull(strstr(log, "duration_ms="));
+            ck_assert_ptr_nonnull(strstr(log, "status=404"));
+            ck_assert_msg(strstr(log, "\nforged") == NULL, "log injection: %s", log);
+            ck_assert_ptr_nonnull(strstr(log, "path=\"/x\\\"y\\nforged=1\""));
+        } else {
+            /* every line is one JSON object */
+            int lines = 0;
+            for (char *line = strtok(log, "\n"); line; line = strtok(NULL, "\n")) {
+                cJSON *j = cJSON_Parse(line);
+                ck_assert_msg(j != NULL, "not JSON: %s", line);
+                const cJSON *path_item = cJSON_GetObjectItemCaseSensitive(j, "path");
+                ck_assert(cJSON_IsString(path_item));
+                if (strcmp(path_item->valuestring, "/predict") == 0) {
+                    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(j, "status")->valueint, 200);
+                    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(j, "digit")->valueint, digit);
+                    ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "duration_ms")));
+                    ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "bytes")));
+                    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "POST");
+                }
+                cJSON_Delete(j);
+                lines++;
+            }
+            ck_assert_int_ge(lines, 2);
+        }
+        free(log);
+    }
+    free(png);
+}
+END_TEST
+
+/* --- the shipped model on real digits ------------------------------------- */
+
+START_TEST(test_shipped_model_reads_mnist_digits)
+{
+    if (!serving_shipped_model) {
+        fprintf(stderr, "SKIP test_shipped_model_reads_mnist_digits: no servable model at %s\n",
+                shipped_model_path());
+        return;
+    }
+    const char *dir = getenv("DIGITS_DATA") ? getenv("DIGITS_DATA") : "data/mnist";
+    char path[PATH_MAX], err[256];
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    idx_images images;
+    idx_labels labels;
+    if (idx_read_images(path, &images, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "SKIP test_shipped_model_reads_mnist_digits: %s (run make data)\n", err);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
+    ck_assert_msg(idx_read_labels(path, &labels, NULL, err, sizeof err) == 0, "%s", err);
+
+    /* 50 test digits, drawn as a user would: dark ink on white, as PNG. */
+    int correct = 0, n = 50, fd = tcp_connect(port);
+    for (int i = 0; i < n; i++) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 28, 28, 1), 0);
+        for (int p = 0; p < 784; p++)
+            img.pixels[p] = (uint8_t)(255 - images.pixels[(size_t)i * 784 + p]);
+        uint8_t *png;
+        size_t len;
+        ck_assert_int_eq(png_encode_memory(&img, &png, &len), PNG_IO_OK);
+        image_free(&img);
+        http_resp r;
+        ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, png, len, &r), 0);
+        correct += assert_single_answer(&r) == labels.labels[i];
+        resp_free(&r);
+        free(png);
+    }
+    close(fd);
+    fprintf(stderr, "shipped model over HTTP: %d/%d MNIST test digits right\n", correct, n);
+    ck_assert_int_ge(correct, 45);
+    idx_images_free(&images);
+    idx_labels_free(&labels);
+}
+END_TEST
+
+static Suite *server_suite(void)
+{
+    Suite *s = suite_create("server");
+    TCase *tc = tcase_create("endpoints");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_healthz);
+    tcase_add_test(tc, test_readyz_when_ready);
+    tcase_add_test(tc, test_model_metadata);
+    tcase_add_test(tc, test_predict_raw_body);
+    tcase_add_test(tc, test_predict_colour_types);
+    tcase_add_test(tc, test_predict_multipart_single);
+    tcase_add_test(tc, test_predict_multipart_several_in_order);
+    tcase_add_test(tc, test_predict_explain);
+    tcase_add_test(tc, test_metrics_after_traffic);
+    tcase_add_test(tc, test_shipped_model_reads_mnist_digits);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("errors");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_error_not_png);
+    tcase_add_test(tc, test_error_corrupt_png);
+    tcase_add_test(tc, test_error_empty_body);
+    tcase_add_test(tc, test_error_declared_body_too_large);
+    tcase_add_test(tc, test_error_streamed_body_too_large);
+    tcase_add_test(tc, test_error_too_many_pixels);
+    tcase_add_test(tc, test_error_unsupported_media_type);
+    tcase_add_test(tc, test_error_no_ink);
+    tcase_add_test(tc, test_error_not_found);
+    tcase_add_test(tc, test_error_method_not_allowed);
+    tcase_add_test(tc, test_error_bad_multipart);
+    tcase_add_test(tc, test_error_multipart_part_errors_name_the_part);
+    tcase_add_test(tc, test_error_too_many_parts);
+    tcase_add_test(tc, test_hostile_inputs_never_break_the_server);
+    tcase_add_test(tc, test_malformed_http_is_refused_and_server_survives);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+
+    tc = tcase_create("lifecycle");
+    tcase_add_checked_fixture(tc, setup, teardown);
+    tcase_add_test(tc, test_keep_alive_across_answers_and_errors);
+    tcase_add_test(tc, test_reload_good_model);
+    tcase_add_test(tc, test_reload_bad_model_keeps_old);
+    tcase_add_test(tc, test_reload_follows_the_model_pipeline);
+    tcase_add_test(tc, test_reload_under_load);
+    tcase_add_test(tc, test_drain_readiness_and_new_connections);
+    tcase_add_test(tc, test_drain_waits_for_requests_in_flight);
+    tcase_add_test(tc, test_healthcheck_client);
+    tcase_add_test(tc, test_request_log_lines);
+    tcase_set_timeout(tc, 120);
+    suite_add_tcase(s, tc);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(server_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE;
+}
