@@ -114,13 +114,14 @@ static float dot(const float *restrict a, const float *restrict b, int n)
 }
 
 void dense_input_grad_rows(const float *dY, int B, int N, const float *W, int K,
-                           int k0, int k1, float *dX)
+                           int k0, int k1, const float *X, float *dX)
 {
     for (int b = 0; b < B; b++) {
         const float *dy = dY + (size_t)b * N;
+        const float *x = X ? X + (size_t)b * K : NULL;
         float *dx = dX + (size_t)b * K;
         for (int k = k0; k < k1; k++)
-            dx[k] = dot(dy, W + (size_t)k * N, N);
+            dx[k] = x && !(x[k] > 0.0f) ? 0.0f : dot(dy, W + (size_t)k * N, N);
     }
 }
 
@@ -130,16 +131,6 @@ void relu_forward_cols(float *Y, int B, int N, int n0, int n1)
         float *restrict y = Y + (size_t)b * N;
         for (int n = n0; n < n1; n++)
             y[n] = y[n] > 0.0f ? y[n] : 0.0f;
-    }
-}
-
-void relu_backward_cols(float *dX, const float *X, int B, int N, int n0, int n1)
-{
-    for (int b = 0; b < B; b++) {
-        float *restrict dx = dX + (size_t)b * N;
-        const float *restrict x = X + (size_t)b * N;
-        for (int n = n0; n < n1; n++)
-            dx[n] = x[n] > 0.0f ? dx[n] : 0.0f;
     }
 }
 

@@ -60,14 +60,15 @@ void dense_forward_cols(const sparse_batch *X, const float *W, const float *bias
 void dense_weight_grad_cols(const sparse_batch *X, const float *dY, int N,
                             int n0, int n1, float *dW, float *db);
 
-/* dX[b][k] = sum_n dY[b][n] * W[k][n], for rows k0 <= k < k1 of W. */
+/* dX[b][k] = sum_n dY[b][n] * W[k][n], for rows k0 <= k < k1 of W. When
+ * X (the layer's input, a ReLU output) is not NULL, entries where X[b][k] is
+ * not positive are set to 0 without being computed: the ReLU would zero
+ * them, and they are most of the work. */
 void dense_input_grad_rows(const float *dY, int B, int N, const float *W, int K,
-                           int k0, int k1, float *dX);
+                           int k0, int k1, const float *X, float *dX);
 
 /* In place over columns [n0, n1) of a [B x N] matrix. */
 void relu_forward_cols(float *Y, int B, int N, int n0, int n1);
-/* dX *= (X > 0), where X holds the layer's ReLU outputs. */
-void relu_backward_cols(float *dX, const float *X, int B, int N, int n0, int n1);
 
 /* Row-wise softmax in place, numerically stable. */
 void softmax_rows(float *Y, int B, int N);

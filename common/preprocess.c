@@ -1127,7 +1127,7 @@ static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out)
 int preprocess_options_from_name(const char *name, preprocess_options *opts)
 {
     memset(opts, 0, sizeof *opts);
-    if (strcmp(name, "preprocess") == 0)
+    if (!name || strcmp(name, "raw") == 0 || strcmp(name, "preprocess") == 0)
         return 0;
     if (strcmp(name, "preprocess-deskew") == 0) {
         opts->deskew = 1;

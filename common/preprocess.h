@@ -39,8 +39,10 @@ typedef struct {
     int deskew;            /* shear the digit upright by its second moments */
 } preprocess_options;
 
-/* The options a pipeline name stands for: "preprocess" (no deskew) or
- * "preprocess-deskew". Returns -1 for an unknown name. */
+/* The options a model's "input_pipeline" metadata stands for: "preprocess"
+ * (no deskew) or "preprocess-deskew". NULL (no entry) and "raw" (trained on
+ * MNIST as it comes) give the defaults, since user pictures must still be
+ * made to look like MNIST. Returns -1 for a name this build does not know. */
 int preprocess_options_from_name(const char *name, preprocess_options *opts);
 const char *preprocess_options_name(const preprocess_options *opts);
 

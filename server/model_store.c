@@ -121,17 +121,12 @@ static int check_servable(served_model *sm, char *err, size_t err_len)
 }
 
 /* The model's "input_pipeline" metadata names the preprocessing it was
- * trained behind. "raw" (trained on MNIST as it comes) and no entry at all
- * mean the default pipeline: user pictures must still be made to look like
- * MNIST. A name this build does not know is refused rather than served with
- * the wrong inputs, which would only show as quietly worse answers. */
+ * trained behind. A name this build does not know is refused rather than
+ * served with the wrong inputs, which would only show as quietly worse
+ * answers. */
 static int choose_pipeline(served_model *sm, char *err, size_t err_len)
 {
     const char *name = model_get_meta(&sm->m, "input_pipeline");
-    if (!name || strcmp(name, "raw") == 0) {
-        memset(&sm->preprocess, 0, sizeof sm->preprocess);
-        return 0;
-    }
     if (preprocess_options_from_name(name, &sm->preprocess) != 0) {
         snprintf(err, err_len, "model needs input pipeline '%.64s', which this server does not have",
                  name);

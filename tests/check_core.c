@@ -573,7 +573,8 @@ START_TEST(test_shipped_model_accuracy_is_true)
     uint8_t *prepared = NULL;
     const char *pipeline = model_get_meta(&m, "input_pipeline");
     preprocess_options popts;
-    if (pipeline && preprocess_options_from_name(pipeline, &popts) == 0) {
+    if (pipeline && strcmp(pipeline, "raw") != 0 &&
+        preprocess_options_from_name(pipeline, &popts) == 0) {
         augment_config acfg;
         augment_config_defaults(&acfg);
         prepared = malloc((size_t)test.count * 784);

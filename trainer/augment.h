@@ -37,6 +37,8 @@ typedef struct {
     float thin_probability; /* chance of eroding strokes by one working pixel */
     float thick_probability;/* chance of dilating strokes... */
     int max_thicken;        /* ...by 1..max_thicken working pixels */
+    float fill_probability; /* chance of stretching the digit towards a square box */
+    float max_fill_stretch; /* largest stretch of one axis when filling */
 } augment_config;
 
 void augment_config_defaults(augment_config *cfg);

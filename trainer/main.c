@@ -19,6 +19,7 @@
 #include "train.h"
 #include "version.h"
 #include "pool.h"
+#include "predict.h"
 
 #define EXIT_USAGE 2
 
@@ -30,6 +31,8 @@ static const char usage_main[] =
     "commands:\n"
     "  train    train a model and write it with its history and plots\n"
     "  eval     evaluate a model on the MNIST test set\n"
+    "  predict  classify PNG files as the server does, or score a labelled set\n"
+    "  variants write user-style PNGs of MNIST test digits with labels.csv\n"
     "\n"
     "Run 'digits-trainer COMMAND --help' for a command's flags.\n"
     "  --version  print the version\n";
@@ -524,7 +527,15 @@ static int command_eval(int argc, char **argv)
     int rc = 0;
     const char *pipeline = model_get_meta(&m, "input_pipeline");
     preprocess_options popts;
-    if (pipeline && preprocess_options_from_name(pipeline, &popts) == 0) {
+    if (preprocess_options_from_name(pipeline, &popts) != 0) {
+        fprintf(stderr, "digits-trainer: --model: input_pipeline '%s' is unknown to this build\n",
+                pipeline);
+        mnist_free(&data);
+        model_free(&m);
+        return 1;
+    }
+    if (pipeline && strcmp(pipeline, "raw") != 0 &&
+        preprocess_options_from_name(pipeline, &popts) == 0) {
         augment_config acfg;
         augment_config_defaults(&acfg);
         prepared = malloc((size_t)test.count * 784 + 1);
@@ -567,6 +578,10 @@ int main(int argc, char **argv)
         return command_train(argc, argv);
     if (strcmp(argv[1], "eval") == 0)
         return command_eval(argc, argv);
+    if (strcmp(argv[1], "predict") == 0)
+        return command_predict(argc, argv);
+    if (strcmp(argv[1], "variants") == 0)
+        return command_variants(argc, argv);
     fprintf(stderr, "digits-trainer: unknown command '%s'\n\n%s", argv[1], usage_main);
     return EXIT_USAGE;
 }

@@ -255,11 +255,12 @@ static void backward_layers(trainer *t, int B, int tid, int T)
                                grad_b(t, l));
         if (l > 0) {
             pool_split(K, tid, T, VECTOR_ALIGN, &k0, &k1);
-            dense_input_grad_rows(t->delta[l + 1], B, N, m->W[l], K, k0, k1, t->delta[l]);
-            /* act[l] > 0 exactly where the unit was kept and active, so the
-             * ReLU mask also applies the dropout mask; survivors carry the
-             * 1 / (1 - p) factor of the forward pass. */
-            relu_backward_cols(t->delta[l], t->acts.act[l], B, K, k0, k1);
+            /* Passing act[l] applies the ReLU's derivative. act[l] > 0
+             * exactly where the unit was kept and active, so this also
+             * applies the dropout mask; survivors carry the 1 / (1 - p)
+             * factor of the forward pass. */
+            dense_input_grad_rows(t->delta[l + 1], B, N, m->W[l], K, k0, k1, t->acts.act[l],
+                                  t->delta[l]);
             if (t->cfg.dropout > 0.0f)
                 scale_cols(t->delta[l], B, K, k0, k1, 1.0f / (1.0f - t->cfg.dropout));
         }

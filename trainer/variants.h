@@ -1,0 +1,45 @@
+/* variants.h -- user-style renderings of MNIST test digits.
+ *
+ * MNIST digits are white-on-black, 28x28 and centred; uploads are not. To
+ * measure how the service copes with what users actually send, each MNIST
+ * *test* digit (never a training digit, so the measure stays honest) can be
+ * redrawn in one of several styles -- dark ink on paper, a thin pen, a fat
+ * marker, a small digit off in a corner, a transparent canvas export,
+ * coloured ink, a badly lit photo, chalk on a board -- and saved as a PNG.
+ * Each style is saved in a different PNG colour type and bit depth, so the
+ * set also exercises the decoder.
+ *
+ * Rendering is deterministic: the same digit, style and seed always give the
+ * same PNG bytes.
+ */
+#ifndef DIGITS_VARIANTS_H
+#define DIGITS_VARIANTS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "idx.h"
+
+#define VARIANTS_MAX_COUNT 10000   /* per style: the size of the MNIST test set */
+
+/* The styles, in a fixed order; names are the source column of labels.csv. */
+int variants_style_count(void);
+const char *variants_style_name(int style);
+/* The style's index, or -1. */
+int variants_style_find(const char *name);
+
+/* Renders one 28x28 MNIST digit (0 = background, 255 = ink) in a style as a
+ * PNG in a malloc'd buffer the caller frees. seed drives every random choice
+ * (size, position, colours, lighting, noise). Returns 0, or -1 with a
+ * message in err. */
+int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint8_t **png,
+                        size_t *png_len, char *err, size_t err_len);
+
+/* Writes count renderings per style of test digits chosen by the seed
+ * (without repeats within a style) into out_dir/<style>/<style>_NNNN.png and
+ * out_dir/labels.csv (file,label,source,t10k_index). A smaller count gives
+ * a prefix of a larger one. Returns 0, or -1 with a message in err. */
+int variants_write_set(const idx_images *images, const idx_labels *labels, const char *out_dir,
+                       int count, uint64_t seed, char *err, size_t err_len);
+
+#endif
