@@ -35,6 +35,10 @@ COMMON_SRC  := $(wildcard common/*.c)
 TRAINER_SRC := $(filter-out trainer/main.c,$(wildcard trainer/*.c))
 SERVER_SRC  := $(filter-out server/main.c,$(wildcard server/*.c))
 TEST_SRC    := $(wildcard tests/check_*.c)
+# The drawing page (GET /): every file in web/, embedded as C arrays.
+PAGE_SRC    := $(sort $(wildcard web/*))
+PAGE_C      := $(BUILD)/gen/page_data.c
+PAGE_OBJ    := $(BUILD)/obj/gen/page_data.o
 
 obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
 
@@ -56,8 +60,15 @@ $(LIB_COMMON): $(call obj,$(COMMON_SRC))
 	$(AR) rcs $@ $^
 $(LIB_TRAINER): $(call obj,$(TRAINER_SRC))
 	$(AR) rcs $@ $^
-$(LIB_SERVER): $(call obj,$(SERVER_SRC))
+$(LIB_SERVER): $(call obj,$(SERVER_SRC)) $(PAGE_OBJ)
 	$(AR) rcs $@ $^
+
+$(PAGE_C): $(PAGE_SRC) scripts/embed.sh
+	@mkdir -p $(dir $@)
+	sh scripts/embed.sh $@ $(PAGE_SRC)
+$(PAGE_OBJ): $(PAGE_C) Makefile
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Iserver -c $< -o $@
 
 $(TRAINER): $(call obj,trainer/main.c) $(LIB_TRAINER) $(LIB_COMMON)
 	$(CC) $(LDFLAGS) $^ -o $@ $(PKG_LIBS) $(LDLIBS)
@@ -96,5 +107,55 @@ run: deps
 
 clean:
 	rm -rf build build-san
+
+# --- Fuzzing (libFuzzer) and fuzz-input replay ------------------------------
+#   make fuzz          build tests/fuzz/fuzz_*.c with clang's libFuzzer + ASan +
+#                      UBSan into build-fuzz/ and run each target FUZZ_SECONDS
+#                      (default 60) from its corpus; see tests/fuzz/run.sh
+#   make fuzz-replay   run every committed corpus and regression input once
+#                      through the targets built with $(CC) (SAN=1: sanitized)
+FUZZ_CC      ?= $(firstword $(shell command -v clang-14 clang 2>/dev/null))
+FUZZ_BUILD   := build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_NAMES   := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_LIBS    := $(FUZZ_BUILD)/libdigits_server.a $(FUZZ_BUILD)/libdigits_common.a
+FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+                -fno-sanitize-recover=undefined
+REPLAY_BINS  := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
+
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-libs
+fuzz: fuzz-build
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_NAMES)
+
+fuzz-build:
+	@[ -n "$(FUZZ_CC)" ] || { echo "fuzz: clang not found (apt-get install clang)" >&2; exit 1; }
+	@$(MAKE) --no-print-directory $(patsubst %,$(FUZZ_BUILD)/fuzz_%,$(FUZZ_NAMES))
+
+# The libraries are built by this Makefile's own rules in $(FUZZ_BUILD), with
+# coverage instrumentation for libFuzzer; the sub-make is a no-op when they
+# are up to date, and the targets relink only when a library changed.
+ifneq ($(BUILD),$(FUZZ_BUILD))
+$(FUZZ_LIBS): fuzz-libs
+	@:
+endif
+fuzz-libs:
+	@CFLAGS='$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link' $(MAKE) --no-print-directory \
+	    BUILD=$(FUZZ_BUILD) CC=$(FUZZ_CC) $(FUZZ_LIBS)
+
+$(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_server.h $(FUZZ_LIBS)
+	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -std=c17 -D_POSIX_C_SOURCE=200809L -pthread \
+	    $(WARN) -Icommon -Iserver $(PKG_CFLAGS) $< $(FUZZ_LIBS) -o $@ $(PKG_LIBS) $(LDLIBS)
+
+fuzz-replay: $(REPLAY_BINS)
+	@for t in $(FUZZ_NAMES); do \
+	    $(BUILD)/fuzz-replay/$$t $$(ls -d tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t 2>/dev/null) \
+	        || exit 1; \
+	done
+
+$(BUILD)/fuzz-replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz_server.h \
+                        $(LIB_SERVER) $(LIB_COMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Iserver $(LDFLAGS) $< tests/fuzz/replay.c \
+	    $(LIB_SERVER) $(LIB_COMMON) -o $@ $(PKG_LIBS) $(LDLIBS)
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -16,6 +16,9 @@ curl:curl
 clang:clang
 npm:npm
 promtool:prometheus
+/usr/bin/chromium:chromium
+/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
+yamllint:yamllint
 "
 
 missing=""

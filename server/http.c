@@ -104,7 +104,8 @@ static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, re
     bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
                                       rep->content_type ? rep->content_type : CONTENT_TYPE_JSON) &&
               MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") &&
-              MHD_add_response_header(resp, "Content-Security-Policy", CSP_POLICY) &&
+              MHD_add_response_header(resp, "Content-Security-Policy",
+                                      rep->csp ? rep->csp : CSP_POLICY) &&
               MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (ok && rep->allow)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);

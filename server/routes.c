@@ -19,6 +19,7 @@
 #include "image.h"
 #include "inference.h"
 #include "multipart.h"
+#include "page.h"
 #include "png_io.h"
 #include "strbuf.h"
 
@@ -445,6 +446,29 @@ static void route_readyz(server_state *st, const route_request *req, route_reply
     reply_with(rep, 200, CONTENT_TYPE_JSON, &sb);
 }
 
+/* --- GET / and the page's script and style ------------------------------ */
+
+/* The drawing page (web/, compiled in by scripts/embed.sh). Its HTML gets a
+ * policy that lets it load its own script and style and call /predict;
+ * everything else keeps the API's default-src 'none'. */
+static void route_page(server_state *st, const route_request *req, route_reply *rep)
+{
+    (void)st;
+    const page_asset *a = page_find(req->path);
+    if (!a) {   /* a route in the table without its file in web/ */
+        route_reply_error(rep, 500, "internal_error", -1, "%.200s is not in this build",
+                          req->path);
+        return;
+    }
+    strbuf sb;
+    strbuf_init(&sb, a->len + 1);
+    strbuf_append(&sb, a->data, a->len);
+    const char *type = page_content_type(a);
+    reply_with(rep, 200, type, &sb);
+    if (rep->status == 200 && strncmp(type, "text/html", 9) == 0)
+        rep->csp = PAGE_CSP;
+}
+
 /* --- the table ---------------------------------------------------------- */
 
 static const route route_table[] = {
@@ -453,9 +477,10 @@ static const route route_table[] = {
     {"/metrics", "GET", route_metrics, METRIC_HANDLER_METRICS, false},
     {"/healthz", "GET", route_healthz, METRIC_HANDLER_HEALTHZ, false},
     {"/readyz", "GET", route_readyz, METRIC_HANDLER_READYZ, false},
-    /* GET / -- the HTML drawing page, compiled into the binary, belongs here
-     * (METRIC_HANDLER_INDEX is already reserved for it). It will need a
-     * Content-Security-Policy that allows its own inline script and style. */
+    /* The drawing page; its script and style count as the page in metrics. */
+    {"/", "GET", route_page, METRIC_HANDLER_INDEX, false},
+    {"/app.js", "GET", route_page, METRIC_HANDLER_INDEX, false},
+    {"/style.css", "GET", route_page, METRIC_HANDLER_INDEX, false},
 };
 
 route_match routes_match(const char *method, const char *path)

@@ -47,6 +47,7 @@ typedef struct {
     size_t body_len;
     const char *content_type;    /* static string */
     const char *allow;           /* the Allow header of a 405, else NULL */
+    const char *csp;             /* Content-Security-Policy; NULL: the API's default-src 'none' */
     const char *error_code;      /* machine-readable code of an error, for the log */
     int n_digits;                /* predictions made, for the log */
     int digits[PREDICT_MAX_IMAGES];

@@ -925,9 +925,17 @@ START_TEST(test_error_not_found)
     r = request_once(port, "GET", "/predict/", NULL, NULL, 0);
     assert_error(&r, 404, "not_found");
     resp_free(&r);
-    /* GET / is reserved for the drawing page (a later issue) */
+    /* GET / is the drawing page, with its own policy (tests/shell/browser.sh
+     * tries it in a browser) */
     r = request_once(port, "GET", "/", NULL, NULL, 0);
-    assert_error(&r, 404, "not_found");
+    ck_assert_int_eq(r.status, 200);
+    char v[512];
+    ck_assert_ptr_nonnull(resp_header(&r, "Content-Type", v, sizeof v));
+    ck_assert_str_eq(v, "text/html; charset=utf-8");
+    assert_security_headers(&r);
+    ck_assert_ptr_nonnull(resp_header(&r, "Content-Security-Policy", v, sizeof v));
+    ck_assert_ptr_nonnull(strstr(v, "script-src 'self'"));
+    ck_assert_ptr_nonnull(strstr(r.body, "<script src=\"/app.js\""));
     resp_free(&r);
 }
 END_TEST

@@ -1,0 +1,83 @@
+#!/bin/sh
+# browser.sh -- the drawing page (GET /) in a real browser: Debian's chromium
+# driven by playwright-core (tests/browser/page.js) against the real
+# digits-server on a free loopback port. It draws digits with mouse, pen and
+# touch strokes at several pen widths, checks the predictions, the bar chart,
+# Undo, Clear, the upload button, errors, the keyboard and the phone layout.
+# Screenshots and results.json land in $DIGITS_BUILD/browser/.
+#
+# Exit 0 (pass), 1 (fail) or 77 (skipped, saying why: no chromium, no node or
+# npm tools, no model). `make test` installs chromium (scripts/deps.sh
+# --test); this script runs `npm ci` when playwright-core is missing.
+set -u
+cd "$(dirname "$0")/../.."
+root=$PWD
+build=${DIGITS_BUILD:-build}
+model=${DIGITS_MODEL:-models/mnist-mlp.bin}
+chromium=${CHROMIUM:-/usr/bin/chromium}
+server="$root/$build/digits-server"
+out="$root/$build/browser"
+case $build in /*) server="$build/digits-server"; out="$build/browser" ;; esac
+case $model in /*) ;; *) model="$root/$model" ;; esac
+
+skip() { echo "SKIP: $*" >&2; exit 77; }
+
+[ -x "$server" ] || { echo "FAIL: $server is not built (run make)" >&2; exit 1; }
+[ -f "$model" ] || skip "no model at $model (set DIGITS_MODEL or train one)"
+[ -x "$chromium" ] || skip "no browser at $chromium (apt-get install chromium, or make test-deps)"
+command -v node >/dev/null 2>&1 || skip "node is not installed (apt-get install nodejs npm)"
+if [ ! -f node_modules/playwright-core/package.json ] || [ ! -f node_modules/yaml/package.json ]; then
+    command -v npm >/dev/null 2>&1 || skip "playwright-core is missing and there is no npm to install it"
+    echo "installing the test's npm tools (npm ci)" >&2
+    npm ci --no-audit --no-fund --silent >&2 || skip "npm ci failed: playwright-core is not available"
+fi
+
+tmp=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+        kill -KILL "$pid" 2>/dev/null
+        wait "$pid" 2>/dev/null
+    fi
+    rm -rf "$tmp"
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM HUP
+
+"$server" --model "$model" --port 0 --bind 127.0.0.1 --threads 2 2> "$tmp/server.log" &
+pid=$!
+port=""
+i=0
+while [ -z "$port" ] && [ $i -lt 100 ]; do
+    port=$(sed -n 's/.*listening on 127\.0\.0\.1 port \([0-9]*\).*/\1/p' "$tmp/server.log" | head -1)
+    kill -0 "$pid" 2>/dev/null || break
+    [ -n "$port" ] || sleep 0.1
+    i=$((i + 1))
+done
+if [ -z "$port" ]; then
+    echo "FAIL: the server did not start:" >&2
+    cat "$tmp/server.log" >&2
+    exit 1
+fi
+echo "ok: digits-server on 127.0.0.1 port $port"
+
+rm -rf "$out"
+mkdir -p "$out"
+CHROMIUM="$chromium" node tests/browser/page.js "http://127.0.0.1:$port" "$out"
+rc=$?
+cp "$tmp/server.log" "$out/server.log"
+
+kill -TERM "$pid"
+wait "$pid"
+src=$?
+pid=""
+if [ $src != 0 ]; then
+    echo "FAIL: the server exited $src after the browser test" >&2
+    rc=1
+fi
+if [ $rc = 0 ]; then
+    echo "browser: screenshots in $out"
+    exit 0
+fi
+echo "browser: failed (screenshots, results.json and server.log in $out)" >&2
+exit 1
