@@ -33,6 +33,7 @@
 
 #include <math.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -87,6 +88,16 @@ const char *preprocess_status_text(preprocess_status status)
     }
     return "unknown preprocess status";
 }
+
+/* A note on speed. The pipeline runs on every upload and on every augmented
+ * training digit of every epoch, so it is written to do little per pixel:
+ * one arena for all buffers, per-layout loops the compiler vectorises,
+ * connected components on runs rather than pixels, and no per-pixel libm
+ * rounding calls. Its output must not change with such work, bit for bit
+ * (tests/bench/preprocess_speed checks a digest against an older version),
+ * so the floating-point expressions that reach the output are written
+ * exactly as before, in the same order, and the shortcuts taken elsewhere
+ * are exact: each says why where it is made. */
 
 typedef struct {
     int x0, y0, x1, y1;   /* inclusive */
@@ -143,6 +154,92 @@ static double clampd(double v, double lo, double hi)
     return v < lo ? lo : (v > hi ? hi : v);
 }
 
+/* ---- scratch memory ---------------------------------------------------- */
+
+/* Every buffer of one call comes from an arena released at the end: a call
+ * needs some twenty buffers, and for a 28x28 digit their malloc/calloc/free
+ * round trips were a sizeable share of the time. Small buffers are carved
+ * from blocks (the first holds a whole call on small images, later ones
+ * double); a large one gets a block of its own, so that big images need no
+ * more memory than with one allocation per buffer. */
+#define ARENA_FIRST_BLOCK ((size_t)64 << 10)
+#define ARENA_LARGE (ARENA_FIRST_BLOCK / 4)
+#define ARENA_ALIGN ((size_t)16)
+
+typedef struct arena_block {
+    struct arena_block *next;
+    size_t size, used;
+} arena_block;
+
+/* Where a block's payload starts: malloc's alignment is kept. */
+#define ARENA_HEADER ((sizeof(arena_block) + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1))
+
+/* Under AddressSanitizer every buffer gets a block of its own, so that
+ * overruns are still caught at the buffer's end. */
+#if defined(__SANITIZE_ADDRESS__)
+#define ARENA_SEPARATE 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define ARENA_SEPARATE 1
+#endif
+#endif
+#ifndef ARENA_SEPARATE
+#define ARENA_SEPARATE 0
+#endif
+
+typedef struct {
+    arena_block *head;    /* the block small buffers come from, then older ones */
+    size_t next_size;     /* of the next block for small buffers */
+} arena;
+
+/* Uninitialised, ARENA_ALIGN-aligned memory; NULL when out of memory. */
+static void *arena_alloc(arena *a, size_t size)
+{
+    if (size > SIZE_MAX / 4)
+        return NULL;
+    size = (size + ARENA_ALIGN - 1) & ~(ARENA_ALIGN - 1);
+    arena_block *b = a->head;
+    if (!b || b->size - b->used < size) {
+        int own = ARENA_SEPARATE || size > ARENA_LARGE;
+        size_t cap = own ? size : (a->next_size ? a->next_size : ARENA_FIRST_BLOCK);
+        b = malloc(ARENA_HEADER + cap);
+        if (!b)
+            return NULL;
+        b->size = cap;
+        b->used = 0;
+        if (own && a->head) {
+            /* Behind the current block, which keeps serving small ones. */
+            b->next = a->head->next;
+            a->head->next = b;
+        } else {
+            b->next = a->head;
+            a->head = b;
+        }
+        if (!own)
+            a->next_size = 2 * cap;
+    }
+    void *p = (unsigned char *)b + ARENA_HEADER + b->used;
+    b->used += size;
+    return p;
+}
+
+static void *arena_zalloc(arena *a, size_t size)
+{
+    void *p = arena_alloc(a, size);
+    if (p)
+        memset(p, 0, size);
+    return p;
+}
+
+static void arena_free(arena *a)
+{
+    while (a->head) {
+        arena_block *next = a->head->next;
+        free(a->head);
+        a->head = next;
+    }
+}
+
 /* ---- step 1: compositing ----------------------------------------------- */
 
 static uint8_t luma(unsigned r, unsigned g, unsigned b)
@@ -157,14 +254,28 @@ static uint8_t over_paper(unsigned grey, unsigned alpha, unsigned paper)
     return (uint8_t)((grey * alpha + paper * (255u - alpha) + 127u) / 255u);
 }
 
-static unsigned pixel_grey(const uint8_t *p, int channels)
+/* The composited grey level of n consecutive pixels: luma for colour, then
+ * alpha over the paper when there is alpha. One loop per channel layout, so
+ * that each vectorises. */
+static void composite_pixels(const uint8_t *p, size_t n, int ch, unsigned paper, uint8_t *out)
 {
-    return channels >= 3 ? luma(p[0], p[1], p[2]) : p[0];
-}
-
-static int is_border(int x, int y, int w, int h)
-{
-    return x == 0 || y == 0 || x == w - 1 || y == h - 1;
+    switch (ch) {
+    case 1:
+        memcpy(out, p, n);
+        break;
+    case 2:
+        for (size_t i = 0; i < n; i++)
+            out[i] = over_paper(p[2 * i], p[2 * i + 1], paper);
+        break;
+    case 3:
+        for (size_t i = 0; i < n; i++)
+            out[i] = luma(p[3 * i], p[3 * i + 1], p[3 * i + 2]);
+        break;
+    default:
+        for (size_t i = 0; i < n; i++)
+            out[i] = over_paper(luma(p[4 * i], p[4 * i + 1], p[4 * i + 2]), p[4 * i + 3], paper);
+        break;
+    }
 }
 
 /* The paper to composite onto. White, as a canvas export is shown on a page,
@@ -172,35 +283,54 @@ static int is_border(int x, int y, int w, int h)
  * themselves light: white ink drawn over a dark page would vanish on white. */
 static unsigned choose_paper(const image *src)
 {
-    int ch = src->channels;
+    int ch = src->channels, w = src->width, h = src->height;
     if (ch != 2 && ch != 4)
         return 255;
-    size_t border = 0, clear = 0, opaque = 0;
-    double grey_sum = 0;
-    for (int y = 0; y < src->height; y++)
-        for (int x = 0; x < src->width; x++) {
-            const uint8_t *p = src->pixels + ((size_t)y * (size_t)src->width + (size_t)x) * (size_t)ch;
-            unsigned a = p[ch - 1];
-            if (is_border(x, y, src->width, src->height)) {
+    const uint8_t *alpha = src->pixels + ch - 1;
+    size_t border = 0, clear = 0;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = alpha + (size_t)y * (size_t)w * (size_t)ch;
+        if (y == 0 || y == h - 1) {
+            for (int x = 0; x < w; x++)
+                clear += row[(size_t)x * (size_t)ch] < 128;
+            border += (size_t)w;
+        } else {
+            clear += row[0] < 128;
+            border++;
+            if (w > 1) {
+                clear += row[(size_t)(w - 1) * (size_t)ch] < 128;
                 border++;
-                clear += a < 128;
-            }
-            if (a >= 128) {
-                opaque++;
-                grey_sum += pixel_grey(p, ch);
             }
         }
+    }
+    /* The grey levels are integers, so their sum is exact in any order and
+     * in an integer: the mean below is what a double sum gave. Chunks keep
+     * the 32-bit partial sums from overflowing (32-bit sums vectorise). */
+    size_t n = (size_t)w * (size_t)h, opaque = 0;
+    uint64_t grey_sum = 0;
+    for (size_t start = 0; start < n; start += (size_t)1 << 24) {
+        size_t end = n - start > (size_t)1 << 24 ? start + ((size_t)1 << 24) : n;
+        const uint8_t *p = src->pixels;
+        uint32_t on_count = 0, on_sum = 0;
+        if (ch == 2) {
+            for (size_t i = start; i < end; i++) {
+                uint32_t on = p[2 * i + 1] >> 7;   /* alpha >= 128 */
+                on_count += on;
+                on_sum += p[2 * i] & -on;
+            }
+        } else {
+            for (size_t i = start; i < end; i++) {
+                uint32_t on = p[4 * i + 3] >> 7;
+                on_count += on;
+                on_sum += luma(p[4 * i], p[4 * i + 1], p[4 * i + 2]) & -on;
+            }
+        }
+        opaque += on_count;
+        grey_sum += on_sum;
+    }
     if (2 * clear <= border || opaque == 0)
         return 255;
-    return grey_sum / (double)opaque > 127.5 ? 0 : 255;
-}
-
-static uint8_t composited_grey(const image *src, size_t i, unsigned paper)
-{
-    int ch = src->channels;
-    const uint8_t *p = src->pixels + i * (size_t)ch;
-    unsigned grey = pixel_grey(p, ch);
-    return (ch == 2 || ch == 4) ? over_paper(grey, p[ch - 1], paper) : (uint8_t)grey;
+    return (double)grey_sum / (double)opaque > 127.5 ? 0 : 255;
 }
 
 /* Smallest integer reduction that brings the image within WORK_PIXELS. */
@@ -213,36 +343,73 @@ static int work_factor(int w, int h)
 }
 
 /* Composites and takes luma, averaging f x f blocks (partial blocks at the
- * right and bottom edges average what they have). sums is ww scratch. */
-static void composite_reduce(const image *src, unsigned paper, int f, uint8_t *lum, int ww,
-                             int wh, uint32_t *sums)
+ * right and bottom edges average what they have). */
+static int composite_reduce(const image *src, unsigned paper, int f, uint8_t *lum, int ww,
+                            int wh, arena *mem)
 {
+    uint32_t *sums = arena_alloc(mem, (size_t)ww * sizeof *sums);
+    uint8_t *grey = arena_alloc(mem, (size_t)src->width);
+    if (!sums || !grey)
+        return -1;
+    size_t stride = (size_t)src->width * (size_t)src->channels;
     for (int ry = 0; ry < wh; ry++) {
         memset(sums, 0, (size_t)ww * sizeof *sums);
         int y0 = ry * f, y1 = y0 + f < src->height ? y0 + f : src->height;
-        for (int y = y0; y < y1; y++)
-            for (int x = 0; x < src->width; x++)
-                sums[x / f] += composited_grey(src, (size_t)y * (size_t)src->width + (size_t)x, paper);
+        for (int y = y0; y < y1; y++) {
+            composite_pixels(src->pixels + (size_t)y * stride, (size_t)src->width, src->channels,
+                             paper, grey);
+            for (int rx = 0, x = 0; rx < ww; rx++) {
+                int x1 = x + f < src->width ? x + f : src->width;
+                uint32_t s = 0;
+                for (; x < x1; x++)
+                    s += grey[x];
+                sums[rx] += s;
+            }
+        }
         for (int rx = 0; rx < ww; rx++) {
             int x0 = rx * f, x1 = x0 + f < src->width ? x0 + f : src->width;
             uint32_t count = (uint32_t)((x1 - x0) * (y1 - y0));
             lum[(size_t)ry * (size_t)ww + (size_t)rx] = (uint8_t)((sums[rx] + count / 2) / count);
         }
     }
+    return 0;
 }
 
 /* ---- histograms -------------------------------------------------------- */
 
+/* Counts of each byte value. Four interleaved partial counts: the long runs
+ * of one value (paper) would otherwise wait on one counter in memory. */
+static void histogram(const uint8_t *p, size_t n, uint32_t hist[256])
+{
+    uint32_t part[4][256];
+    memset(part, 0, sizeof part);
+    size_t i = 0;
+    for (; i + 4 <= n; i += 4) {
+        part[0][p[i]]++;
+        part[1][p[i + 1]]++;
+        part[2][p[i + 2]]++;
+        part[3][p[i + 3]]++;
+    }
+    for (; i < n; i++)
+        part[0][p[i]]++;
+    for (int v = 0; v < 256; v++)
+        hist[v] = part[0][v] + part[1][v] + part[2][v] + part[3][v];
+}
+
 /* Smallest value v such that at least q of the counted pixels are <= v. */
-static int hist_quantile(const size_t hist[256], size_t total, double q)
+static int hist_quantile(const uint32_t hist[256], size_t total, double q)
 {
     if (total == 0)
         return 0;
+    /* (double)acc >= want for an integer acc (exact in double) is
+     * acc >= ceil(want), compared here in integers. */
     double want = q * (double)total;
-    size_t acc = 0;
+    size_t need = (size_t)ceil(want), acc = 0;
+    if (need == 0)
+        need = 1;   /* and acc > 0 */
     for (int v = 0; v < 256; v++) {
         acc += hist[v];
-        if ((double)acc >= want && acc > 0)
+        if (acc >= need)
             return v;
     }
     return 255;
@@ -250,13 +417,23 @@ static int hist_quantile(const size_t hist[256], size_t total, double q)
 
 static int border_median(const uint8_t *lum, int w, int h)
 {
-    size_t hist[256] = {0}, total = 0;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            if (is_border(x, y, w, h)) {
-                hist[lum[(size_t)y * (size_t)w + (size_t)x]]++;
+    uint32_t hist[256] = {0};
+    size_t total = 0;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = lum + (size_t)y * (size_t)w;
+        if (y == 0 || y == h - 1) {
+            for (int x = 0; x < w; x++)
+                hist[row[x]]++;
+            total += (size_t)w;
+        } else {
+            hist[row[0]]++;
+            total++;
+            if (w > 1) {
+                hist[row[w - 1]]++;
                 total++;
             }
+        }
+    }
     return hist_quantile(hist, total, 0.5);
 }
 
@@ -264,16 +441,14 @@ static int border_median(const uint8_t *lum, int w, int h)
 
 /* 1 when the ink is darker than the paper. The border median decides when
  * it is clearly light or dark; a mid-grey border (a dim photo of paper) is
- * settled by which side of it the most extreme pixels reach furthest. */
-static int ink_is_dark(const uint8_t *lum, size_t n, int paper)
+ * settled by which side of it the most extreme pixels reach furthest. hist
+ * (of all n pixels) is only read in that case. */
+static int ink_is_dark(const uint32_t *hist, size_t n, int paper)
 {
     if (paper >= LIGHT_PAPER)
         return 1;
     if (paper <= DARK_PAPER)
         return 0;
-    size_t hist[256] = {0};
-    for (size_t i = 0; i < n; i++)
-        hist[lum[i]]++;
     int darkest = hist_quantile(hist, n, 0.001);
     int lightest = hist_quantile(hist, n, 0.999);
     return paper - darkest >= lightest - paper;
@@ -281,21 +456,37 @@ static int ink_is_dark(const uint8_t *lum, size_t n, int paper)
 
 /* ---- step 3: background and contrast ----------------------------------- */
 
+/* The image is still the composited grey v here; the ink-bright picture is
+ * v ^ flip (flip 255 inverts a byte, as 255 - v does), folded into the loops
+ * below rather than written out by a pass of its own. */
+
 typedef struct {
     int cols, rows, tile;
     float *level;   /* cols * rows, paper level at each tile centre */
 } bg_map;
 
-static int tile_paper_level(const uint8_t *v, int w, int h, int tx, int ty, int tile)
+static int tile_paper_level(const uint8_t *v, uint8_t flip, int w, int h, int tx, int ty,
+                            int tile)
 {
-    size_t hist[256] = {0}, total = 0;
     int x_end = tx * tile + tile < w ? tx * tile + tile : w;
     int y_end = ty * tile + tile < h ? ty * tile + tile : h;
-    for (int y = ty * tile; y < y_end; y++)
-        for (int x = tx * tile; x < x_end; x++) {
-            hist[v[(size_t)y * (size_t)w + (size_t)x]]++;
-            total++;
-        }
+    size_t total = (size_t)(x_end - tx * tile) * (size_t)(y_end - ty * tile);
+    /* Usually at least a fifth of a tile is paper at level 0 exactly (a
+     * clean canvas), and then that is the quantile: a count suffices. */
+    uint32_t zeros = 0;
+    for (int y = ty * tile; y < y_end; y++) {
+        const uint8_t *row = v + (size_t)y * (size_t)w;
+        for (int x = tx * tile; x < x_end; x++)
+            zeros += row[x] == flip;
+    }
+    if (zeros > 0 && (double)zeros >= TILE_PAPER_QUANTILE * (double)total)
+        return 0;
+    uint32_t hist[256] = {0};
+    for (int y = ty * tile; y < y_end; y++) {
+        const uint8_t *row = v + (size_t)y * (size_t)w;
+        for (int x = tx * tile; x < x_end; x++)
+            hist[row[x] ^ flip]++;
+    }
     return hist_quantile(hist, total, TILE_PAPER_QUANTILE);
 }
 
@@ -317,19 +508,28 @@ static float tile_level_ext(const bg_map *m, int x, int y)
     return v;
 }
 
-static int cmp_float(const void *a, const void *b)
+/* The median of nine levels. Any correct sort gives the same value: levels
+ * are never NaN, and ties are equal floats (no -0.0 arises from sums and
+ * differences of non-negative integers). */
+static float median9(float win[9])
 {
-    float x = *(const float *)a, y = *(const float *)b;
-    return (x > y) - (x < y);
+    for (int i = 1; i < 9; i++) {
+        float x = win[i];
+        int j = i;
+        for (; j > 0 && win[j - 1] > x; j--)
+            win[j] = win[j - 1];
+        win[j] = x;
+    }
+    return win[4];
 }
 
 /* 3x3 median over the tile grid: a tile that is mostly stroke (thick
  * marker) is outvoted by its paper neighbours, while a lighting ramp, being
  * linear across the window, passes through unchanged. */
-static int smooth_tiles(bg_map *m)
+static int smooth_tiles(bg_map *m, arena *mem)
 {
     size_t n = (size_t)m->cols * (size_t)m->rows;
-    float *tmp = malloc(n * sizeof *tmp);
+    float *tmp = arena_alloc(mem, n * sizeof *tmp);
     if (!tmp)
         return -1;
     for (int y = 0; y < m->rows; y++)
@@ -339,84 +539,177 @@ static int smooth_tiles(bg_map *m)
             for (int dy = -1; dy <= 1; dy++)
                 for (int dx = -1; dx <= 1; dx++)
                     win[k++] = tile_level_ext(m, x + dx, y + dy);
-            qsort(win, 9, sizeof win[0], cmp_float);
-            tmp[(size_t)y * (size_t)m->cols + (size_t)x] = win[4];
+            tmp[(size_t)y * (size_t)m->cols + (size_t)x] = median9(win);
         }
     memcpy(m->level, tmp, n * sizeof *tmp);
-    free(tmp);
     return 0;
 }
 
-static int build_bg_map(const uint8_t *v, int w, int h, int flat_level, bg_map *m)
+/* Evenly lit paper needs no background map, and a map can only hurt it: a
+ * tile that a thick stroke (or a digit cropped tight against the edge)
+ * fills is taken for paper, and the stroke's inside is subtracted away,
+ * leaving an outline. The border is the one place that is mostly paper, so
+ * its pieces tell: the medians of eight runs along it (each half of each
+ * side) agree within EVEN_BORDER_SPREAD grey levels on even paper, and
+ * differ by more under a lighting gradient or a shadow. */
+#define EVEN_BORDER_SPREAD 24
+
+static int run_median(const uint8_t *v, int w, int x0, int y0, int dx, int dy, int n)
+{
+    uint32_t hist[256] = {0};
+    for (int i = 0; i < n; i++)
+        hist[v[(size_t)(y0 + i * dy) * (size_t)w + (size_t)(x0 + i * dx)]]++;
+    return hist_quantile(hist, (size_t)n, 0.5);
+}
+
+static int border_is_even(const uint8_t *v, int w, int h)
+{
+    int hw = w / 2, hh = h / 2;
+    int m[8] = {
+        run_median(v, w, 0, 0, 1, 0, hw),              run_median(v, w, hw, 0, 1, 0, w - hw),
+        run_median(v, w, 0, h - 1, 1, 0, hw),          run_median(v, w, hw, h - 1, 1, 0, w - hw),
+        run_median(v, w, 0, 0, 0, 1, hh),              run_median(v, w, 0, hh, 0, 1, h - hh),
+        run_median(v, w, w - 1, 0, 0, 1, hh),          run_median(v, w, w - 1, hh, 0, 1, h - hh),
+    };
+    int lo = m[0], hi = m[0];
+    for (int i = 1; i < 8; i++) {
+        lo = m[i] < lo ? m[i] : lo;
+        hi = m[i] > hi ? m[i] : hi;
+    }
+    return hi - lo <= EVEN_BORDER_SPREAD;
+}
+
+/* Only for images of at least MIN_SIDE_FOR_MAP on both sides: smaller ones
+ * have a flat background (see contrast_flat). */
+static int build_bg_map(const uint8_t *v, uint8_t flip, int w, int h, bg_map *m, arena *mem)
 {
     int longest = w > h ? w : h;
-    int small = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP;
-    m->tile = small ? longest : (longest + TILES_ACROSS - 1) / TILES_ACROSS;
+    m->tile = (longest + TILES_ACROSS - 1) / TILES_ACROSS;
     if (m->tile < MIN_TILE)
         m->tile = MIN_TILE;
     m->cols = (w + m->tile - 1) / m->tile;
     m->rows = (h + m->tile - 1) / m->tile;
-    m->level = malloc((size_t)m->cols * (size_t)m->rows * sizeof *m->level);
+    m->level = arena_alloc(mem, (size_t)m->cols * (size_t)m->rows * sizeof *m->level);
     if (!m->level)
         return -1;
-    if (small) {
-        /* One tile: flat background at the border's level. */
-        for (int i = 0; i < m->cols * m->rows; i++)
-            m->level[i] = (float)flat_level;
-        return 0;
-    }
     for (int ty = 0; ty < m->rows; ty++)
         for (int tx = 0; tx < m->cols; tx++)
-            m->level[ty * m->cols + tx] = (float)tile_paper_level(v, w, h, tx, ty, m->tile);
-    return smooth_tiles(m);
+            m->level[ty * m->cols + tx] = (float)tile_paper_level(v, flip, w, h, tx, ty, m->tile);
+    return smooth_tiles(m, mem);
 }
 
-/* Bilinear interpolation between tile centres, clamped at the edges. */
-static float bg_at(const bg_map *m, int x, int y)
+/* The contrast d = v' - background, rounded half away from zero and clamped
+ * to 0..255, as clampi((int)lroundf(t), 0, 255) gave before, without the
+ * libm call (which also kept the loop from vectorising). For t < 0.5 that
+ * is 0. From 0.5 up, truncating t + 0.5f gives lroundf(t) too: the sum
+ * can only round up to an integer n when t >= n - 0.5, as the floats just
+ * below n are as finely spaced as those near n - 0.5. Checked for every
+ * float in [-4096, 4096]; here |t| < 511. */
+static uint8_t contrast_of(float t)
 {
-    double fx = ((double)x + 0.5) / m->tile - 0.5;
-    double fy = ((double)y + 0.5) / m->tile - 0.5;
-    fx = clampd(fx, 0.0, (double)(m->cols - 1));
-    fy = clampd(fy, 0.0, (double)(m->rows - 1));
-    int x0 = (int)fx, y0 = (int)fy;
-    int x1 = x0 + 1 < m->cols ? x0 + 1 : x0;
-    int y1 = y0 + 1 < m->rows ? y0 + 1 : y0;
-    double ax = fx - x0, ay = fy - y0;
-    const float *L = m->level;
-    double top = L[y0 * m->cols + x0] * (1 - ax) + L[y0 * m->cols + x1] * ax;
-    double bot = L[y1 * m->cols + x0] * (1 - ax) + L[y1 * m->cols + x1] * ax;
-    return (float)(top * (1 - ay) + bot * ay);
+    return t < 0.5f ? 0 : (t >= 255.0f ? 255 : (uint8_t)(int)(t + 0.5f));
 }
 
-/* Replaces v (ink bright) by its contrast over the local background. */
-static void subtract_background(uint8_t *v, int w, int h, const bg_map *m)
+/* Replaces v by its contrast over the bilinearly interpolated tile levels.
+ * The interpolation is computed exactly as it was pixel by pixel (bg_at:
+ * same expressions, same operand order), but its per-column and per-row
+ * parts once, and along runs of columns between the same two tile centres,
+ * which lets the compiler vectorise it. */
+static int subtract_background(uint8_t *v, uint8_t flip, int w, int h, const bg_map *m,
+                               arena *mem)
 {
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            size_t i = (size_t)y * (size_t)w + (size_t)x;
-            int d = (int)lroundf((float)v[i] - bg_at(m, x, y));
-            v[i] = (uint8_t)clampi(d, 0, 255);
+    int *col0 = arena_alloc(mem, (size_t)w * sizeof *col0);
+    int *run_end = arena_alloc(mem, (size_t)w * sizeof *run_end);
+    double *col_a = arena_alloc(mem, (size_t)w * sizeof *col_a);
+    float *bg = arena_alloc(mem, (size_t)w * sizeof *bg);
+    if (!col0 || !run_end || !col_a || !bg)
+        return -1;
+    for (int x = 0; x < w; x++) {
+        double fx = ((double)x + 0.5) / m->tile - 0.5;
+        fx = clampd(fx, 0.0, (double)(m->cols - 1));
+        col0[x] = (int)fx;
+        col_a[x] = fx - col0[x];
+    }
+    for (int x = w - 1; x >= 0; x--)
+        run_end[x] = x + 1 < w && col0[x + 1] == col0[x] ? run_end[x + 1] : x + 1;
+    for (int y = 0; y < h; y++) {
+        double fy = ((double)y + 0.5) / m->tile - 0.5;
+        fy = clampd(fy, 0.0, (double)(m->rows - 1));
+        int y0 = (int)fy;
+        int y1 = y0 + 1 < m->rows ? y0 + 1 : y0;
+        double ay = fy - y0;
+        const float *top_row = m->level + (size_t)y0 * (size_t)m->cols;
+        const float *bot_row = m->level + (size_t)y1 * (size_t)m->cols;
+        for (int x = 0; x < w;) {
+            int x0 = col0[x], x1 = x0 + 1 < m->cols ? x0 + 1 : x0, end = run_end[x];
+            float l00 = top_row[x0], l01 = top_row[x1], l10 = bot_row[x0], l11 = bot_row[x1];
+            for (; x < end; x++) {
+                double ax = col_a[x];
+                double top = l00 * (1 - ax) + l01 * ax;
+                double bot = l10 * (1 - ax) + l11 * ax;
+                bg[x] = (float)(top * (1 - ay) + bot * ay);
+            }
         }
+        uint8_t *row = v + (size_t)y * (size_t)w;
+        for (int x = 0; x < w; x++)
+            row[x] = contrast_of((float)(row[x] ^ flip) - bg[x]);
+    }
+    return 0;
 }
 
-/* Otsu's threshold: the split maximising between-class variance. */
-static int otsu(const size_t hist[256], size_t total)
+/* Below MIN_SIDE_FOR_MAP the background is flat at the border's level L: the
+ * old one-tile map interpolated to exactly (float)L everywhere, and with an
+ * integer pixel and integer level the rounding is exact, so the contrast is
+ * a saturating byte difference. Its histogram follows from that of v. */
+static void contrast_flat(uint8_t *v, uint8_t flip, size_t n, int level,
+                          const uint32_t vhist[256], uint32_t dhist[256])
+{
+    uint8_t l = (uint8_t)level;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t x = v[i] ^ flip;
+        v[i] = x > l ? (uint8_t)(x - l) : 0;
+    }
+    /* d = 0 for v' <= L, else v' - L; v' = v ^ flip. */
+    memset(dhist, 0, 256 * sizeof *dhist);
+    for (int x = 0; x <= level; x++)
+        dhist[0] += vhist[x ^ flip];
+    for (int x = level + 1; x < 256; x++)
+        dhist[x - level] = vhist[x ^ flip];
+}
+
+/* Otsu's threshold: the split maximising between-class variance.
+ *
+ * w0 and sum0 are running sums of integers, exact in double, so they can
+ * be formed as integer prefix sums; the variance of every split is then
+ * independent of the others and computed in a loop that vectorises, with
+ * the same expression as ever. The choice is made as before: in order of
+ * t, over the splits with both classes non-empty, the first strict
+ * maximum. */
+static int otsu(const uint32_t hist[256], size_t total)
 {
     double sum_all = 0;
     for (int v = 0; v < 256; v++)
         sum_all += (double)v * (double)hist[v];
-    double w0 = 0, sum0 = 0, best = -1;
+    double w0[255], sum0[255], between[255];
+    uint64_t count = 0, moment = 0;
+    for (int t = 0; t < 255; t++) {
+        count += hist[t];
+        moment += (uint64_t)t * hist[t];
+        w0[t] = (double)count;
+        sum0[t] = (double)moment;
+    }
+    for (int t = 0; t < 255; t++) {
+        double w1 = (double)total - w0[t];
+        double m0 = sum0[t] / w0[t], m1 = (sum_all - sum0[t]) / w1;
+        between[t] = w0[t] * w1 * (m0 - m1) * (m0 - m1);
+    }
+    double best = -1;
     int best_t = 0;
     for (int t = 0; t < 255; t++) {
-        w0 += (double)hist[t];
-        sum0 += (double)t * (double)hist[t];
-        double w1 = (double)total - w0;
-        if (w0 <= 0 || w1 <= 0)
+        if (w0[t] <= 0 || (double)total - w0[t] <= 0)
             continue;
-        double m0 = sum0 / w0, m1 = (sum_all - sum0) / w1;
-        double between = w0 * w1 * (m0 - m1) * (m0 - m1);
-        if (between > best) {
-            best = between;
+        if (between[t] > best) {
+            best = between[t];
             best_t = t;
         }
     }
@@ -429,11 +722,8 @@ typedef struct {
     int threshold;  /* seeds are d > threshold */
 } contrast_levels;
 
-static contrast_levels choose_levels(const uint8_t *d, size_t n)
+static contrast_levels choose_levels(const uint32_t hist[256], size_t n)
 {
-    size_t hist[256] = {0};
-    for (size_t i = 0; i < n; i++)
-        hist[d[i]]++;
     /* The peak ignores the very top few pixels (isolated hot pixels) but
      * must still see a thin digit that covers a tiny part of a big canvas. */
     size_t keep_top = n / 20000;
@@ -458,6 +748,16 @@ static contrast_levels choose_levels(const uint8_t *d, size_t n)
 
 /* ---- step 4: connected components -------------------------------------- */
 
+/* Components are found on runs (maximal horizontal spans of seed pixels,
+ * d > threshold) joined with a union-find when they touch a run of the row
+ * above, 8-connected. The set of components and their mass, size and box
+ * are what a pixel flood fill gives; only their numbering could differ, and
+ * nothing downstream depends on it. */
+typedef struct {
+    int y, x0, x1;    /* seed pixels x0..x1 (inclusive) of row y */
+    uint32_t comp;    /* union-find parent while labelling, then component */
+} run;
+
 typedef struct {
     double mass;    /* sum of contrast over the component */
     size_t pixels;
@@ -466,130 +766,161 @@ typedef struct {
 } component;
 
 typedef struct {
-    uint32_t *label;    /* 0 = not ink, else index into comp (1-based) */
-    component *comp;    /* comp[0] unused */
+    run *runs;
+    size_t n_runs;
+    component *comp;    /* comp[0] unused; components are 1-based */
     size_t n_comp;
-    size_t cap_comp;
+    uint8_t *seeds;     /* 1 where d > threshold, over the whole image */
 } components;
 
-static void components_free(components *c)
+/* Parents always have a lower index than their children (a root is the
+ * first run of its component), which the numbering below relies on. */
+static uint32_t run_root(run *r, uint32_t i)
 {
-    free(c->label);
-    free(c->comp);
+    while (r[i].comp != i) {
+        r[i].comp = r[r[i].comp].comp;
+        i = r[i].comp;
+    }
+    return i;
+}
+
+static void run_join(run *r, uint32_t a, uint32_t b)
+{
+    a = run_root(r, a);
+    b = run_root(r, b);
+    if (a < b)
+        r[b].comp = a;
+    else if (b < a)
+        r[a].comp = b;
+}
+
+static int label_components(const uint8_t *d, int w, int h, int threshold, arena *mem,
+                            components *c)
+{
     memset(c, 0, sizeof *c);
-}
-
-static int push_component(components *c)
-{
-    if (c->n_comp + 1 >= c->cap_comp) {
-        size_t cap = c->cap_comp ? c->cap_comp * 2 : 64;
-        component *grown = realloc(c->comp, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        c->comp = grown;
-        c->cap_comp = cap;
-    }
-    c->n_comp++;
-    component *k = &c->comp[c->n_comp];
-    k->mass = 0;
-    k->pixels = 0;
-    k->box = rect_empty();
-    k->keep = 0;
-    return 0;
-}
-
-typedef struct {
-    uint32_t *items;
-    size_t len, cap;
-} index_stack;
-
-static int stack_push(index_stack *s, uint32_t v)
-{
-    if (s->len == s->cap) {
-        size_t cap = s->cap ? s->cap * 2 : 4096;
-        uint32_t *grown = realloc(s->items, cap * sizeof *grown);
-        if (!grown)
-            return -1;
-        s->items = grown;
-        s->cap = cap;
-    }
-    s->items[s->len++] = v;
-    return 0;
-}
-
-/* Flood-fills one component from seed index start (explicit stack: the
- * recursion depth of a naive fill would be the component's size). */
-static int flood(components *c, index_stack *st, const uint8_t *d, int w, int h,
-                 int threshold, uint32_t start)
-{
-    uint32_t id = (uint32_t)c->n_comp;
-    component *k = &c->comp[id];
-    c->label[start] = id;
-    st->len = 0;
-    if (stack_push(st, start) != 0)
+    size_t cap = 64 + (size_t)w * (size_t)h / 16, n_runs = 0;
+    run *runs = arena_alloc(mem, cap * sizeof *runs);
+    if (!runs)
         return -1;
-    while (st->len > 0) {
-        uint32_t i = st->items[--st->len];
-        int x = (int)(i % (uint32_t)w), y = (int)(i / (uint32_t)w);
-        k->mass += d[i];
-        k->pixels++;
-        rect_add(&k->box, x, y);
-        for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++) {
-                int xx = x + dx, yy = y + dy;
-                if (xx < 0 || yy < 0 || xx >= w || yy >= h)
-                    continue;
-                uint32_t j = (uint32_t)yy * (uint32_t)w + (uint32_t)xx;
-                if (c->label[j] || d[j] <= threshold)
-                    continue;
-                c->label[j] = id;
-                if (stack_push(st, j) != 0)
-                    return -1;
-            }
-    }
-    return 0;
-}
-
-static int label_components(const uint8_t *d, int w, int h, int threshold, components *c)
-{
+    /* The seed mask of the whole image (one long loop, which vectorises
+     * even when rows are short), and each row's copy between zero bytes:
+     * mask[1 + x] for pixel x. A run starts or ends wherever mask[1 + x] !=
+     * mask[x], 0 <= x <= w, and one word compare rules out eight such
+     * positions at a time. */
     size_t n = (size_t)w * (size_t)h;
-    memset(c, 0, sizeof *c);
-    c->label = calloc(n, sizeof *c->label);
-    if (!c->label)
+    uint8_t *seeds = arena_alloc(mem, n);
+    uint8_t *mask = arena_zalloc(mem, (size_t)w + 16);
+    if (!seeds || !mask)
         return -1;
-    index_stack st = {NULL, 0, 0};
-    int rc = 0;
-    for (size_t i = 0; i < n && rc == 0; i++) {
-        if (c->label[i] || d[i] <= threshold)
-            continue;
-        rc = push_component(c);
-        if (rc == 0)
-            rc = flood(c, &st, d, w, h, threshold, (uint32_t)i);
+    for (size_t i = 0; i < n; i++)
+        seeds[i] = d[i] > threshold;
+    size_t above = 0, above_end = 0;   /* the runs of row y - 1 */
+    for (int y = 0; y < h; y++) {
+        memcpy(mask + 1, seeds + (size_t)y * (size_t)w, (size_t)w);
+        size_t first = n_runs;
+        int start = 0;
+        for (int x = 0; x <= w;) {
+            uint64_t here, next;
+            memcpy(&here, mask + x, sizeof here);
+            memcpy(&next, mask + x + 1, sizeof next);
+            if (here == next) {
+                x += 8;
+                continue;
+            }
+            for (int end = x + 8 < w + 1 ? x + 8 : w + 1; x < end; x++) {
+                if (mask[1 + x] == mask[x])
+                    continue;
+                if (mask[1 + x]) {
+                    start = x;
+                    continue;
+                }
+                if (n_runs == cap) {
+                    run *grown = arena_alloc(mem, 2 * cap * sizeof *grown);
+                    if (!grown)
+                        return -1;
+                    memcpy(grown, runs, cap * sizeof *runs);
+                    runs = grown;
+                    cap *= 2;
+                }
+                runs[n_runs] = (run){y, start, x - 1, (uint32_t)n_runs};
+                n_runs++;
+            }
+        }
+        /* Merge-walk the two rows: runs touch when their spans, widened by
+         * one pixel for the diagonals, overlap. */
+        size_t i = above, j = first;
+        while (i < above_end && j < n_runs) {
+            if (runs[i].x1 + 1 < runs[j].x0) {
+                i++;
+            } else if (runs[j].x1 + 1 < runs[i].x0) {
+                j++;
+            } else {
+                run_join(runs, (uint32_t)i, (uint32_t)j);
+                if (runs[i].x1 < runs[j].x1)
+                    i++;
+                else
+                    j++;
+            }
+        }
+        above = first;
+        above_end = n_runs;
     }
-    free(st.items);
-    return rc;
+    /* Number the components in order of their first run; a run's parent
+     * comes before it, so it already holds its component number. */
+    size_t n_comp = 0;
+    for (size_t r = 0; r < n_runs; r++) {
+        uint32_t p = runs[r].comp;
+        runs[r].comp = p == r ? (uint32_t)++n_comp : runs[p].comp;
+    }
+    component *comp = arena_alloc(mem, (n_comp + 1) * sizeof *comp);
+    if (!comp)
+        return -1;
+    for (size_t k = 0; k <= n_comp; k++)
+        comp[k] = (component){0, 0, rect_empty(), 0};
+    for (size_t r = 0; r < n_runs; r++) {
+        const run *u = &runs[r];
+        const uint8_t *row = d + (size_t)u->y * (size_t)w;
+        /* Integer sums of bytes, exact: the same mass as a pixel-by-pixel
+         * double sum in any order. */
+        uint32_t mass = 0;
+        for (int x = u->x0; x <= u->x1; x++)
+            mass += row[x];
+        component *k = &comp[u->comp];
+        k->mass += mass;
+        k->pixels += (size_t)(u->x1 - u->x0 + 1);
+        rect_add(&k->box, u->x0, u->y);
+        rect_add(&k->box, u->x1, u->y);
+    }
+    c->runs = runs;
+    c->n_runs = n_runs;
+    c->comp = comp;
+    c->n_comp = n_comp;
+    c->seeds = seeds;
+    return 0;
 }
 
-/* True when pixel (x, y) has a pixel of a big component within the tiny-
- * piece reach. */
-static int near_big(const components *c, int w, int h, int x, int y)
+/* True when some pixel of the run has a pixel of a big component within
+ * the tiny-piece reach: the union of the pixels' windows is one rectangle
+ * of the big mask (padded by TINY_NEAR_PX, so the rectangle is inside). */
+static int run_near_big(const uint8_t *big, int pw, const run *u)
 {
-    for (int yy = y - TINY_NEAR_PX; yy <= y + TINY_NEAR_PX; yy++)
-        for (int xx = x - TINY_NEAR_PX; xx <= x + TINY_NEAR_PX; xx++) {
-            if (xx < 0 || yy < 0 || xx >= w || yy >= h)
-                continue;
-            uint32_t id = c->label[(size_t)yy * (size_t)w + (size_t)xx];
-            if (id && c->comp[id].keep == 2)
-                return 1;
-        }
+    int x0 = u->x0, len = u->x1 - u->x0 + 1 + 2 * TINY_NEAR_PX;
+    for (int y = u->y; y <= u->y + 2 * TINY_NEAR_PX; y++) {
+        const uint8_t *p = big + (size_t)y * (size_t)pw + (size_t)x0;
+        unsigned any = 0;
+        for (int x = 0; x < len; x++)
+            any |= p[x];
+        if (any)
+            return 1;
+    }
     return 0;
 }
 
 /* Decides comp[].keep: 2 = big (part of the digit), 1 = kept small piece.
  * Several big strokes are all kept (a "4" or "5" drawn in two strokes);
  * smaller pieces only when close to them, so far specks cannot stretch the
- * bounding box. Returns the box of all kept ink. */
-static rect select_components(components *c, int w, int h)
+ * bounding box. *kept receives the box of all kept ink. */
+static int select_components(components *c, int w, int h, arena *mem, rect *kept_out)
 {
     double largest = 0;
     for (size_t k = 1; k <= c->n_comp; k++)
@@ -605,27 +936,47 @@ static rect select_components(components *c, int w, int h)
     if (medium_reach < TINY_NEAR_PX)
         medium_reach = TINY_NEAR_PX;
     rect kept = big;
+    int any_tiny = 0;
     for (size_t k = 1; k <= c->n_comp; k++) {
         component *p = &c->comp[k];
-        if (p->keep == 0 && p->mass >= MEDIUM_COMPONENT * largest &&
-            rect_gap(p->box, big) <= medium_reach) {
-            p->keep = 1;
-            rect_union(&kept, p->box);
+        if (p->keep)
+            continue;
+        if (p->mass >= MEDIUM_COMPONENT * largest) {
+            if (rect_gap(p->box, big) <= medium_reach) {
+                p->keep = 1;
+                rect_union(&kept, p->box);
+            }
+        } else {
+            any_tiny = 1;
         }
     }
-    /* Tiny pieces: one pass over the pixels, checking a small neighbourhood
-     * only for pixels of still-undecided tiny components. */
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            uint32_t id = c->label[(size_t)y * (size_t)w + (size_t)x];
-            if (!id || c->comp[id].keep || c->comp[id].mass >= MEDIUM_COMPONENT * largest)
+    /* Tiny pieces are kept when any of their pixels nearly touches a big
+     * component: checked against a mask of the big components' pixels. */
+    if (any_tiny) {
+        int pw = w + 2 * TINY_NEAR_PX, ph = h + 2 * TINY_NEAR_PX;
+        uint8_t *bigmask = arena_zalloc(mem, (size_t)pw * (size_t)ph);
+        if (!bigmask)
+            return -1;
+        for (size_t r = 0; r < c->n_runs; r++) {
+            const run *u = &c->runs[r];
+            if (c->comp[u->comp].keep == 2)
+                memset(bigmask + (size_t)(u->y + TINY_NEAR_PX) * (size_t)pw +
+                           (size_t)(u->x0 + TINY_NEAR_PX),
+                       1, (size_t)(u->x1 - u->x0 + 1));
+        }
+        for (size_t r = 0; r < c->n_runs; r++) {
+            const run *u = &c->runs[r];
+            component *p = &c->comp[u->comp];
+            if (p->keep || p->mass >= MEDIUM_COMPONENT * largest)
                 continue;
-            if (near_big(c, w, h, x, y)) {
-                c->comp[id].keep = 1;
-                rect_union(&kept, c->comp[id].box);
+            if (run_near_big(bigmask, pw, u)) {
+                p->keep = 1;
+                rect_union(&kept, p->box);
             }
         }
-    return kept;
+    }
+    *kept_out = kept;
+    return 0;
 }
 
 static size_t largest_component_pixels(const components *c)
@@ -644,67 +995,20 @@ typedef struct {
     int x0, y0;      /* source coordinates of pixel (0, 0) */
     int w, h;
     float *v;        /* 0..1 ink intensity */
-    uint8_t *seed;   /* 1 where a kept seed pixel lies */
+    uint8_t *seed;   /* 1 where a kept seed pixel lies (NULL after deskewing) */
 } crop;
 
-static void crop_free(crop *c)
-{
-    free(c->v);
-    free(c->seed);
-    c->v = NULL;
-    c->seed = NULL;
-}
-
-static int crop_alloc(crop *c, int x0, int y0, int w, int h)
+/* A zeroed crop; seed only when with_seed. */
+static int crop_alloc(crop *c, int x0, int y0, int w, int h, int with_seed, arena *mem)
 {
     c->x0 = x0;
     c->y0 = y0;
     c->w = w;
     c->h = h;
     size_t n = (size_t)w * (size_t)h;
-    c->v = calloc(n, sizeof *c->v);
-    c->seed = calloc(n, 1);
-    if (!c->v || !c->seed) {
-        crop_free(c);
-        return -1;
-    }
-    return 0;
-}
-
-/* Chebyshev dilation of a byte mask by radius r, separably (rows then
- * columns), using running counts so the cost does not grow with r. */
-static int dilate_mask(const uint8_t *in, uint8_t *out, int w, int h, int r)
-{
-    uint8_t *tmp = malloc((size_t)w * (size_t)h);
-    if (!tmp)
-        return -1;
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = in + (size_t)y * (size_t)w;
-        int count = 0;
-        for (int x = 0; x < r && x < w; x++)
-            count += row[x] != 0;
-        for (int x = 0; x < w; x++) {
-            if (x + r < w)
-                count += row[x + r] != 0;
-            if (x - r - 1 >= 0)
-                count -= row[x - r - 1] != 0;
-            tmp[(size_t)y * (size_t)w + (size_t)x] = count > 0;
-        }
-    }
-    for (int x = 0; x < w; x++) {
-        int count = 0;
-        for (int y = 0; y < r && y < h; y++)
-            count += tmp[(size_t)y * (size_t)w + (size_t)x];
-        for (int y = 0; y < h; y++) {
-            if (y + r < h)
-                count += tmp[(size_t)(y + r) * (size_t)w + (size_t)x];
-            if (y - r - 1 >= 0)
-                count -= tmp[(size_t)(y - r - 1) * (size_t)w + (size_t)x];
-            out[(size_t)y * (size_t)w + (size_t)x] = count > 0;
-        }
-    }
-    free(tmp);
-    return 0;
+    c->v = arena_zalloc(mem, n * sizeof *c->v);
+    c->seed = with_seed ? arena_zalloc(mem, n) : NULL;
+    return !c->v || (with_seed && !c->seed) ? -1 : 0;
 }
 
 /* Levels mapping contrast to intensity: at or below floor is paper, at or
@@ -716,19 +1020,25 @@ typedef struct {
 /* floor: twice the median contrast of non-ink pixels, i.e. just above the
  * paper noise (zero for clean images such as MNIST, whose faint fringes are
  * then kept). core: the 90th percentile of the kept strokes, so a pencil's
- * uneven core still reaches full intensity. */
-static ink_ramp choose_ramp(const uint8_t *d, const components *c, size_t n, int threshold)
+ * uneven core still reaches full intensity. Non-ink pixels are exactly
+ * those with d <= threshold, so their histogram is part of d's. */
+static ink_ramp choose_ramp(const uint8_t *d, int w, const components *c,
+                            const uint32_t dhist[256], int threshold)
 {
-    size_t paper[256] = {0}, ink[256] = {0}, n_paper = 0, n_ink = 0;
-    for (size_t i = 0; i < n; i++) {
-        uint32_t id = c->label[i];
-        if (!id) {
-            paper[d[i]]++;
-            n_paper++;
-        } else if (c->comp[id].keep) {
-            ink[d[i]]++;
-            n_ink++;
-        }
+    uint32_t paper[256] = {0}, ink[256] = {0};
+    size_t n_paper = 0, n_ink = 0;
+    for (int v = 0; v <= threshold; v++) {
+        paper[v] = dhist[v];
+        n_paper += dhist[v];
+    }
+    for (size_t r = 0; r < c->n_runs; r++) {
+        const run *u = &c->runs[r];
+        if (!c->comp[u->comp].keep)
+            continue;
+        const uint8_t *row = d + (size_t)u->y * (size_t)w;
+        for (int x = u->x0; x <= u->x1; x++)
+            ink[row[x]]++;
+        n_ink += (size_t)(u->x1 - u->x0 + 1);
     }
     ink_ramp r;
     r.floor = 2.0 * hist_quantile(paper, n_paper, 0.5);
@@ -740,68 +1050,199 @@ static ink_ramp choose_ramp(const uint8_t *d, const components *c, size_t n, int
     return r;
 }
 
-/* Fills cr (already placed over the kept ink plus the fringe margin) with
- * intensities: seeds, and fringe pixels within FRINGE_PX of a seed. */
-static int fill_crop(crop *cr, const uint8_t *d, const components *c, int src_w, int src_h,
-                     ink_ramp ramp)
+/* The box of the pixels with ink (v > 0). Rows are ORed into per-column
+ * flags, and each row into one flag, in loops without branches. */
+static int crop_ink_box(const crop *cr, arena *mem, rect *box)
 {
-    size_t n = (size_t)cr->w * (size_t)cr->h;
-    uint8_t *near = malloc(n);
-    if (!near)
+    /* Locals: stores through col could otherwise alias *cr. */
+    const int w = cr->w, h = cr->h;
+    const float *v = cr->v;
+    uint8_t *col = arena_zalloc(mem, (size_t)w);
+    if (!col)
         return -1;
-    for (int y = 0; y < cr->h; y++)
-        for (int x = 0; x < cr->w; x++) {
-            int sx = cr->x0 + x, sy = cr->y0 + y;
-            if (sx < 0 || sy < 0 || sx >= src_w || sy >= src_h)
-                continue;
-            uint32_t id = c->label[(size_t)sy * (size_t)src_w + (size_t)sx];
-            cr->seed[(size_t)y * (size_t)cr->w + (size_t)x] = id && c->comp[id].keep;
+    int y0 = -1, y1 = -1;
+    for (int y = 0; y < h; y++) {
+        const float *row = v + (size_t)y * (size_t)w;
+        uint8_t any = 0;
+        for (int x = 0; x < w; x++) {
+            uint8_t ink = row[x] > 0.0f;
+            col[x] |= ink;
+            any |= ink;
         }
-    if (dilate_mask(cr->seed, near, cr->w, cr->h, FRINGE_PX) != 0) {
-        free(near);
-        return -1;
+        if (any) {
+            y1 = y;
+            if (y0 < 0)
+                y0 = y;
+        }
     }
-    for (int y = 0; y < cr->h; y++)
-        for (int x = 0; x < cr->w; x++) {
-            size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
-            int sx = cr->x0 + x, sy = cr->y0 + y;
-            if (!near[i] || sx < 0 || sy < 0 || sx >= src_w || sy >= src_h)
-                continue;
-            double dv = d[(size_t)sy * (size_t)src_w + (size_t)sx];
-            cr->v[i] = (float)clampd((dv - ramp.floor) / (ramp.core - ramp.floor), 0.0, 1.0);
-        }
-    free(near);
+    *box = rect_empty();
+    if (y0 < 0)
+        return 0;
+    int x0 = 0, x1 = w - 1;
+    while (!col[x0])
+        x0++;
+    while (!col[x1])
+        x1--;
+    *box = (rect){x0, y0, x1, y1};
     return 0;
 }
 
-static rect crop_ink_box(const crop *cr)
+/* Chebyshev dilation of the seed mask by FRINGE_PX: columns, then rows,
+ * each pass ORing shifted copies of the whole mask held between zero
+ * padding, in loops that vectorise. A row shift reads into the neighbouring
+ * row at the ends, which is harmless here: the crop keeps a FRINGE_PX
+ * margin around every seed, so those pixels are never seeds. */
+static int fringe_mask(const crop *cr, uint8_t *out, arena *mem)
 {
-    rect r = rect_empty();
-    for (int y = 0; y < cr->h; y++)
-        for (int x = 0; x < cr->w; x++)
-            if (cr->v[(size_t)y * (size_t)cr->w + (size_t)x] > 0.0f)
-                rect_add(&r, x, y);
-    return r;
+    size_t w = (size_t)cr->w, n = w * (size_t)cr->h, pad_rows = FRINGE_PX * w;
+    uint8_t *rows = arena_alloc(mem, n + 2 * pad_rows);
+    uint8_t *cols = arena_alloc(mem, n + 2 * FRINGE_PX);
+    if (!rows || !cols)
+        return -1;
+    memset(rows, 0, pad_rows);
+    memcpy(rows + pad_rows, cr->seed, n);
+    memset(rows + pad_rows + n, 0, pad_rows);
+    memset(cols, 0, FRINGE_PX);
+    memset(cols + FRINGE_PX + n, 0, FRINGE_PX);
+    uint8_t *mid = cols + FRINGE_PX;
+    for (size_t i = 0; i < n; i++) {
+        uint8_t any = 0;
+        for (size_t k = 0; k <= 2 * FRINGE_PX; k++)
+            any |= rows[i + k * w];
+        mid[i] = any;
+    }
+    for (size_t i = 0; i < n; i++) {
+        uint8_t any = 0;
+        for (size_t k = 0; k <= 2 * FRINGE_PX; k++)
+            any |= cols[i + k];
+        out[i] = any;
+    }
+    return 0;
+}
+
+/* Fills cr (already placed over the kept ink plus the fringe margin) with
+ * intensities: seeds, and fringe pixels within FRINGE_PX (Chebyshev) of a
+ * seed. Also returns what the stroke width needs: the sum of the
+ * intensities in row-major order (zeros, which cannot change it, skipped)
+ * and the box of the pixels with ink. */
+static int fill_crop(crop *cr, const uint8_t *d, const components *c, int src_w, int src_h,
+                     ink_ramp ramp, arena *mem, double *area_out, rect *ink_out)
+{
+    int xa = cr->x0 < 0 ? -cr->x0 : 0;
+    int xb = cr->x0 + cr->w > src_w ? src_w - cr->x0 : cr->w;
+    int all_kept = 1;
+    for (size_t k = 1; k <= c->n_comp; k++)
+        all_kept &= c->comp[k].keep != 0;
+    if (all_kept) {
+        /* Then every seed pixel in the crop is kept ink. */
+        for (int y = 0; y < cr->h; y++) {
+            int sy = cr->y0 + y;
+            if (sy >= 0 && sy < src_h)
+                memcpy(cr->seed + (size_t)y * (size_t)cr->w + xa,
+                       c->seeds + (size_t)sy * (size_t)src_w + (cr->x0 + xa), (size_t)(xb - xa));
+        }
+    } else {
+        for (size_t r = 0; r < c->n_runs; r++) {
+            const run *u = &c->runs[r];
+            if (c->comp[u->comp].keep)
+                memset(cr->seed + (size_t)(u->y - cr->y0) * (size_t)cr->w +
+                           (size_t)(u->x0 - cr->x0),
+                       1, (size_t)(u->x1 - u->x0 + 1));
+        }
+    }
+    uint8_t *near = arena_alloc(mem, (size_t)cr->w * (size_t)cr->h);
+    if (!near || fringe_mask(cr, near, mem) != 0)
+        return -1;
+    /* The intensity of each contrast level, as computed per pixel before
+     * (the division in a loop of its own, which vectorises). */
+    double ratio[256];
+    float level[256];
+    for (int dv = 0; dv < 256; dv++)
+        ratio[dv] = (dv - ramp.floor) / (ramp.core - ramp.floor);
+    for (int dv = 0; dv < 256; dv++)
+        level[dv] = (float)clampd(ratio[dv], 0.0, 1.0);
+    /* The area, a double sum of these floats in row-major order, is exact
+     * when every partial sum is: the levels are all multiples of the
+     * smallest one's unit in the last place, 2^-unit, so a sum of at most
+     * n of them (each <= 1) is exact when n < 2^(53 - unit). It is then an
+     * integer number of those units, which can be summed in any order and
+     * without a chain of dependent floating-point adds. */
+    uint64_t units[256];
+    int unit = 0;
+    for (int dv = 0; dv < 256; dv++)
+        if (level[dv] > 0.0f) {
+            frexpf(level[dv], &unit);
+            unit = 24 - unit;   /* level = m * 2^-unit, m an integer < 2^24 */
+            break;
+        }
+    size_t n = (size_t)cr->w * (size_t)cr->h;
+    int exact = unit <= 52 && n < (size_t)1 << (53 - unit);
+    if (exact) {
+        double scale = ldexp(1.0, unit);   /* a power of two: exact */
+        for (int dv = 0; dv < 256; dv++)
+            units[dv] = (uint64_t)(level[dv] * scale);
+    }
+    uint64_t area_units = 0;
+    double area = 0;
+    for (int y = 0; y < cr->h; y++) {
+        int sy = cr->y0 + y;
+        if (sy < 0 || sy >= src_h)
+            continue;
+        const uint8_t *drow = d + (size_t)sy * (size_t)src_w + (cr->x0 + xa);
+        const uint8_t *nrow = near + (size_t)y * (size_t)cr->w + xa;
+        float *vrow = cr->v + (size_t)y * (size_t)cr->w;
+        if (exact) {
+            for (int x = 0; x < xb - xa; x++) {
+                float val = level[drow[x]];
+                uint64_t u = units[drow[x]];
+                vrow[xa + x] = nrow[x] ? val : 0.0f;
+                area_units += nrow[x] ? u : 0;
+            }
+        } else {
+            for (int x = 0; x < xb - xa; x++) {
+                float val = level[drow[x]];
+                vrow[xa + x] = nrow[x] ? val : 0.0f;
+            }
+            for (int x = xa; x < xb; x++)
+                if (vrow[x] > 0.0f)
+                    area += vrow[x];
+        }
+    }
+    if (exact)
+        area = ldexp((double)area_units, -unit);
+    *area_out = area;
+    return crop_ink_box(cr, mem, ink_out);
+}
+
+/* Number of 4-neighbour seed/non-seed edges, the crop's frame counting as
+ * non-seed. Counted over the whole mask at once, as long byte loops that
+ * vectorise: horizontal neighbours pair across row ends too, which the
+ * frame term per row then corrects. */
+static size_t seed_edges(const crop *cr)
+{
+    const uint8_t *s = cr->seed;
+    size_t w = (size_t)cr->w, n = w * (size_t)cr->h;
+    size_t edges = 0;
+    for (size_t i = 0; i + 1 < n; i++)       /* right neighbours */
+        edges += s[i] != s[i + 1];
+    for (size_t i = 0; i + w < n; i++)       /* neighbours below */
+        edges += s[i] != s[i + w];
+    for (size_t x = 0; x < w; x++)           /* top and bottom frame */
+        edges += (size_t)s[x] + s[n - w + x];
+    for (size_t first = 0; first < n; first += w) {   /* left and right frame */
+        size_t last = first + w - 1;
+        edges += (size_t)s[first] + s[last];
+        if (last + 1 < n)                    /* not a neighbour: undo */
+            edges -= s[last] != s[last + 1];
+    }
+    return edges;
 }
 
 /* Mean stroke width in pixels: twice the ink area over the outline length.
  * The outline is counted as 4-neighbour seed/non-seed edges, which over-
  * counts a curve's length by 4/pi on average, hence the correction. */
-static double stroke_width(const crop *cr)
+static double stroke_width(double area, size_t edges)
 {
-    double area = 0;
-    size_t edges = 0;
-    for (int y = 0; y < cr->h; y++)
-        for (int x = 0; x < cr->w; x++) {
-            size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
-            area += cr->v[i];
-            int s = cr->seed[i];
-            int right = x + 1 < cr->w ? cr->seed[i + 1] : 0;
-            int down = y + 1 < cr->h ? cr->seed[i + (size_t)cr->w] : 0;
-            edges += (size_t)(s != right) + (size_t)(s != down);
-            if (x == 0) edges += (size_t)s;
-            if (y == 0) edges += (size_t)s;
-        }
     if (edges == 0)
         return 0.0;
     return 8.0 * area / (PI * (double)edges);
@@ -839,58 +1280,129 @@ static void edt_1d(const double *f, int n, double *out, int *v, double *z)
     }
 }
 
-/* Squared distance from every crop pixel to the nearest seed pixel. */
-static double *seed_distance_sq(const crop *cr)
+/* edt_1d in integers, without its divisions, for rows of up to
+ * EDT_INT_SIDE pixels whose f are integers (squared distances) or
+ * EDT_INT_FAR. For such input edt_1d is exact: its intersections are
+ * ratios of small integers, distinct ones far apart compared with the
+ * rounding, so every comparison comes out as in exact arithmetic, and the
+ * result is the exact lower envelope, which this computes too (comparing
+ * the ratios by cross-multiplication, well within 64 bits). */
+#define EDT_INT_SIDE 4096
+#define EDT_INT_FAR ((int64_t)1 << 40)
+
+static void edt_1d_int(const int64_t *f, int n, int64_t *out, int *v, int64_t *zn, int64_t *zd)
+{
+    int k = 0;
+    v[0] = 0;
+    for (int q = 1; q < n; q++) {
+        int64_t num, den;
+        for (;;) {
+            int p = v[k];
+            num = (f[q] + (int64_t)q * q) - (f[p] + (int64_t)p * p);
+            den = 2 * (int64_t)(q - p);
+            /* num / den > z[k] = zn[k] / zd[k], z[0] being -infinity */
+            if (k == 0 || num * zd[k] > zn[k] * den)
+                break;
+            k--;
+        }
+        k++;
+        v[k] = q;
+        zn[k] = num;
+        zd[k] = den;
+    }
+    int top = k;   /* z[top + 1] is +infinity */
+    k = 0;
+    for (int q = 0; q < n; q++) {
+        while (k < top && zn[k + 1] < (int64_t)q * zd[k + 1])
+            k++;
+        int64_t dq = q - v[k];
+        out[q] = dq * dq + f[v[k]];
+    }
+}
+
+/* Squared distance from every crop pixel to the nearest seed pixel: along
+ * columns, then the row transform over those. The column pass used to be
+ * edt_1d too; on its 0 / far input that gives exactly the squared distance
+ * to the column's nearest seed (all integers, exact), which two sweeps over
+ * all columns at once compute much faster. A column without seeds gave
+ * about "far" (1e20 plus rounding noise); any huge value serves the same:
+ * in the row pass such a parabola never beats one of a seeded column within
+ * the crop (there is at least one), so the result is the same exact
+ * integer either way. */
+static double *seed_distance_sq(const crop *cr, arena *mem)
 {
     int n = cr->w > cr->h ? cr->w : cr->h;
-    size_t total = (size_t)cr->w * (size_t)cr->h;
-    double *dist = malloc(total * sizeof *dist);
-    double *f = calloc((size_t)n, sizeof *f);
-    double *o = malloc((size_t)n * sizeof *o);
-    double *z = malloc(((size_t)n + 1) * sizeof *z);
-    int *v = malloc((size_t)n * sizeof *v);
-    if (!dist || !f || !o || !z || !v) {
-        free(dist);
-        dist = NULL;
-        goto done;
+    size_t w = (size_t)cr->w, total = w * (size_t)cr->h;
+    double *dist = arena_alloc(mem, total * sizeof *dist);
+    int32_t *gap = arena_alloc(mem, total * sizeof *gap);
+    int *v = arena_alloc(mem, (size_t)n * sizeof *v);
+    if (!dist || !gap || !v)
+        return NULL;
+    /* Rows from a seed, down then up; "none" stays above any real gap. */
+    const int32_t none = INT32_MAX / 2;
+    for (size_t x = 0; x < w; x++)
+        gap[x] = cr->seed[x] ? 0 : none;
+    for (int y = 1; y < cr->h; y++) {
+        const uint8_t *seed = cr->seed + (size_t)y * w;
+        const int32_t *above = gap + (size_t)(y - 1) * w;
+        int32_t *g = gap + (size_t)y * w;
+        for (size_t x = 0; x < w; x++)
+            g[x] = seed[x] ? 0 : (above[x] < none ? above[x] + 1 : none);
+    }
+    for (int y = cr->h - 2; y >= 0; y--) {
+        const int32_t *below = gap + (size_t)(y + 1) * w;
+        int32_t *g = gap + (size_t)y * w;
+        for (size_t x = 0; x < w; x++)
+            g[x] = below[x] + 1 < g[x] ? below[x] + 1 : g[x];
+    }
+    if (cr->w <= EDT_INT_SIDE && cr->h <= EDT_INT_SIDE) {
+        int64_t *f = arena_alloc(mem, w * sizeof *f);
+        int64_t *o = arena_alloc(mem, w * sizeof *o);
+        int64_t *zn = arena_alloc(mem, (w + 1) * sizeof *zn);
+        int64_t *zd = arena_alloc(mem, (w + 1) * sizeof *zd);
+        if (!f || !o || !zn || !zd)
+            return NULL;
+        for (int y = 0; y < cr->h; y++) {
+            const int32_t *g = gap + (size_t)y * w;
+            for (size_t x = 0; x < w; x++)
+                f[x] = g[x] < none ? (int64_t)g[x] * g[x] : EDT_INT_FAR;
+            edt_1d_int(f, cr->w, o, v, zn, zd);
+            double *row = dist + (size_t)y * w;
+            for (size_t x = 0; x < w; x++)
+                row[x] = (double)o[x];
+        }
+        return dist;
     }
     /* A large finite "infinity": real infinities would give inf - inf. */
     const double far = 1e20;
-    for (int x = 0; x < cr->w; x++) {
-        for (int y = 0; y < cr->h; y++)
-            f[y] = cr->seed[(size_t)y * (size_t)cr->w + (size_t)x] ? 0.0 : far;
-        edt_1d(f, cr->h, o, v, z);
-        for (int y = 0; y < cr->h; y++)
-            dist[(size_t)y * (size_t)cr->w + (size_t)x] = o[y];
-    }
+    double *f = arena_alloc(mem, (size_t)n * sizeof *f);
+    double *z = arena_alloc(mem, ((size_t)n + 1) * sizeof *z);
+    if (!f || !z)
+        return NULL;
+    for (size_t i = 0; i < total; i++)
+        dist[i] = gap[i] < none ? (double)gap[i] * (double)gap[i] : far;
     for (int y = 0; y < cr->h; y++) {
-        double *row = dist + (size_t)y * (size_t)cr->w;
-        memcpy(f, row, (size_t)cr->w * sizeof *f);
+        double *row = dist + (size_t)y * w;
+        memcpy(f, row, w * sizeof *f);
         edt_1d(f, cr->w, row, v, z);
     }
-done:
-    free(f);
-    free(o);
-    free(z);
-    free(v);
     return dist;
 }
 
 /* Widens every stroke by r pixels on each side with a round pen, anti-
  * aliased: a pixel's coverage falls from 1 to 0 over the pixel at distance
  * r + 0.5 beyond the seed outline. */
-static int widen_strokes(crop *cr, double r)
+static int widen_strokes(crop *cr, double r, arena *mem)
 {
-    double *dist = seed_distance_sq(cr);
+    double *dist = seed_distance_sq(cr, mem);
     if (!dist)
         return -1;
     size_t n = (size_t)cr->w * (size_t)cr->h;
+    float *v = cr->v;
     for (size_t i = 0; i < n; i++) {
         double cover = clampd(r + 1.0 - sqrt(dist[i]), 0.0, 1.0);
-        if (cover > cr->v[i])
-            cr->v[i] = (float)cover;
+        v[i] = cover > v[i] ? (float)cover : v[i];
     }
-    free(dist);
     return 0;
 }
 
@@ -909,37 +1421,27 @@ static double widen_radius(double width, int box_long)
 
 /* ---- step 6: scaling and placement ------------------------------------- */
 
-/* Sparse 1-D resampling: output j = sum of weight * source[first[j] + t]. */
+/* Sparse 1-D resampling: output j = sum of weight * source[first[j] + t],
+ * for t < count[j]; every tap lies inside the source. */
 typedef struct {
-    int n_out, per;  /* per = weights stored per output */
+    int per;  /* weights stored per output */
     int *first;
     int *count;
     float *weight;
 } resample_plan;
 
-static void plan_free(resample_plan *p)
-{
-    free(p->first);
-    free(p->count);
-    free(p->weight);
-    memset(p, 0, sizeof *p);
-}
-
 /* Shrinking (s <= 1): each output pixel is the mean over its exact source
  * footprint, partial pixels weighted by coverage, so a 600 px digit does not
- * alias. Enlarging: bilinear, with zero ink outside the box. */
-static int plan_build(resample_plan *p, int n_src, double s, int n_out)
+ * alias. Enlarging: bilinear, with zero ink outside the box (the taps that
+ * fall outside are left out, which is how they were skipped before). */
+static int plan_build(resample_plan *p, int n_src, double s, int n_out, arena *mem)
 {
-    memset(p, 0, sizeof *p);
-    p->n_out = n_out;
     p->per = s <= 1.0 ? (int)ceil(1.0 / s) + 2 : 2;
-    p->first = calloc((size_t)n_out, sizeof *p->first);
-    p->count = calloc((size_t)n_out, sizeof *p->count);
-    p->weight = calloc((size_t)n_out * (size_t)p->per, sizeof *p->weight);
-    if (!p->first || !p->count || !p->weight) {
-        plan_free(p);
+    p->first = arena_zalloc(mem, (size_t)n_out * sizeof *p->first);
+    p->count = arena_zalloc(mem, (size_t)n_out * sizeof *p->count);
+    p->weight = arena_zalloc(mem, (size_t)n_out * (size_t)p->per * sizeof *p->weight);
+    if (!p->first || !p->count || !p->weight)
         return -1;
-    }
     for (int j = 0; j < n_out; j++) {
         float *wt = p->weight + (size_t)j * (size_t)p->per;
         if (s <= 1.0) {
@@ -957,56 +1459,77 @@ static int plan_build(resample_plan *p, int n_src, double s, int n_out)
             double u = (j + 0.5) / s - 0.5;
             int i0 = (int)floor(u);
             double f = u - i0;
-            p->first[j] = i0;
-            p->count[j] = 2;
-            wt[0] = (float)(1.0 - f);
-            wt[1] = (float)f;
+            float w0 = (float)(1.0 - f), w1 = (float)f;
+            if (i0 < 0) {
+                p->first[j] = i0 + 1;
+                p->count[j] = 1;
+                wt[0] = w1;
+            } else {
+                p->first[j] = i0;
+                p->count[j] = i0 + 1 < n_src ? 2 : 1;
+                wt[0] = w0;
+                wt[1] = w1;
+            }
         }
     }
     return 0;
 }
 
-static float plan_apply(const resample_plan *p, int j, const float *src, size_t stride, int n_src)
+/* The products are rounded to float and summed in double in tap order,
+ * exactly as before. */
+static float plan_apply(const resample_plan *p, int j, const float *src, size_t stride)
 {
     const float *wt = p->weight + (size_t)j * (size_t)p->per;
+    const float *s = src + (size_t)p->first[j] * stride;
     double acc = 0;
-    for (int t = 0; t < p->count[j]; t++) {
-        int i = p->first[j] + t;
-        if (i >= 0 && i < n_src)
-            acc += wt[t] * src[(size_t)i * stride];
-    }
+    for (int t = 0; t < p->count[j]; t++)
+        acc += wt[t] * s[(size_t)t * stride];
     return (float)acc;
 }
 
 /* Scales the box of cr to out_w x out_h (longest side BOX_SIDE). */
-static int scale_box(const crop *cr, rect box, double s, float *out, int out_w, int out_h)
+static int scale_box(const crop *cr, rect box, double s, float *out, int out_w, int out_h,
+                     arena *mem)
 {
     int bw = box.x1 - box.x0 + 1, bh = box.y1 - box.y0 + 1;
+    if (s == 1.0) {
+        /* A box already BOX_SIDE long: every output pixel is the one source
+         * pixel under it with weight 1, i.e. a copy (out_w == bw here). */
+        for (int y = 0; y < out_h; y++)
+            memcpy(out + (size_t)y * (size_t)out_w,
+                   cr->v + (size_t)(box.y0 + y) * (size_t)cr->w + (size_t)box.x0,
+                   (size_t)out_w * sizeof *out);
+        return 0;
+    }
     resample_plan px, py;
-    if (plan_build(&px, bw, s, out_w) != 0)
+    if (plan_build(&px, bw, s, out_w, mem) != 0 || plan_build(&py, bh, s, out_h, mem) != 0)
         return -1;
-    if (plan_build(&py, bh, s, out_h) != 0) {
-        plan_free(&px);
+    float *tmp = arena_alloc(mem, (size_t)bh * (size_t)out_w * sizeof *tmp);
+    if (!tmp)
         return -1;
-    }
-    float *tmp = malloc((size_t)bh * (size_t)out_w * sizeof *tmp);
-    if (!tmp) {
-        plan_free(&px);
-        plan_free(&py);
-        return -1;
-    }
     for (int y = 0; y < bh; y++) {
         const float *row = cr->v + (size_t)(box.y0 + y) * (size_t)cr->w + (size_t)box.x0;
         for (int x = 0; x < out_w; x++)
-            tmp[(size_t)y * (size_t)out_w + (size_t)x] = plan_apply(&px, x, row, 1, bw);
+            tmp[(size_t)y * (size_t)out_w + (size_t)x] = plan_apply(&px, x, row, 1);
     }
-    for (int x = 0; x < out_w; x++)
-        for (int y = 0; y < out_h; y++)
-            out[(size_t)y * (size_t)out_w + (size_t)x] =
-                plan_apply(&py, y, tmp + x, (size_t)out_w, bh);
-    free(tmp);
-    plan_free(&px);
-    plan_free(&py);
+    /* The column pass as plan_apply would do it for each pixel (same
+     * products, summed in the same order), but a whole output row at a
+     * time, which vectorises across x. */
+    double acc[BOX_SIDE];
+    for (int y = 0; y < out_h; y++) {
+        const float *wt = py.weight + (size_t)y * (size_t)py.per;
+        const float *src = tmp + (size_t)py.first[y] * (size_t)out_w;
+        for (int x = 0; x < out_w; x++)
+            acc[x] = 0;
+        for (int t = 0; t < py.count[y]; t++) {
+            const float *row = src + (size_t)t * (size_t)out_w;
+            float wv = wt[t];
+            for (int x = 0; x < out_w; x++)
+                acc[x] += wv * row[x];
+        }
+        for (int x = 0; x < out_w; x++)
+            out[(size_t)y * (size_t)out_w + (size_t)x] = (float)acc[x];
+    }
     return 0;
 }
 
@@ -1029,7 +1552,8 @@ static int place_by_mass(const float *img, int w, int h, int *ox, int *oy)
     return 0;
 }
 
-static preprocess_status render(const crop *cr, rect box, uint8_t out[MNIST_PIXELS])
+static preprocess_status render(const crop *cr, rect box, uint8_t out[MNIST_PIXELS],
+                                arena *mem)
 {
     int bw = box.x1 - box.x0 + 1, bh = box.y1 - box.y0 + 1;
     int longest = bw > bh ? bw : bh;
@@ -1040,28 +1564,25 @@ static preprocess_status render(const crop *cr, rect box, uint8_t out[MNIST_PIXE
     int out_h = bh == longest ? BOX_SIDE : (int)ceil(bh * s - 1e-6);
     out_w = clampi(out_w, 1, BOX_SIDE);
     out_h = clampi(out_h, 1, BOX_SIDE);
-    float *canvas = calloc((size_t)out_w * (size_t)out_h, sizeof *canvas);
-    if (!canvas)
+    float canvas[BOX_SIDE * BOX_SIDE];
+    if (scale_box(cr, box, s, canvas, out_w, out_h, mem) != 0)
         return PREPROCESS_NO_MEMORY;
-    if (scale_box(cr, box, s, canvas, out_w, out_h) != 0) {
-        free(canvas);
-        return PREPROCESS_NO_MEMORY;
-    }
     int ox, oy;
-    if (place_by_mass(canvas, out_w, out_h, &ox, &oy) != 0) {
-        free(canvas);
+    if (place_by_mass(canvas, out_w, out_h, &ox, &oy) != 0)
         return PREPROCESS_BLANK;
-    }
     memset(out, 0, MNIST_PIXELS);
     int any = 0;
     for (int y = 0; y < out_h; y++)
         for (int x = 0; x < out_w; x++) {
             double v = canvas[(size_t)y * (size_t)out_w + (size_t)x];
-            int q = (int)lround(clampd(v, 0.0, 1.0) * 255.0);
+            /* lround(), without the call: v * 255 is exact in double (24-bit
+             * times 8-bit mantissa) and so is adding 0.5 to it for every
+             * float in 0..1, so truncation rounds half up as lround does.
+             * Checked for every float. */
+            int q = (int)(clampd(v, 0.0, 1.0) * 255.0 + 0.5);
             out[(oy + y) * MNIST_SIDE + ox + x] = (uint8_t)q;
             any |= q;
         }
-    free(canvas);
     return any ? PREPROCESS_OK : PREPROCESS_BLANK;
 }
 
@@ -1074,7 +1595,7 @@ static preprocess_status render(const crop *cr, rect box, uint8_t out[MNIST_PIXE
 #define MAX_SKEW 1.0
 #define MIN_SKEW 0.02
 
-static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out)
+static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out, arena *mem)
 {
     double m = 0, mx = 0, my = 0;
     for (int y = box->y0; y <= box->y1; y++)
@@ -1104,23 +1625,59 @@ static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out)
     double reach = fabs(skew) * (bh + 2);
     int extra = (int)ceil(reach) + 2;
     crop out;
-    if (crop_alloc(&out, cr->x0 - extra, cr->y0, cr->w + 2 * extra, cr->h) != 0)
+    if (crop_alloc(&out, cr->x0 - extra, cr->y0, cr->w + 2 * extra, cr->h, 0, mem) != 0)
         return PREPROCESS_NO_MEMORY;
-    for (int y = 0; y < out.h; y++) {
+    /* Only rows inside the box have ink, and only the output pixels that
+     * read a source column of the box (or its left neighbour, through the
+     * interpolation's right tap) can get any: the rest stay 0, which is
+     * what 0 * (1 - t) + 0 * t gives. The column range is widened by a
+     * pixel each way against the rounding of x + shift.
+     *
+     * The source row is read from a copy with zeros on both sides (the 0.0
+     * an out-of-range tap gave), so that the loop has no bounds tests. And
+     * x0 = floor(x + shift) is x + floor(shift) unless shift is within
+     * rounding of an integer (x + shift is rounded to a double, off by far
+     * less than 1e-6 for any crop); with x0 known the taps are contiguous
+     * and the loop vectorises. t is computed per pixel as before. */
+    enum { PAD = 8 };
+    float *padded = arena_zalloc(mem, ((size_t)cr->w + 2 * PAD) * sizeof *padded);
+    if (!padded)
+        return PREPROCESS_NO_MEMORY;
+    const int last_tap = cr->w + 2 * PAD - 2;
+    for (int y = box->y0; y <= box->y1; y++) {
         double shift = skew * (y - cy) - extra;
-        for (int x = 0; x < out.w; x++) {
-            double sx = x + shift;
-            int x0 = (int)floor(sx);
-            double t = sx - x0;
-            const float *row = cr->v + (size_t)y * (size_t)cr->w;
-            double a = x0 >= 0 && x0 < cr->w ? row[x0] : 0.0;
-            double b = x0 + 1 >= 0 && x0 + 1 < cr->w ? row[x0 + 1] : 0.0;
-            out.v[(size_t)y * (size_t)out.w + (size_t)x] = (float)(a * (1 - t) + b * t);
+        int xa = (int)floor(box->x0 - 1 - shift) - 1, xb = (int)ceil(box->x1 - shift) + 1;
+        xa = xa < 0 ? 0 : xa;
+        xb = xb > out.w - 1 ? out.w - 1 : xb;
+        memcpy(padded + PAD, cr->v + (size_t)y * (size_t)cr->w, (size_t)cr->w * sizeof *padded);
+        float *dst = out.v + (size_t)y * (size_t)out.w;
+        double whole = floor(shift), part = shift - whole;
+        if (part > 1e-6 && part < 1.0 - 1e-6) {
+            int k = (int)whole;
+            /* Taps outside the padded row would read zeros anyway. */
+            xa = xa > -PAD - k ? xa : -PAD - k;
+            xb = xb < last_tap - PAD - k ? xb : last_tap - PAD - k;
+            for (int x = xa; x <= xb; x++) {
+                double sx = x + shift;
+                int x0 = x + k;
+                double t = sx - x0;
+                double a = padded[PAD + x0], b = padded[PAD + x0 + 1];
+                dst[x] = (float)(a * (1 - t) + b * t);
+            }
+        } else {
+            for (int x = xa; x <= xb; x++) {
+                double sx = x + shift;
+                int x0 = (int)floor(sx);
+                double t = sx - x0;
+                int i = clampi(x0 + PAD, 0, last_tap);
+                double a = padded[i], b = padded[i + 1];
+                dst[x] = (float)(a * (1 - t) + b * t);
+            }
         }
     }
-    crop_free(cr);
     *cr = out;
-    *box = crop_ink_box(cr);
+    if (crop_ink_box(cr, mem, box) != 0)
+        return PREPROCESS_NO_MEMORY;
     return rect_is_empty(*box) ? PREPROCESS_BLANK : PREPROCESS_OK;
 }
 
@@ -1153,90 +1710,92 @@ static int valid_input(const image *src)
 }
 
 /* Builds the crop for the kept ink: intensities with fringe, then stroke
- * widening when needed. *box receives the ink box in source pixels. */
+ * widening when needed. *src_box receives the ink box in source pixels,
+ * *box the same in crop pixels. */
 static preprocess_status build_crop(const uint8_t *d, const components *c, int w, int h,
-                                    rect kept, ink_ramp ramp, crop *cr, rect *box)
+                                    rect kept, ink_ramp ramp, arena *mem, crop *cr,
+                                    rect *src_box, rect *box)
 {
     rect grow = {kept.x0 - FRINGE_PX, kept.y0 - FRINGE_PX, kept.x1 + FRINGE_PX,
                  kept.y1 + FRINGE_PX};
     crop base;
-    if (crop_alloc(&base, grow.x0, grow.y0, grow.x1 - grow.x0 + 1, grow.y1 - grow.y0 + 1) != 0)
+    if (crop_alloc(&base, grow.x0, grow.y0, grow.x1 - grow.x0 + 1, grow.y1 - grow.y0 + 1, 1,
+                   mem) != 0)
         return PREPROCESS_NO_MEMORY;
-    if (fill_crop(&base, d, c, w, h, ramp) != 0) {
-        crop_free(&base);
+    double area;
+    rect ink;
+    if (fill_crop(&base, d, c, w, h, ramp, mem, &area, &ink) != 0)
         return PREPROCESS_NO_MEMORY;
-    }
-    rect ink = crop_ink_box(&base);
-    if (rect_is_empty(ink)) {
-        crop_free(&base);
+    if (rect_is_empty(ink))
         return PREPROCESS_BLANK;
-    }
-    *box = (rect){ink.x0 + base.x0, ink.y0 + base.y0, ink.x1 + base.x0, ink.y1 + base.y0};
+    *src_box = (rect){ink.x0 + base.x0, ink.y0 + base.y0, ink.x1 + base.x0, ink.y1 + base.y0};
 
-    double r = widen_radius(stroke_width(&base), rect_long_side(ink));
+    double r = widen_radius(stroke_width(area, seed_edges(&base)), rect_long_side(ink));
     if (r <= 0) {
         *cr = base;
+        *box = ink;
         return PREPROCESS_OK;
     }
     /* Room for the wider strokes: r plus the anti-aliased edge pixel. */
     int pad = (int)ceil(r) + 1;
-    if (crop_alloc(cr, base.x0 - pad, base.y0 - pad, base.w + 2 * pad, base.h + 2 * pad) != 0) {
-        crop_free(&base);
+    if (crop_alloc(cr, base.x0 - pad, base.y0 - pad, base.w + 2 * pad, base.h + 2 * pad, 1,
+                   mem) != 0)
         return PREPROCESS_NO_MEMORY;
-    }
     for (int y = 0; y < base.h; y++) {
         size_t from = (size_t)y * (size_t)base.w;
         size_t to = (size_t)(y + pad) * (size_t)cr->w + (size_t)pad;
         memcpy(cr->v + to, base.v + from, (size_t)base.w * sizeof *cr->v);
         memcpy(cr->seed + to, base.seed + from, (size_t)base.w);
     }
-    crop_free(&base);
-    if (widen_strokes(cr, r) != 0) {
-        crop_free(cr);
+    if (widen_strokes(cr, r, mem) != 0 || crop_ink_box(cr, mem, box) != 0)
         return PREPROCESS_NO_MEMORY;
-    }
     return PREPROCESS_OK;
 }
 
-/* Steps 3-5 on the ink-bright image v (overwritten by its contrast). */
-static preprocess_status find_ink(uint8_t *v, int w, int h, int flat_level,
-                                  preprocess_info *info, crop *cr)
+/* Steps 3-5 on the composited grey image v (overwritten by the contrast).
+ * vhist is v's histogram, needed (and computed) only for small images. */
+static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inverted, int flat,
+                                  const uint32_t *vhist, preprocess_info *info, arena *mem,
+                                  crop *cr, rect *box)
 {
     size_t n = (size_t)w * (size_t)h;
-    bg_map map;
-    if (build_bg_map(v, w, h, flat_level, &map) != 0) {
-        free(map.level);
-        return PREPROCESS_NO_MEMORY;
+    uint8_t flip = inverted ? 255 : 0;
+    int flat_level = inverted ? 255 - paper : paper;
+    uint32_t dhist[256];
+    if (flat) {
+        /* Evenly lit paper, or too few pixels per tile for a map. */
+        contrast_flat(v, flip, n, flat_level, vhist, dhist);
+    } else {
+        bg_map map;
+        if (build_bg_map(v, flip, w, h, &map, mem) != 0 ||
+            subtract_background(v, flip, w, h, &map, mem) != 0)
+            return PREPROCESS_NO_MEMORY;
+        histogram(v, n, dhist);
     }
-    subtract_background(v, w, h, &map);
-    free(map.level);
 
-    contrast_levels lv = choose_levels(v, n);
+    contrast_levels lv = choose_levels(dhist, n);
     info->threshold = (float)lv.threshold;
     if (lv.peak < MIN_CONTRAST)
         return PREPROCESS_BLANK;
 
     components c;
-    if (label_components(v, w, h, lv.threshold, &c) != 0) {
-        components_free(&c);
+    if (label_components(v, w, h, lv.threshold, mem, &c) != 0)
         return PREPROCESS_NO_MEMORY;
-    }
     /* A digit is more than a few specks: salt noise alone is blank. */
     size_t min_pixels = n / 50000 > 4 ? n / 50000 : 4;
-    if (c.n_comp == 0 || largest_component_pixels(&c) < min_pixels) {
-        components_free(&c);
+    if (c.n_comp == 0 || largest_component_pixels(&c) < min_pixels)
         return PREPROCESS_BLANK;
-    }
-    rect kept = select_components(&c, w, h);
-    ink_ramp ramp = choose_ramp(v, &c, n, lv.threshold);
-    rect box;
-    preprocess_status st = build_crop(v, &c, w, h, kept, ramp, cr, &box);
-    components_free(&c);
+    rect kept;
+    if (select_components(&c, w, h, mem, &kept) != 0)
+        return PREPROCESS_NO_MEMORY;
+    ink_ramp ramp = choose_ramp(v, w, &c, dhist, lv.threshold);
+    rect src_box;
+    preprocess_status st = build_crop(v, &c, w, h, kept, ramp, mem, cr, &src_box, box);
     if (st == PREPROCESS_OK) {
-        info->box_x = box.x0 < 0 ? 0 : box.x0;
-        info->box_y = box.y0 < 0 ? 0 : box.y0;
-        info->box_w = (box.x1 < w ? box.x1 : w - 1) - info->box_x + 1;
-        info->box_h = (box.y1 < h ? box.y1 : h - 1) - info->box_y + 1;
+        info->box_x = src_box.x0 < 0 ? 0 : src_box.x0;
+        info->box_y = src_box.y0 < 0 ? 0 : src_box.y0;
+        info->box_w = (src_box.x1 < w ? src_box.x1 : w - 1) - info->box_x + 1;
+        info->box_h = (src_box.y1 < h ? src_box.y1 : h - 1) - info->box_y + 1;
     }
     return st;
 }
@@ -1250,6 +1809,50 @@ static void scale_info_box(preprocess_info *info, int f, int src_w, int src_h)
     info->box_y = y0;
     info->box_w = (x1 < src_w ? x1 : src_w) - x0;
     info->box_h = (y1 < src_h ? y1 : src_h) - y0;
+}
+
+static preprocess_status run_pipeline(const image *src, const preprocess_options *opts,
+                                      uint8_t out[MNIST_PIXELS], preprocess_info *info,
+                                      arena *mem)
+{
+    /* Work on a reduced copy of very large photos: a digit needs nowhere
+     * near millions of pixels, and this bounds time and memory. */
+    int f = work_factor(src->width, src->height);
+    int w = (src->width + f - 1) / f, h = (src->height + f - 1) / f;
+    size_t n = (size_t)w * (size_t)h;
+    uint8_t *v = arena_alloc(mem, n);
+    if (!v)
+        return PREPROCESS_NO_MEMORY;
+    unsigned under = choose_paper(src);
+    if (f == 1)
+        composite_pixels(src->pixels, n, src->channels, under, v);
+    else if (composite_reduce(src, under, f, v, w, h, mem) != 0)
+        return PREPROCESS_NO_MEMORY;
+
+    int paper = border_median(v, w, h);
+    info->background = (float)paper;
+    /* The histogram of v: for the polarity of a mid-grey border, and for
+     * the contrast of small images (see contrast_flat). */
+    int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP || border_is_even(v, w, h);
+    uint32_t vhist[256];
+    if (flat || (paper < LIGHT_PAPER && paper > DARK_PAPER))
+        histogram(v, n, vhist);
+    info->inverted = ink_is_dark(vhist, n, paper);
+
+    crop cr;
+    rect box;
+    preprocess_status st =
+        find_ink(v, w, h, paper, info->inverted, flat, vhist, info, mem, &cr, &box);
+    if (st != PREPROCESS_OK)
+        return st;
+    if (f > 1)
+        scale_info_box(info, f, src->width, src->height);
+    if (opts && opts->deskew) {
+        st = deskew_crop(&cr, &box, &info->skew, mem);
+        if (st != PREPROCESS_OK)
+            return st;
+    }
+    return render(&cr, box, out, mem);
 }
 
 preprocess_status preprocess_to_mnist(const image *src, uint8_t out[MNIST_PIXELS],
@@ -1271,44 +1874,9 @@ preprocess_status preprocess_to_mnist_with(const image *src, const preprocess_op
     memset(out, 0, MNIST_PIXELS);
     if (!valid_input(src))
         return PREPROCESS_BAD_INPUT;
-
-    /* Work on a reduced copy of very large photos: a digit needs nowhere
-     * near millions of pixels, and this bounds time and memory. */
-    int f = work_factor(src->width, src->height);
-    int w = (src->width + f - 1) / f, h = (src->height + f - 1) / f;
-    size_t n = (size_t)w * (size_t)h;
-    /* calloc, not malloc: gcc -O1 cannot see that every byte is written. */
-    uint8_t *v = calloc(n, 1);
-    uint32_t *sums = calloc((size_t)w, sizeof *sums);
-    if (!v || !sums) {
-        free(v);
-        free(sums);
-        return PREPROCESS_NO_MEMORY;
-    }
-    composite_reduce(src, choose_paper(src), f, v, w, h, sums);
-    free(sums);
-    int paper = border_median(v, w, h);
-    info->background = (float)paper;
-    info->inverted = ink_is_dark(v, n, paper);
-    if (info->inverted)
-        for (size_t i = 0; i < n; i++)
-            v[i] = (uint8_t)(255 - v[i]);
-
-    crop cr = {0, 0, 0, 0, NULL, NULL};
-    preprocess_status st = find_ink(v, w, h, info->inverted ? 255 - paper : paper, info, &cr);
-    free(v);
-    if (st == PREPROCESS_OK && f > 1)
-        scale_info_box(info, f, src->width, src->height);
-    rect box = rect_empty();
-    if (st == PREPROCESS_OK) {
-        box = crop_ink_box(&cr);
-        st = rect_is_empty(box) ? PREPROCESS_BLANK : PREPROCESS_OK;
-    }
-    if (st == PREPROCESS_OK && opts && opts->deskew)
-        st = deskew_crop(&cr, &box, &info->skew);
-    if (st == PREPROCESS_OK)
-        st = render(&cr, box, out);
-    crop_free(&cr);
+    arena mem = {NULL, 0};
+    preprocess_status st = run_pipeline(src, opts, out, info, &mem);
+    arena_free(&mem);
     if (st != PREPROCESS_OK)
         memset(out, 0, MNIST_PIXELS);
     return st;

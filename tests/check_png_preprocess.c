@@ -1401,6 +1401,40 @@ START_TEST(test_large_photo)
 }
 END_TEST
 
+/* A marker stroke as wide as a background tile used to be taken for paper
+ * inside, leaving two outlines where one solid bar was drawn (8s became two
+ * rings). On evenly lit paper the stroke must come out solid. */
+START_TEST(test_thick_stroke_stays_solid)
+{
+    const int side = 240, bar = 96;
+    image img;
+    ck_assert_int_eq(image_alloc(&img, side, side, 1), 0);
+    memset(img.pixels, 245, (size_t)side * side);
+    for (int y = 30; y < side - 30; y++)
+        for (int x = side / 2 - bar / 2; x < side / 2 + bar / 2; x++)
+            img.pixels[y * side + x] = 20;
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_int_eq(info.inverted, 1);
+    /* Across the middle row the bar is one run of bright pixels, with no
+     * dark gap inside it. */
+    const uint8_t *row = out + 14 * MNIST_SIDE;
+    int first = -1, last = -1;
+    for (int x = 0; x < MNIST_SIDE; x++)
+        if (row[x] > 128) {
+            if (first < 0)
+                first = x;
+            last = x;
+        }
+    ck_assert_int_ge(first, 0);
+    for (int x = first; x <= last; x++)
+        ck_assert_msg(row[x] > 128, "hollow at x=%d (value %d)", x, row[x]);
+    ck_assert_int_ge(last - first + 1, 3);
+    image_free(&img);
+}
+END_TEST
+
 START_TEST(test_two_stroke_digit_kept_whole)
 {
     shape sh = shape_four_two_strokes();
@@ -1783,6 +1817,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_uneven_lighting);
     tcase_add_test(tc, test_salt_specks_ignored);
     tcase_add_test(tc, test_two_stroke_digit_kept_whole);
+    tcase_add_test(tc, test_thick_stroke_stays_solid);
     tcase_add_test(tc, test_large_photo);
     tcase_add_test(tc, test_blank_images);
     tcase_add_test(tc, test_bad_input);
