@@ -39,6 +39,7 @@ typedef struct {
     int max_thicken;        /* ...by 1..max_thicken working pixels */
     float fill_probability; /* chance of stretching the digit towards a square box */
     float max_fill_stretch; /* largest stretch of one axis when filling */
+    float cross_seven_probability; /* chance of giving a 7 a European crossbar */
 } augment_config;
 
 void augment_config_defaults(augment_config *cfg);
@@ -48,8 +49,9 @@ int augment_parse_mode(const char *text, augment_mode *mode);
 const char *augment_mode_name(augment_mode mode);
 
 /* Draws one distorted copy of a 28x28 MNIST digit (ink bright) as an
- * AUGMENT_SIDE^2 grey image, ink bright. */
-void augment_digit(const uint8_t *mnist28, const augment_config *cfg, uint64_t seed,
+ * AUGMENT_SIDE^2 grey image, ink bright. label is the digit's class: the
+ * only class-specific change is the crossbar some 7s get. */
+void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg, uint64_t seed,
                    uint8_t *out);
 
 /* Writes count images of 784 bytes to out: src sent through the pipeline of
