@@ -106,7 +106,7 @@ run: deps
 	exec $(SERVER) --model models/mnist-mlp.bin
 
 clean:
-	rm -rf build build-san
+	rm -rf build build-san build-clang build-vg build-fuzz
 
 # --- Fuzzing (libFuzzer) and fuzz-input replay ------------------------------
 #   make fuzz          build tests/fuzz/fuzz_*.c with clang's libFuzzer + ASan +
@@ -123,7 +123,7 @@ FUZZ_FLAGS   := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                 -fno-sanitize-recover=undefined
 REPLAY_BINS  := $(patsubst %,$(BUILD)/fuzz-replay/%,$(FUZZ_NAMES))
 
-.PHONY: fuzz fuzz-build fuzz-replay fuzz-libs
+.PHONY: fuzz fuzz-build fuzz-replay fuzz-replay-build fuzz-libs
 fuzz: fuzz-build
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) sh tests/fuzz/run.sh $(FUZZ_BUILD) $(FUZZ_NAMES)
 
@@ -146,6 +146,7 @@ $(FUZZ_BUILD)/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz_server.h $(FUZZ_LIBS)
 	$(FUZZ_CC) $(FUZZ_FLAGS) -fsanitize=fuzzer -std=c17 -D_POSIX_C_SOURCE=200809L -pthread \
 	    $(WARN) -Icommon -Iserver $(PKG_CFLAGS) $< $(FUZZ_LIBS) -o $@ $(PKG_LIBS) $(LDLIBS)
 
+fuzz-replay-build: $(REPLAY_BINS)
 fuzz-replay: $(REPLAY_BINS)
 	@for t in $(FUZZ_NAMES); do \
 	    $(BUILD)/fuzz-replay/$$t $$(ls -d tests/fuzz/corpus/$$t tests/fuzz/regressions/$$t 2>/dev/null) \

@@ -19,6 +19,9 @@ promtool:prometheus
 /usr/bin/chromium:chromium
 /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf:fonts-dejavu-core
 yamllint:yamllint
+clang-14:clang-14
+/usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a:libclang-rt-14-dev
+valgrind:valgrind
 "
 
 missing=""

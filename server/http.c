@@ -54,6 +54,7 @@ typedef struct {
     bool explain;
     uint8_t *body;
     size_t len, cap;
+    size_t charged;                    /* of srv->body_bytes, for this body */
     bool answered;                     /* a response has been queued */
     unsigned status;
     unsigned long long bytes;
@@ -143,6 +144,41 @@ static long long declared_length(struct MHD_Connection *c)
     return n;
 }
 
+/* The body budget (see http.h): HTTP_BODY_BUDGET_UPLOADS x --max-upload, so
+ * that at least that many uploads of the largest size always fit. */
+static size_t body_budget(const http_server *srv)
+{
+    size_t limit = srv->state.cfg.max_upload;
+    return limit > SIZE_MAX / HTTP_BODY_BUDGET_UPLOADS ? SIZE_MAX
+                                                        : limit * HTTP_BODY_BUDGET_UPLOADS;
+}
+
+/* Charges what growing rq's buffer to cap bytes costs. Returns false,
+ * charging nothing, when it does not fit. */
+static bool body_charge(http_server *srv, request *rq, size_t cap)
+{
+    size_t want = cap > HTTP_BODY_FREE_BYTES ? cap - HTTP_BODY_FREE_BYTES : 0;
+    if (want <= rq->charged)
+        return true;
+    size_t delta = want - rq->charged, budget = body_budget(srv);
+    size_t cur = atomic_load(&srv->body_bytes);
+    do {
+        if (cur > budget || delta > budget - cur)
+            return false;
+    } while (!atomic_compare_exchange_weak(&srv->body_bytes, &cur, cur + delta));
+    rq->charged += delta;
+    return true;
+}
+
+static void body_free(http_server *srv, request *rq)
+{
+    free(rq->body);
+    rq->body = NULL;
+    rq->len = rq->cap = 0;
+    atomic_fetch_sub(&srv->body_bytes, rq->charged);
+    rq->charged = 0;
+}
+
 static bool has_body(struct MHD_Connection *c)
 {
     return declared_length(c) > 0 ||
@@ -191,6 +227,9 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
      * uploads (grown as needed, never past the limit). */
     size_t want = declared >= 0 ? (size_t)declared : (limit < 16384 ? limit : 16384);
     if (want > 0) {
+        if (!body_charge(srv, rq, want))
+            return send_error(srv, c, rq, 503, "server_busy",
+                              "too many large uploads in progress; retry shortly");
         rq->body = malloc(want);
         if (!rq->body)
             return send_error(srv, c, rq, 500, "out_of_memory", "out of memory");
@@ -199,7 +238,8 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
     return MHD_YES;
 }
 
-static int append_body(request *rq, const char *data, size_t n, size_t limit)
+/* 0, or 1 over the upload limit, 2 over the body budget, -1 out of memory. */
+static int append_body(http_server *srv, request *rq, const char *data, size_t n, size_t limit)
 {
     if (n > limit - rq->len)
         return 1;   /* over the limit */
@@ -207,6 +247,8 @@ static int append_body(request *rq, const char *data, size_t n, size_t limit)
         size_t cap = rq->cap ? rq->cap : 16384;
         while (cap < rq->len + n)
             cap = cap > limit / 2 ? limit : cap * 2;
+        if (!body_charge(srv, rq, cap))
+            return 2;
         uint8_t *p = realloc(rq->body, cap);
         if (!p)
             return -1;
@@ -247,18 +289,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     if (*upload_data_size > 0) {
-        int r = append_body(rq, upload_data, *upload_data_size, srv->state.cfg.max_upload);
+        int r = append_body(srv, rq, upload_data, *upload_data_size, srv->state.cfg.max_upload);
         *upload_data_size = 0;
         if (r == 0)
             return MHD_YES;
         if (r < 0)
             return send_error(srv, c, rq, 500, "out_of_memory", "out of memory");
-        /* Over the limit without a Content-Length (a chunked upload).
-         * libmicrohttpd 0.9.75 cannot queue a reply while an upload is in
-         * progress (MHD_queue_response fails), so the refusal is closing the
-         * connection now rather than reading on; the log and metrics say 413. */
-        rq->status = 413;
-        rq->error_code = "payload_too_large";
+        /* Over the limit (or the body budget) without a Content-Length (a
+         * chunked upload). libmicrohttpd 0.9.75 cannot queue a reply while
+         * an upload is in progress (MHD_queue_response fails), so the
+         * refusal is closing the connection now rather than reading on; the
+         * log and metrics say 413 (or 503). */
+        body_free(srv, rq);
+        rq->status = r == 2 ? 503 : 413;
+        rq->error_code = r == 2 ? "server_busy" : "payload_too_large";
         return MHD_NO;
     }
 
@@ -282,9 +326,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     rq->match.route->handler(&srv->state, &req, &rep);
     /* The body is no longer needed: free it before the answer is sent, so a
      * slow reader does not pin megabytes. */
-    free(rq->body);
-    rq->body = NULL;
-    rq->len = rq->cap = 0;
+    body_free(srv, rq);
     return send_reply(srv, c, rq, &rep);
 }
 
@@ -313,7 +355,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         .error_code = rq->error_code,
     };
     log_request(&f);
-    free(rq->body);
+    body_free(srv, rq);
     free(rq);
 }
 
@@ -332,6 +374,7 @@ int http_server_init(http_server *srv, const server_config *cfg, char *err, size
 {
     memset(srv, 0, sizeof *srv);
     srv->quiesced_fd = -1;
+    atomic_init(&srv->body_bytes, 0);
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
     atomic_init(&srv->state.draining, false);

@@ -10,6 +10,7 @@
 #ifndef DIGITS_HTTP_H
 #define DIGITS_HTTP_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -26,7 +27,20 @@ typedef struct {
     unsigned port;            /* the bound port (useful with --port 0) */
     unsigned threads;
     bool store_ready;         /* state.store needs destroying */
+    /* Bytes of request-body buffers charged against HTTP_BODY_BUDGET_UPLOADS
+     * x --max-upload (see http.c: the first HTTP_BODY_FREE_BYTES of each
+     * body are not charged). */
+    atomic_size_t body_bytes;
 } http_server;
+
+/* Request bodies are buffered whole, so without a bound across requests N
+ * slow uploads would hold N x --max-upload bytes (1024 x 4 MiB with the
+ * defaults: far past a container's memory limit). The first
+ * HTTP_BODY_FREE_BYTES of every body are free (the connection limit bounds
+ * those); beyond that, bodies share HTTP_BODY_BUDGET_UPLOADS x --max-upload
+ * bytes, and an upload that does not fit is refused with 503 server_busy. */
+#define HTTP_BODY_FREE_BYTES ((size_t)32 * 1024)
+#define HTTP_BODY_BUDGET_UPLOADS 16
 
 /* Copies cfg, loads and validates the model. Returns 0, or -1 with a message
  * (a bad or missing model file is the usual one). */
