@@ -1325,8 +1325,8 @@ START_TEST(test_multipart_attacks)
     const char *bad_ct[] = {
         "multipart/form-data; boundary=C",                       /* not the body's */
         "multipart/form-data; boundary=\"B",                     /* unterminated quote */
-        "multipart/form-data; boundary=0123456789012345678901234567890123456789"
-        "0123456789012345678901234567890",                       /* 71 characters */
+        ("multipart/form-data; boundary=0123456789012345678901234567890123456789"
+         "0123456789012345678901234567890"),                     /* 71 characters */
         "multipart/form-data; boundary==",
         "multipart/form-data;;;",
         "multipart/form-data; boundary=B; boundary",             /* broken parameter */
