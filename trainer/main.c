@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "augment.h"
+#include "flags.h"
 #include "idx.h"
 #include "model.h"
 #include "report.h"
@@ -77,71 +78,6 @@ static const char usage_eval[] =
     "  --json              print one JSON object; test_accuracy is a fraction 0..1\n"
     "  --threads N         threads (default: all CPUs)\n";
 
-/* ---- flag parsing ------------------------------------------------------- */
-
-typedef struct {
-    int argc, index;
-    char **argv;
-    const char *flag;      /* the flag being parsed, for messages */
-} flag_reader;
-
-/* Matches argv[index] against --name or --name=value; when the flag takes a
- * value it is returned in *value. Returns 1 on match, 0 otherwise, -1 when the
- * value is missing. */
-static int match_flag(flag_reader *r, const char *name, const char **value)
-{
-    const char *arg = r->argv[r->index];
-    size_t len = strlen(name);
-    if (strncmp(arg, name, len) != 0 || (arg[len] != '\0' && arg[len] != '='))
-        return 0;
-    r->flag = name;
-    if (!value) {
-        if (arg[len] == '=') {
-            fprintf(stderr, "digits-trainer: %s takes no value\n", name);
-            return -1;
-        }
-        return 1;
-    }
-    if (arg[len] == '=') {
-        *value = arg + len + 1;
-        return 1;
-    }
-    if (r->index + 1 >= r->argc) {
-        fprintf(stderr, "digits-trainer: %s needs a value\n", name);
-        return -1;
-    }
-    *value = r->argv[++r->index];
-    return 1;
-}
-
-static int parse_int(const char *flag, const char *text, long min, long max, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
-        fprintf(stderr, "digits-trainer: %s '%s' is not a whole number in %ld..%ld\n", flag,
-                text, min, max);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
-static int parse_float(const char *flag, const char *text, double min, double max, float *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(text, &end);
-    if (errno || end == text || *end || !(v >= min && v <= max)) {
-        fprintf(stderr, "digits-trainer: %s '%s' is not a number in %g..%g\n", flag, text, min,
-                max);
-        return -1;
-    }
-    *out = (float)v;
-    return 0;
-}
-
 /* ---- shared helpers ----------------------------------------------------- */
 
 static dataset dataset_slice(const idx_images *img, const idx_labels *lab, int first, int count)
@@ -200,17 +136,16 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
     o->arch = "784-128-10";
     o->augment = AUGMENT_NONE;
     o->val_split = 0.1f;
-    flag_reader r = {argc, 2, argv, NULL};
-    for (; r.index < argc; r.index++) {
-        const char *v = NULL;
+    for (int i = 2; i < argc; i++) {
+        const char *v = NULL, *flag = NULL;
         int rc;
-        if ((rc = match_flag(&r, "--help", NULL)) != 0) {
+        if ((rc = flag_match(argc, argv, &i, "--help", NULL)) != 0) {
             if (rc < 0)
                 return -1;
             fputs(usage_train, stdout);
             return 1;
         }
-#define FLAG(name) ((rc = match_flag(&r, name, &v)) != 0)
+#define FLAG(name) ((rc = flag_match(argc, argv, &i, (flag = name), &v)) != 0)
         if (FLAG("--data")) o->data_dir = v;
         else if (FLAG("--out")) o->out_path = v;
         else if (FLAG("--arch")) o->arch = v;
@@ -220,15 +155,15 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
                 return -1;
             }
         }
-        else if (FLAG("--epochs")) rc = parse_int(r.flag, v, 1, 100000, &o->cfg.epochs) ? -1 : 1;
-        else if (FLAG("--batch")) rc = parse_int(r.flag, v, 1, 4096, &o->cfg.batch) ? -1 : 1;
-        else if (FLAG("--threads")) rc = parse_int(r.flag, v, 1, 256, &o->cfg.threads) ? -1 : 1;
+        else if (FLAG("--epochs")) rc = flag_parse_int(flag, v, 1, 100000, &o->cfg.epochs) ? -1 : 1;
+        else if (FLAG("--batch")) rc = flag_parse_int(flag, v, 1, 4096, &o->cfg.batch) ? -1 : 1;
+        else if (FLAG("--threads")) rc = flag_parse_int(flag, v, 1, 256, &o->cfg.threads) ? -1 : 1;
         else if (FLAG("--lr")) {
-            rc = parse_float(r.flag, v, 1e-9, 10.0, &o->cfg.learning_rate) ? -1 : 1;
+            rc = flag_parse_float(flag, v, 1e-9, 10.0, &o->cfg.learning_rate) ? -1 : 1;
             o->lr_given = 1;
-        } else if (FLAG("--momentum")) rc = parse_float(r.flag, v, 0.0, 0.9999, &o->cfg.momentum) ? -1 : 1;
-        else if (FLAG("--dropout")) rc = parse_float(r.flag, v, 0.0, 0.9, &o->cfg.dropout) ? -1 : 1;
-        else if (FLAG("--lr-min")) rc = parse_float(r.flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
+        } else if (FLAG("--momentum")) rc = flag_parse_float(flag, v, 0.0, 0.9999, &o->cfg.momentum) ? -1 : 1;
+        else if (FLAG("--dropout")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->cfg.dropout) ? -1 : 1;
+        else if (FLAG("--lr-min")) rc = flag_parse_float(flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
         else if (FLAG("--lr-schedule")) {
             if (strcmp(v, "constant") == 0) o->cfg.lr_schedule = LR_CONSTANT;
             else if (strcmp(v, "cosine") == 0) o->cfg.lr_schedule = LR_COSINE;
@@ -237,7 +172,7 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
                 return -1;
             }
         }
-        else if (FLAG("--val-split")) rc = parse_float(r.flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
+        else if (FLAG("--val-split")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
         else if (FLAG("--seed")) {
             char *end;
             errno = 0;
@@ -254,13 +189,13 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
                 fprintf(stderr, "digits-trainer: --optimizer '%s': use adam or sgd\n", v);
                 return -1;
             }
-        } else if ((rc = match_flag(&r, "--quiet", NULL)) != 0) {
+        } else if ((rc = flag_match(argc, argv, &i, "--quiet", NULL)) != 0) {
             o->quiet = 1;
-        } else if ((rc = match_flag(&r, "--deskew", NULL)) != 0) {
+        } else if ((rc = flag_match(argc, argv, &i, "--deskew", NULL)) != 0) {
             o->popts.deskew = 1;
         } else {
             fprintf(stderr, "digits-trainer train: unknown flag '%s' (see --help)\n",
-                    argv[r.index]);
+                    argv[i]);
             return -1;
         }
 #undef FLAG
@@ -480,24 +415,23 @@ static int command_eval(int argc, char **argv)
 {
     const char *model_path = "models/mnist-mlp.bin", *data_dir = "data/mnist";
     int json = 0, threads = pool_available_cpus();
-    flag_reader r = {argc, 2, argv, NULL};
-    for (; r.index < argc; r.index++) {
+    for (int i = 2; i < argc; i++) {
         const char *v = NULL;
         int rc;
-        if ((rc = match_flag(&r, "--help", NULL)) != 0) {
+        if ((rc = flag_match(argc, argv, &i, "--help", NULL)) != 0) {
             if (rc < 0)
                 return EXIT_USAGE;
             fputs(usage_eval, stdout);
             return 0;
         }
-        if ((rc = match_flag(&r, "--model", &v)) != 0) model_path = v;
-        else if ((rc = match_flag(&r, "--data", &v)) != 0) data_dir = v;
-        else if ((rc = match_flag(&r, "--json", NULL)) != 0) json = 1;
-        else if ((rc = match_flag(&r, "--threads", &v)) != 0)
-            rc = parse_int(r.flag, v, 1, 256, &threads) ? -1 : 1;
+        if ((rc = flag_match(argc, argv, &i, "--model", &v)) != 0) model_path = v;
+        else if ((rc = flag_match(argc, argv, &i, "--data", &v)) != 0) data_dir = v;
+        else if ((rc = flag_match(argc, argv, &i, "--json", NULL)) != 0) json = 1;
+        else if ((rc = flag_match(argc, argv, &i, "--threads", &v)) != 0)
+            rc = flag_parse_int("--threads", v, 1, 256, &threads) ? -1 : 1;
         else {
             fprintf(stderr, "digits-trainer eval: unknown flag '%s' (see --help)\n",
-                    argv[r.index]);
+                    argv[i]);
             return EXIT_USAGE;
         }
         if (rc < 0)

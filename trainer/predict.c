@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "flags.h"
 #include "idx.h"
 #include "image.h"
 #include "mlp.h"
@@ -133,47 +134,6 @@ typedef struct {
 
 /* ---- flags --------------------------------------------------------------- */
 
-/* --name VALUE or --name=VALUE. Returns 1 on a match (value set when the flag
- * takes one), 0 when argv[*i] is another flag, -1 when the value is missing
- * or a switch was given a value. */
-static int flag_match(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    const char *arg = argv[*i];
-    size_t len = strlen(name);
-    if (strncmp(arg, name, len) != 0 || (arg[len] != '\0' && arg[len] != '='))
-        return 0;
-    if (!value) {
-        if (arg[len] == '=') {
-            fprintf(stderr, "digits-trainer: %s takes no value\n", name);
-            return -1;
-        }
-        return 1;
-    }
-    if (arg[len] == '=') {
-        *value = arg + len + 1;
-        return 1;
-    }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "digits-trainer: %s needs a value\n", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
-static int parse_threads(const char *text, int *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < 1 || v > 256) {
-        fprintf(stderr, "digits-trainer: --threads '%s' is not a whole number in 1..256\n", text);
-        return -1;
-    }
-    *out = (int)v;
-    return 0;
-}
-
 /* Returns 0 to run, 1 when --help was printed, -1 on a usage error. */
 static int parse_predict_flags(int argc, char **argv, predict_options *o)
 {
@@ -211,7 +171,7 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
         else if ((rc = flag_match(argc, argv, &i, "--json", NULL)) != 0) o->json = 1;
         else if ((rc = flag_match(argc, argv, &i, "--misses", NULL)) != 0) o->misses = 1;
         else if ((rc = flag_match(argc, argv, &i, "--threads", &v)) != 0)
-            rc = parse_threads(v, &o->threads) ? -1 : 1;
+            rc = flag_parse_int("--threads", v, 1, 256, &o->threads) ? -1 : 1;
         else if ((rc = flag_match(argc, argv, &i, "--pipeline", &v)) != 0) {
             if (strcmp(v, "mnist") == 0)
                 o->pipeline = PIPELINE_MNIST;

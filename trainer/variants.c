@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "flags.h"
 #include "predict.h"
 #include "rng.h"
 
@@ -1017,26 +1018,6 @@ int variants_write_set(const idx_images *images, const idx_labels *labels, const
 
 /* ---- the command --------------------------------------------------------- */
 
-/* --name VALUE or --name=VALUE: 1 on a match, 0 for another flag, -1 when
- * the value is missing. */
-static int value_flag(int argc, char **argv, int *i, const char *name, const char **value)
-{
-    const char *arg = argv[*i];
-    size_t len = strlen(name);
-    if (strncmp(arg, name, len) != 0 || (arg[len] != '\0' && arg[len] != '='))
-        return 0;
-    if (arg[len] == '=') {
-        *value = arg + len + 1;
-        return 1;
-    }
-    if (*i + 1 >= argc) {
-        fprintf(stderr, "digits-trainer: %s needs a value\n", name);
-        return -1;
-    }
-    *value = argv[++*i];
-    return 1;
-}
-
 int command_variants(int argc, char **argv)
 {
     const char *data_dir = "data/mnist", *out_dir = NULL;
@@ -1049,9 +1030,9 @@ int command_variants(int argc, char **argv)
             fputs(usage_variants, stdout);
             return 0;
         }
-        if ((rc = value_flag(argc, argv, &i, "--data", &v)) != 0) data_dir = v;
-        else if ((rc = value_flag(argc, argv, &i, "--out", &v)) != 0) out_dir = v;
-        else if ((rc = value_flag(argc, argv, &i, "--count", &v)) != 0) {
+        if ((rc = flag_match(argc, argv, &i, "--data", &v)) != 0) data_dir = v;
+        else if ((rc = flag_match(argc, argv, &i, "--out", &v)) != 0) out_dir = v;
+        else if ((rc = flag_match(argc, argv, &i, "--count", &v)) != 0) {
             char *end;
             errno = 0;
             long n = rc > 0 ? strtol(v, &end, 10) : 0;
@@ -1061,7 +1042,7 @@ int command_variants(int argc, char **argv)
                 return EXIT_USAGE;
             }
             count = (int)n;
-        } else if ((rc = value_flag(argc, argv, &i, "--seed", &v)) != 0) {
+        } else if ((rc = flag_match(argc, argv, &i, "--seed", &v)) != 0) {
             char *end;
             errno = 0;
             unsigned long long s = rc > 0 ? strtoull(v, &end, 10) : 0;
