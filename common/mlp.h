@@ -28,6 +28,33 @@ size_t mlp_scratch_floats(const model *m);
  * The model is only read, so many threads may share it. */
 int mlp_predict(const model *m, const uint8_t *pixels, float *probs, float *scratch);
 
+/* The weights a forward pass reads. Serving one image at a time is bound
+ * by reading weights from memory (the shipped model's second layer alone is
+ * 4 MB of floats), so the server may round them to bfloat16 (a float's sign,
+ * exponent and top 7 mantissa bits): half the bytes, sums still in float.
+ * On the shipped model this changes probabilities by < 0.01 and no
+ * prediction on the MNIST test set or ../shared/realdigits. */
+typedef enum { MLP_WEIGHTS_F32, MLP_WEIGHTS_BF16 } mlp_weights_format;
+
+typedef struct {
+    const model *m;                           /* sizes, biases, normalisation; and W for f32 */
+    mlp_weights_format format;
+    const uint16_t *bf16_W[MODEL_MAX_LAYERS]; /* BF16: each W[l] rounded, into bf16_store */
+    uint16_t *bf16_store;
+} mlp_weights;
+
+/* "f32" or "bf16"; -1 for anything else. */
+int mlp_weights_format_from_name(const char *name, mlp_weights_format *format);
+const char *mlp_weights_format_name(mlp_weights_format format);
+
+/* Prepares m's weights in the given format; m must outlive w. Returns 0, or
+ * -1 when memory runs out. */
+int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format);
+void mlp_weights_free(mlp_weights *w);
+
+/* mlp_predict() with the weights in w's format. */
+int mlp_predict_with(const mlp_weights *w, const uint8_t *pixels, float *probs, float *scratch);
+
 /* Maps raw pixels to network inputs with the model's input normalisation. */
 void mlp_normalise_input(const model *m, const uint8_t *pixels, float *x);
 

@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STRING, OPT_UINT, OPT_SIZE, OPT_ADDR, OPT_LOG_FORMAT } opt_kind;
+typedef enum { OPT_STRING, OPT_UINT, OPT_SIZE, OPT_ADDR, OPT_LOG_FORMAT, OPT_WEIGHTS } opt_kind;
 
 typedef struct {
     const char *flag;        /* "--port" */
@@ -50,6 +50,9 @@ static const option_spec options[] = {
      "concurrent connections from one address, 0 for no limit (default 256)"},
     {"--log-format", "DIGITS_LOG_FORMAT", OPT_LOG_FORMAT, 0, 0, FIELD(log_format), "text|json",
      "request and event log format (default text)"},
+    {"--weights", "DIGITS_WEIGHTS", OPT_WEIGHTS, 0, 0, FIELD(weights), "bf16|f32",
+     "weights in the forward pass: bf16 halves the memory read per image "
+     "(default bf16)"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -68,6 +71,7 @@ void config_defaults(server_config *c)
     c->drain_timeout_s = CONFIG_DEFAULT_DRAIN_TIMEOUT;
     c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
     c->max_per_ip = CONFIG_DEFAULT_MAX_PER_IP;
+    c->weights = MLP_WEIGHTS_BF16;
     c->log_format = LOG_FORMAT_TEXT;
 }
 
@@ -185,6 +189,12 @@ static int apply_option(server_config *c, const option_spec *o, const char *sour
             c->log_format = LOG_FORMAT_JSON;
         else {
             snprintf(err, err_len, "%s: '%s' is not text or json", source, value);
+            return -1;
+        }
+        return 0;
+    case OPT_WEIGHTS:
+        if (mlp_weights_format_from_name(value, &c->weights) != 0) {
+            snprintf(err, err_len, "%s: '%s' is not bf16 or f32", source, value);
             return -1;
         }
         return 0;

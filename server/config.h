@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "mlp.h"       /* mlp_weights_format */
 #include "version.h"   /* DIGITS_VERSION, shared with the trainer */
 
 #define CONFIG_DEFAULT_MODEL "models/mnist-mlp.bin"
@@ -50,6 +51,7 @@ typedef struct {
     unsigned max_connections;
     unsigned max_per_ip;             /* 0: no per-address limit */
     log_format log_format;
+    mlp_weights_format weights;      /* how the forward pass holds the weights */
 } server_config;
 
 void config_defaults(server_config *c);

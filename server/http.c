@@ -378,7 +378,7 @@ int http_server_init(http_server *srv, const server_config *cfg, char *err, size
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
     atomic_init(&srv->state.draining, false);
-    if (model_store_init(&srv->state.store) != 0) {
+    if (model_store_init(&srv->state.store, cfg->weights) != 0) {
         snprintf(err, err_len, "cannot initialise the model store");
         return -1;
     }

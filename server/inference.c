@@ -69,7 +69,7 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
         }
     }
 
-    out->digit = mlp_predict(&sm->m, out->input, out->probabilities, scratch);
+    out->digit = mlp_predict_with(&sm->weights, out->input, out->probabilities, scratch);
     out->forward_ns = mono_ns() - t2;
     if (out->digit < 0 || out->digit > 9) {
         snprintf(out->detail, sizeof out->detail, "model returned class %d", out->digit);

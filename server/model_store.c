@@ -12,9 +12,10 @@
 
 #define N_CLASSES 10
 
-int model_store_init(model_store *s)
+int model_store_init(model_store *s, mlp_weights_format weights)
 {
     s->current = NULL;
+    s->weights = weights;
     return pthread_mutex_init(&s->lock, NULL) == 0 ? 0 : -1;
 }
 
@@ -103,7 +104,7 @@ static int check_servable(served_model *sm, char *err, size_t err_len)
     for (int i = 0; i < MNIST_PIXELS; i++)
         probe[i] = (uint8_t)((i * 37) & 0xFF);   /* any non-trivial input */
     float probs[N_CLASSES];
-    int digit = mlp_predict(m, probe, probs, scratch);
+    int digit = mlp_predict_with(&sm->weights, probe, probs, scratch);
     free(scratch);
     double sum = 0;
     for (int i = 0; i < N_CLASSES; i++) {
@@ -135,7 +136,15 @@ static int choose_pipeline(served_model *sm, char *err, size_t err_len)
     return 0;
 }
 
-int served_model_load(const char *path, served_model **out, char *err, size_t err_len)
+static void served_model_free(served_model *sm)
+{
+    mlp_weights_free(&sm->weights);
+    model_free(&sm->m);
+    free(sm);
+}
+
+int served_model_load(const char *path, mlp_weights_format weights, served_model **out,
+                      char *err, size_t err_len)
 {
     *out = NULL;
     served_model *sm = calloc(1, sizeof *sm);
@@ -151,10 +160,15 @@ int served_model_load(const char *path, served_model **out, char *err, size_t er
         return -1;
     }
     model_arch_string(&sm->m, sm->arch, sizeof sm->arch);
+    if (mlp_weights_init(&sm->weights, &sm->m, weights) != 0) {
+        snprintf(err, err_len, "%s: out of memory for %s weights", path,
+                 mlp_weights_format_name(weights));
+        served_model_free(sm);
+        return -1;
+    }
     if (check_servable(sm, why, sizeof why) != 0 || choose_pipeline(sm, why, sizeof why) != 0) {
         snprintf(err, err_len, "%s: %s", path, why);
-        model_free(&sm->m);
-        free(sm);
+        served_model_free(sm);
         return -1;
     }
     const char *id = model_get_meta(&sm->m, "id");
@@ -185,7 +199,7 @@ void model_store_set(model_store *s, served_model *m)
 int model_store_load(model_store *s, const char *path, char *err, size_t err_len)
 {
     served_model *sm;
-    if (served_model_load(path, &sm, err, err_len) != 0)
+    if (served_model_load(path, s->weights, &sm, err, err_len) != 0)
         return -1;
     model_store_set(s, sm);
     return 0;
@@ -208,8 +222,6 @@ void served_model_release(served_model *m)
     if (!m)
         return;
     /* acq_rel: the freeing thread must see every other holder's reads done. */
-    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
-        model_free(&m->m);
-        free(m);
-    }
+    if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1)
+        served_model_free(m);
 }

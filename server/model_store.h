@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "mlp.h"
 #include "model.h"
 #include "preprocess.h"
 
@@ -28,6 +29,7 @@ typedef struct {
     bool has_test_accuracy;
     double test_accuracy;                 /* meta "test_accuracy", 0..1 */
     size_t scratch_floats;                /* what mlp_predict() needs */
+    mlp_weights weights;                  /* what the forward pass reads (points into m) */
     /* How user images are prepared for this model: the model was trained on
      * inputs made one way and must be served inputs made the same way. */
     preprocess_options preprocess;
@@ -37,17 +39,20 @@ typedef struct {
 typedef struct {
     pthread_mutex_t lock;
     served_model *current;                /* NULL before the first load */
+    mlp_weights_format weights;           /* for every model this store loads */
 } model_store;
 
-int model_store_init(model_store *s);
+int model_store_init(model_store *s, mlp_weights_format weights);
 /* Drops the store's reference; models still held by requests live on until
  * released. */
 void model_store_destroy(model_store *s);
 
-/* Loads path and checks that it can serve MNIST digits (28x28 input, 10
- * classes, finite outputs, an input pipeline this build has). Returns 0 with *out holding one reference, or
+/* Loads path, prepares its weights in the given format and checks that it
+ * can serve MNIST digits (28x28 input, 10 classes, finite outputs, an input
+ * pipeline this build has). Returns 0 with *out holding one reference, or
  * -1 with a message. */
-int served_model_load(const char *path, served_model **out, char *err, size_t err_len);
+int served_model_load(const char *path, mlp_weights_format weights, served_model **out,
+                      char *err, size_t err_len);
 
 /* Loads path and, only if it is good, makes it current. Returns 0, or -1 with
  * a message and the previous model still current. */

@@ -312,6 +312,72 @@ START_TEST(test_forward_hand_computed)
 }
 END_TEST
 
+static float float_of_bits(uint32_t bits)
+{
+    float f;
+    memcpy(&f, &bits, sizeof f);
+    return f;
+}
+
+START_TEST(test_bf16_weights)
+{
+    /* Rounding to bfloat16 (7 stored mantissa bits): nearest, ties to even,
+     * specials kept. Near 1.0 the bf16 step is 2^-7. */
+    int sizes[] = {4, 2, 2};
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+    const float step = 1.0f / 128.0f;
+    float in[8] = {1.0f + step / 2,                  /* tie, 1.0 is even: down */
+                   1.0f + step + step / 2,           /* tie, 1 + step is odd: up */
+                   1.0f + step / 2 + step / 4096,    /* just over half: up */
+                   -2.0f,
+                   INFINITY,
+                   float_of_bits(0x7f800001u),       /* a NaN whose payload is all low bits */
+                   3.0e38f,                          /* rounds within range, not to inf */
+                   0.0f};
+    memcpy(m.W[0], in, sizeof in);
+    mlp_weights w;
+    ck_assert_int_eq(mlp_weights_init(&w, &m, MLP_WEIGHTS_BF16), 0);
+    float want[5] = {1.0f, 1.0f + 2 * step, 1.0f + step, -2.0f, INFINITY};
+    for (int i = 0; i < 5; i++) {
+        uint32_t bits = (uint32_t)w.bf16_W[0][i] << 16;
+        ck_assert_float_eq(float_of_bits(bits), want[i]);
+    }
+    ck_assert(isnan(float_of_bits((uint32_t)w.bf16_W[0][5] << 16)));
+    ck_assert(isfinite(float_of_bits((uint32_t)w.bf16_W[0][6] << 16)));
+    mlp_weights_free(&w);
+    model_free(&m);
+
+    /* Weights bf16 holds exactly give the float path's bits. */
+    ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+    m.input_width = 2; m.input_height = 2;
+    m.input_scale = 1.0f / 255.0f; m.input_offset = 0.0f;
+    float W0[8] = {1, 0.5f, -1, 0, 0.25f, 2, -0.75f, 1};
+    float W1[4] = {1, -1, 2, 1.5f};
+    memcpy(m.W[0], W0, sizeof W0);
+    memcpy(m.W[1], W1, sizeof W1);
+    m.b[0][0] = 0.1f; m.b[1][1] = -0.3f;
+    ck_assert_int_eq(mlp_weights_init(&w, &m, MLP_WEIGHTS_BF16), 0);
+    float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
+    uint8_t x[4] = {200, 17, 255, 90};
+    float pf[2], pb[2];
+    ck_assert_int_eq(mlp_predict(&m, x, pf, scratch), mlp_predict_with(&w, x, pb, scratch));
+    ck_assert_mem_eq(pf, pb, sizeof pf);
+    free(scratch);
+    mlp_weights_free(&w);
+    model_free(&m);
+
+    mlp_weights_format f;
+    ck_assert_int_eq(mlp_weights_format_from_name("bf16", &f), 0);
+    ck_assert_int_eq(f, MLP_WEIGHTS_BF16);
+    ck_assert_str_eq(mlp_weights_format_name(f), "bf16");
+    ck_assert_int_eq(mlp_weights_format_from_name("f32", &f), 0);
+    ck_assert_int_eq(f, MLP_WEIGHTS_F32);
+    ck_assert_int_eq(mlp_weights_format_from_name("fp16", &f), -1);
+}
+END_TEST
+
 /* ---- backpropagation ---- */
 
 static double batch_loss(model *m, const dataset *d, int count)
@@ -591,10 +657,23 @@ START_TEST(test_shipped_model_accuracy_is_true)
     /* the single-image path the server uses agrees with the batched one */
     float probs[10];
     float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
-    int correct = 0;
-    for (int i = 0; i < test.count; i++)
-        correct += mlp_predict(&m, test.pixels + (size_t)i * 784, probs, scratch) == test.labels[i];
+    /* ...and so does the server's default, bf16 weights: same answers on
+     * all but a handful of images, same accuracy within two images. */
+    mlp_weights bf16;
+    ck_assert_int_eq(mlp_weights_init(&bf16, &m, MLP_WEIGHTS_BF16), 0);
+    int correct = 0, bf16_correct = 0, agree = 0;
+    for (int i = 0; i < test.count; i++) {
+        const uint8_t *px = test.pixels + (size_t)i * 784;
+        int digit = mlp_predict(&m, px, probs, scratch);
+        int bf16_digit = mlp_predict_with(&bf16, px, probs, scratch);
+        correct += digit == test.labels[i];
+        bf16_correct += bf16_digit == test.labels[i];
+        agree += digit == bf16_digit;
+    }
     ck_assert_int_eq(correct, r.correct);
+    ck_assert_int_le(abs(bf16_correct - correct), 2);
+    ck_assert_int_ge(agree, test.count - 5);
+    mlp_weights_free(&bf16);
     free(scratch);
     free(prepared);
     mnist_free(&data);
@@ -616,6 +695,7 @@ static Suite *core_suite(void)
     suite_add_tcase(s, tc);
     tc = tcase_create("maths");
     tcase_add_test(tc, test_forward_hand_computed);
+    tcase_add_test(tc, test_bf16_weights);
     tcase_add_test(tc, test_gradient_check);
     tcase_add_test(tc, test_adam_step_hand_computed);
     tcase_add_test(tc, test_sgd_momentum_step);

@@ -321,7 +321,7 @@ static void prepare_model(void)
 {
     served_model *sm = NULL;
     char err[512];
-    serving_shipped_model = served_model_load(shipped_model_path(), &sm, err, sizeof err) == 0;
+    serving_shipped_model = served_model_load(shipped_model_path(), MLP_WEIGHTS_BF16, &sm, err, sizeof err) == 0;
     if (serving_shipped_model) {
         uint8_t *data;
         size_t len;

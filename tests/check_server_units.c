@@ -225,6 +225,7 @@ START_TEST(test_config_defaults)
     ck_assert_uint_eq(c.threads, 0);
     ck_assert_uint_ge(config_effective_threads(&c), 1);
     ck_assert_int_eq(c.mode, CONFIG_MODE_SERVE);
+    ck_assert_int_eq(c.weights, MLP_WEIGHTS_BF16);
 }
 END_TEST
 
@@ -234,6 +235,7 @@ START_TEST(test_config_flags_beat_environment)
     setenv("DIGITS_LOG_FORMAT", "json", 1);
     setenv("DIGITS_MAX_UPLOAD", "2M", 1);
     setenv("DIGITS_THREADS", "", 1);   /* empty means unset */
+    setenv("DIGITS_WEIGHTS", "f32", 1);
     server_config c;
     config_defaults(&c);
     char err[256];
@@ -241,9 +243,12 @@ START_TEST(test_config_flags_beat_environment)
     ck_assert_uint_eq(c.port, 9000);
     ck_assert_int_eq(c.log_format, LOG_FORMAT_JSON);
     ck_assert_uint_eq(c.max_upload, 2u << 20);
+    ck_assert_int_eq(c.weights, MLP_WEIGHTS_F32);
     char *argv[] = {"digits-server", "--port", "9100", "--log-format=text", "--bind", "::1",
-                    "--model", "m.bin", "--max-pixels=100", "--timeout", "5", NULL};
-    ck_assert_int_eq(config_from_args(&c, 11, argv, err, sizeof err), 0);
+                    "--model", "m.bin", "--max-pixels=100", "--timeout", "5",
+                    "--weights=bf16", NULL};
+    ck_assert_int_eq(config_from_args(&c, 12, argv, err, sizeof err), 0);
+    ck_assert_int_eq(c.weights, MLP_WEIGHTS_BF16);
     ck_assert_uint_eq(c.port, 9100);
     ck_assert_int_eq(c.log_format, LOG_FORMAT_TEXT);
     ck_assert_str_eq(c.bind_addr, "::1");
@@ -254,6 +259,7 @@ START_TEST(test_config_flags_beat_environment)
     unsetenv("DIGITS_LOG_FORMAT");
     unsetenv("DIGITS_MAX_UPLOAD");
     unsetenv("DIGITS_THREADS");
+    unsetenv("DIGITS_WEIGHTS");
 }
 END_TEST
 
@@ -276,6 +282,7 @@ START_TEST(test_config_errors_name_the_source)
         {3, {"x", "--port", "70000"}, "--port"},
         {3, {"x", "--bind", "localhost"}, "--bind"},
         {3, {"x", "--log-format", "xml"}, "--log-format"},
+        {3, {"x", "--weights", "fp16"}, "--weights"},
         {2, {"x", "--frobnicate"}, "--frobnicate"},
         {3, {"x", "--max-upload", "0"}, "--max-upload"},
         {3, {"x", "--timeout", "0"}, "--timeout"},

@@ -80,6 +80,8 @@ static const char usage_predict[] =
     "  --dump DIR          write the 28x28 picture the network saw as DIR/NAME.png\n"
     "                      (NAME: the input's file name without extension; inputs\n"
     "                      with the same file name share one dump)\n"
+    "  --weights W         bf16 (default, as digits-server) or f32: how the forward\n"
+    "                      pass holds the weights\n"
     "  --misses            with --labels, list wrong answers on stderr\n"
     "  --threads N         threads (default: all CPUs)\n"
     "\n"
@@ -91,6 +93,7 @@ typedef enum { PIPELINE_MNIST, PIPELINE_NAIVE } pipeline_kind;
 typedef struct {
     const char *model_path, *labels_path, *dump_dir;
     pipeline_kind pipeline;
+    mlp_weights_format weights;
     int json, misses, threads;
     const char **images;           /* the file arguments (malloc'd array) */
     int n_images;
@@ -140,6 +143,7 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
     memset(o, 0, sizeof *o);
     o->model_path = "models/mnist-mlp.bin";
     o->pipeline = PIPELINE_MNIST;
+    o->weights = MLP_WEIGHTS_BF16;
     o->threads = pool_available_cpus();
     o->images = malloc(((size_t)argc + 1) * sizeof *o->images);
     if (!o->images) {
@@ -172,7 +176,12 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
         else if ((rc = flag_match(argc, argv, &i, "--misses", NULL)) != 0) o->misses = 1;
         else if ((rc = flag_match(argc, argv, &i, "--threads", &v)) != 0)
             rc = flag_parse_int("--threads", v, 1, 256, &o->threads) ? -1 : 1;
-        else if ((rc = flag_match(argc, argv, &i, "--pipeline", &v)) != 0) {
+        else if ((rc = flag_match(argc, argv, &i, "--weights", &v)) != 0) {
+            if (mlp_weights_format_from_name(v, &o->weights) != 0) {
+                fprintf(stderr, "digits-trainer: --weights '%s': use bf16 or f32\n", v);
+                return -1;
+            }
+        } else if ((rc = flag_match(argc, argv, &i, "--pipeline", &v)) != 0) {
             if (strcmp(v, "mnist") == 0)
                 o->pipeline = PIPELINE_MNIST;
             else if (strcmp(v, "naive") == 0)
@@ -467,6 +476,7 @@ static void naive_to_28(const image *rgba, uint8_t out[MNIST_PIXELS])
 
 typedef struct {
     const model *m;
+    mlp_weights weights;
     pipeline_kind pipeline;
     preprocess_options preprocess;   /* the model's own, as the server uses */
     item *items;
@@ -527,7 +537,7 @@ static void classify_one(run_ctx *ctx, item *it, uint8_t *input, float *scratch)
         it->box_h = info.box_h;
     }
     image_free(&rgba);
-    int d = mlp_predict(ctx->m, input, it->probs, scratch);
+    int d = mlp_predict_with(&ctx->weights, input, it->probs, scratch);
     int finite = 1;
     for (int k = 0; k < 10; k++)
         finite &= isfinite(it->probs[k]) != 0;
@@ -578,12 +588,17 @@ static int classify_all(const model *m, const predict_options *o, item_list *l,
     ctx.scratch = malloc((size_t)threads * ctx.scratch_floats * sizeof *ctx.scratch + 1);
     if (!ctx.scratch)
         return -1;
+    if (mlp_weights_init(&ctx.weights, m, o->weights) != 0) {
+        free(ctx.scratch);
+        return -1;
+    }
     pool *p = threads > 1 ? pool_create(threads) : NULL;
     if (p)
         pool_run(p, classify_worker, &ctx);
     else
         classify_worker(&ctx, 0, 1);   /* one thread, or no threads to be had */
     pool_destroy(p);
+    mlp_weights_free(&ctx.weights);
     free(ctx.scratch);
     return 0;
 }
