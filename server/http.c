@@ -373,7 +373,7 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 int http_server_init(http_server *srv, const server_config *cfg, char *err, size_t err_len)
 {
     memset(srv, 0, sizeof *srv);
-    srv->quiesced_fd = -1;
+    srv->listen.fd = -1;
     atomic_init(&srv->body_bytes, 0);
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
@@ -408,32 +408,20 @@ static unsigned fit_connection_limit(unsigned wanted, unsigned threads)
 int http_server_start(http_server *srv, char *err, size_t err_len)
 {
     const server_config *cfg = &srv->state.cfg;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
-    if (inet_pton(AF_INET, cfg->bind_addr, &v4->sin_addr) == 1) {
-        v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)cfg->port);
-    } else if (inet_pton(AF_INET6, cfg->bind_addr, &v6->sin6_addr) == 1) {
-        v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)cfg->port);
-        /* "::" means every address, IPv4 included. */
-        flags |= IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
-    } else {
-        snprintf(err, err_len, "bad bind address '%s'", cfg->bind_addr);
+    /* The server listens itself and hands connections over (listener.h
+     * says why); the daemon has no listen socket of its own. */
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
+                     MHD_USE_NO_LISTEN_SOCKET;
+    if (listener_open(&srv->listen, cfg->bind_addr, cfg->port, err, err_len) != 0)
         return -1;
-    }
 
     srv->threads = config_effective_threads(cfg);
     unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
     errno = 0;
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, NULL, NULL, on_request, srv,
+        flags, 0, NULL, NULL, on_request, srv,
         /* First, so that every message from the library goes to our log. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(srv->threads > 1 ? srv->threads : 0),
         MHD_OPTION_CONNECTION_LIMIT, max_conn,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
@@ -442,13 +430,12 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, err_len, "cannot listen on %s port %u: %s", cfg->bind_addr, cfg->port,
+        snprintf(err, err_len, "cannot start the HTTP daemon: %s",
                  errno ? strerror(errno) : "libmicrohttpd refused the settings");
         return -1;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : cfg->port;
-    return 0;
+    srv->port = srv->listen.port;
+    return listener_start(&srv->listen, srv->daemon, err, err_len);
 }
 
 int http_server_reload(http_server *srv, char *err, size_t err_len)
@@ -471,17 +458,7 @@ void http_server_begin_drain(http_server *srv)
 {
     if (atomic_exchange(&srv->state.draining, true))
         return;
-    if (srv->daemon) {
-        MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
-        /* Quiescing only stops accept(); the kernel would still complete
-         * handshakes into the backlog, leaving new clients hanging. Shutting
-         * the socket down takes it out of LISTEN, so they are refused at
-         * once. It is closed only after MHD_stop_daemon, as a pool thread
-         * may still hold the descriptor. */
-        if (fd != MHD_INVALID_SOCKET)
-            shutdown(fd, SHUT_RDWR);
-        srv->quiesced_fd = fd == MHD_INVALID_SOCKET ? -1 : fd;
-    }
+    listener_stop(&srv->listen);
 }
 
 long http_server_in_flight(http_server *srv)
@@ -504,13 +481,11 @@ int http_server_drain(http_server *srv, unsigned timeout_ms)
 
 void http_server_destroy(http_server *srv)
 {
+    /* No connection may be handed to a daemon that is going away. */
+    listener_close(&srv->listen);
     if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
-    }
-    if (srv->quiesced_fd >= 0) {
-        close(srv->quiesced_fd);
-        srv->quiesced_fd = -1;
     }
     if (srv->store_ready) {
         model_store_destroy(&srv->state.store);

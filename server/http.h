@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "config.h"
+#include "listener.h"
 #include "routes.h"
 
 struct MHD_Daemon;
@@ -23,7 +24,7 @@ struct MHD_Daemon;
 typedef struct {
     server_state state;
     struct MHD_Daemon *daemon;
-    int quiesced_fd;          /* the listen socket after draining began, else -1 */
+    listener listen;          /* the socket and the thread that accepts on it */
     unsigned port;            /* the bound port (useful with --port 0) */
     unsigned threads;
     bool store_ready;         /* state.store needs destroying */
