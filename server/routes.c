@@ -95,12 +95,12 @@ static bool raw_image_type(const char *ct)
 static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
 {
     strbuf_printf(sb, "\"digit\":%d,\"confidence\":", r->digit);
-    strbuf_json_number(sb, r->confidence);
+    strbuf_json_float(sb, r->confidence);
     strbuf_puts(sb, ",\"probabilities\":[");
     for (int i = 0; i < 10; i++) {
         if (i)
             strbuf_putc(sb, ',');
-        strbuf_json_number(sb, r->probabilities[i]);
+        strbuf_json_float(sb, r->probabilities[i]);
     }
     strbuf_putc(sb, ']');
     if (!explain)
@@ -121,11 +121,11 @@ static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
                   "\"height\":%d},\"background\":",
                   r->source_width, r->source_height, r->info.inverted ? "true" : "false",
                   r->info.box_x, r->info.box_y, r->info.box_w, r->info.box_h);
-    strbuf_json_number(sb, r->info.background);
+    strbuf_json_float(sb, r->info.background);
     strbuf_puts(sb, ",\"threshold\":");
-    strbuf_json_number(sb, r->info.threshold);
+    strbuf_json_float(sb, r->info.threshold);
     strbuf_puts(sb, ",\"skew\":");
-    strbuf_json_number(sb, r->info.skew);
+    strbuf_json_float(sb, r->info.skew);
     strbuf_puts(sb, "}}");
 }
 

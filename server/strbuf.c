@@ -230,6 +230,99 @@ void strbuf_json_number(strbuf *sb, double v)
     strbuf_printf(sb, "%.9g", v);
 }
 
+/* v * 10^k with at most two roundings: powers up to 10^22 are exact. */
+static double times_pow10(double v, int k)
+{
+    static const double exact[23] = {1e0,  1e1,  1e2,  1e3,  1e4,  1e5,  1e6,  1e7,
+                                     1e8,  1e9,  1e10, 1e11, 1e12, 1e13, 1e14, 1e15,
+                                     1e16, 1e17, 1e18, 1e19, 1e20, 1e21, 1e22};
+    while (k > 22) {
+        v *= exact[22];
+        k -= 22;
+    }
+    while (k < -22) {
+        v /= exact[22];
+        k += 22;
+    }
+    return k >= 0 ? v * exact[k] : v / exact[-k];
+}
+
+void strbuf_json_float(strbuf *sb, float f)
+{
+    if (!isfinite(f)) {
+        strbuf_puts(sb, "null");
+        return;
+    }
+    char out[32];
+    int n = 0;
+    double v = f;
+    if (signbit(v)) {
+        out[n++] = '-';
+        v = -v;
+    }
+    if (v == 0.0) {
+        out[n++] = '0';
+        strbuf_append(sb, out, (size_t)n);
+        return;
+    }
+    /* Nine significant digits as an integer in [10^8, 10^9), and the decimal
+     * exponent of the first. log10 may be one off near powers of ten. */
+    int exp10 = (int)floor(log10(v));
+    double scaled = times_pow10(v, 8 - exp10);
+    if (scaled >= 1e9) {
+        exp10++;
+        scaled = times_pow10(v, 8 - exp10);
+    } else if (scaled < 1e8) {
+        exp10--;
+        scaled = times_pow10(v, 8 - exp10);
+    }
+    uint32_t digits = (uint32_t)llrint(scaled);   /* ties to even, as printf */
+    if (digits >= 1000000000u) {
+        digits /= 10;
+        exp10++;
+    }
+    char d[9];
+    for (int i = 8; i >= 0; i--) {
+        d[i] = (char)('0' + digits % 10);
+        digits /= 10;
+    }
+    int last = 8;   /* %g drops trailing zeros */
+    while (last > 0 && d[last] == '0')
+        last--;
+    if (exp10 < -4 || exp10 >= 9) {
+        out[n++] = d[0];
+        if (last > 0) {
+            out[n++] = '.';
+            memcpy(out + n, d + 1, (size_t)last);
+            n += last;
+        }
+        int e = exp10 < 0 ? -exp10 : exp10;
+        out[n++] = 'e';
+        out[n++] = exp10 < 0 ? '-' : '+';
+        if (e >= 10)
+            out[n++] = (char)('0' + e / 10);
+        else
+            out[n++] = '0';   /* at least two exponent digits */
+        out[n++] = (char)('0' + e % 10);
+    } else if (exp10 < 0) {
+        out[n++] = '0';
+        out[n++] = '.';
+        for (int i = exp10 + 1; i < 0; i++)
+            out[n++] = '0';
+        memcpy(out + n, d, (size_t)last + 1);
+        n += last + 1;
+    } else {
+        memcpy(out + n, d, (size_t)exp10 + 1);
+        n += exp10 + 1;
+        if (last > exp10) {
+            out[n++] = '.';
+            memcpy(out + n, d + exp10 + 1, (size_t)(last - exp10));
+            n += last - exp10;
+        }
+    }
+    strbuf_append(sb, out, (size_t)n);
+}
+
 void strbuf_prom_label(strbuf *sb, const char *s)
 {
     for (const char *p = s ? s : ""; *p; p++) {

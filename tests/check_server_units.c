@@ -4,6 +4,7 @@
  * parser. The HTTP-level behaviour is in check_server.c.
  */
 #include <check.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,6 +351,54 @@ START_TEST(test_json_string_escaping)
 }
 END_TEST
 
+/* strbuf_json_float writes what printf("%.9g") writes, and it reads back as
+ * the very same float: edge cases, then random bit patterns (every binade,
+ * subnormals included) and random probabilities. */
+static void assert_float_text(float f)
+{
+    char want[64];
+    snprintf(want, sizeof want, "%.9g", (double)f);
+    strbuf sb;
+    strbuf_init(&sb, 0);
+    strbuf_json_float(&sb, f);
+    strbuf_putc(&sb, '\0');
+    ck_assert_msg(strcmp(sb.data, want) == 0, "%a: wrote %s, printf %s", (double)f, sb.data, want);
+    float back = strtof(sb.data, NULL);
+    ck_assert_msg(memcmp(&back, &f, sizeof f) == 0, "%s does not read back as %a", sb.data,
+                  (double)f);
+    strbuf_free(&sb);
+}
+
+START_TEST(test_json_float_matches_printf)
+{
+    const float edge[] = {0.0f, -0.0f, 1.0f, -1.0f, 0.5f, 0.1f, 1e-4f, 9.99999975e-5f, 1e-5f,
+                          123456789.0f, 999999999.0f, 1e9f, 1e10f, FLT_MAX, -FLT_MAX,
+                          FLT_MIN, 1.40129846e-45f, 0.999999940f, 0.99999994f, 1.00000012f,
+                          3.4e-7f, 2.5f, 1e38f, 65536.0f, 0.000123456789f};
+    for (size_t i = 0; i < sizeof edge / sizeof edge[0]; i++)
+        assert_float_text(edge[i]);
+    uint64_t s = 0x9E3779B97F4A7C15ull;
+    for (int i = 0; i < 200000; i++) {
+        s ^= s << 13; s ^= s >> 7; s ^= s << 17;
+        uint32_t bits = (uint32_t)s;
+        float f;
+        memcpy(&f, &bits, sizeof f);
+        if (i % 2)
+            f = (float)((double)(s >> 11) / 9007199254740992.0);   /* a probability */
+        if (isfinite(f))
+            assert_float_text(f);
+    }
+    strbuf sb;
+    strbuf_init(&sb, 0);
+    strbuf_json_float(&sb, NAN);
+    strbuf_putc(&sb, ' ');
+    strbuf_json_float(&sb, -INFINITY);
+    strbuf_putc(&sb, '\0');
+    ck_assert_str_eq(sb.data, "null null");
+    strbuf_free(&sb);
+}
+END_TEST
+
 START_TEST(test_json_numbers)
 {
     strbuf sb;
@@ -561,6 +610,7 @@ static Suite *units_suite(void)
     tc = tcase_create("writers");
     tcase_add_test(tc, test_json_string_escaping);
     tcase_add_test(tc, test_json_numbers);
+    tcase_add_test(tc, test_json_float_matches_printf);
     tcase_add_test(tc, test_base64_vectors);
     tcase_add_test(tc, test_prometheus_label_escaping);
     tcase_add_test(tc, test_fixed_buffer_truncates_safely);
