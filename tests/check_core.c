@@ -393,6 +393,76 @@ static double batch_loss(model *m, const dataset *d, int count)
     return loss / count;
 }
 
+/* ---- augmentation ---- */
+
+/* Ink (255) within 1.2 px of a circle, in MNIST's 28x28. */
+static void draw_ring(uint8_t *img, float cx, float cy, float radius)
+{
+    for (int y = 0; y < 28; y++)
+        for (int x = 0; x < 28; x++) {
+            float d = hypotf((float)x - cx, (float)y - cy) - radius;
+            if (fabsf(d) < 1.2f)
+                img[y * 28 + x] = 255;
+        }
+}
+
+/* The brightest augmented pixel whose source position (augment_digit draws
+ * the digit 1.35x larger, centred, when nothing else distorts it) falls in
+ * the source rectangle [x0, x1] x [y0, y1]. */
+static int brightest_from(const uint8_t *out, float x0, float y0, float x1, float y1)
+{
+    int best = 0;
+    const float c_out = (AUGMENT_SIDE - 1) / 2.0f, c_in = 13.5f;
+    for (int y = 0; y < AUGMENT_SIDE; y++)
+        for (int x = 0; x < AUGMENT_SIDE; x++) {
+            float sx = ((float)x - c_out) / 1.35f + c_in, sy = ((float)y - c_out) / 1.35f + c_in;
+            if (sx >= x0 && sx <= x1 && sy >= y0 && sy <= y1 && out[y * AUGMENT_SIDE + x] > best)
+                best = out[y * AUGMENT_SIDE + x];
+        }
+    return best;
+}
+
+START_TEST(test_augment_slashes_zeros_and_hooks_nines)
+{
+    augment_config cfg;
+    augment_config_defaults(&cfg);
+    /* Nothing but the class-specific strokes. */
+    cfg.rotate_degrees = cfg.scale = cfg.shear = cfg.elastic_pixels = 0.0f;
+    cfg.thin_probability = cfg.thick_probability = cfg.fill_probability = 0.0f;
+    cfg.cross_seven_probability = 0.0f;
+    static uint8_t plain[AUGMENT_SIDE * AUGMENT_SIDE], marked[AUGMENT_SIDE * AUGMENT_SIDE];
+
+    uint8_t zero[784] = {0};
+    draw_ring(zero, 13.5f, 13.5f, 7.0f);
+    cfg.slash_zero_probability = 0.0f;
+    augment_digit(zero, 0, &cfg, 5, plain);
+    cfg.slash_zero_probability = 1.0f;
+    augment_digit(zero, 0, &cfg, 5, marked);
+    /* The slash crosses the empty middle of the ring... */
+    ck_assert_int_lt(brightest_from(plain, 12.5f, 12.5f, 14.5f, 14.5f), 32);
+    ck_assert_int_gt(brightest_from(marked, 12.5f, 12.5f, 14.5f, 14.5f), 200);
+    /* ...and only 0s get one. */
+    augment_digit(zero, 6, &cfg, 5, marked);
+    ck_assert_mem_eq(plain, marked, sizeof plain);
+
+    /* A 9: a ring on a stem down its right side, ending at row 23. */
+    uint8_t nine[784] = {0};
+    draw_ring(nine, 13.5f, 9.0f, 5.0f);
+    for (int y = 9; y <= 23; y++)
+        for (int x = 18; x <= 19; x++)
+            nine[y * 28 + x] = 255;
+    cfg.hook_nine_probability = 0.0f;
+    augment_digit(nine, 9, &cfg, 5, plain);
+    cfg.hook_nine_probability = 1.0f;
+    augment_digit(nine, 9, &cfg, 5, marked);
+    /* The hook leaves the stem's foot to the left, below the ring. */
+    ck_assert_int_lt(brightest_from(plain, 12.0f, 17.0f, 16.0f, 23.0f), 32);
+    ck_assert_int_gt(brightest_from(marked, 12.0f, 17.0f, 16.0f, 23.0f), 200);
+    augment_digit(nine, 4, &cfg, 5, marked);
+    ck_assert_mem_eq(plain, marked, sizeof plain);
+}
+END_TEST
+
 START_TEST(test_gradient_check)
 {
     /* A tiny two-hidden-layer net on random "images": compare backprop with
@@ -700,6 +770,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_adam_step_hand_computed);
     tcase_add_test(tc, test_sgd_momentum_step);
     tcase_add_test(tc, test_pool_split_covers_range);
+    tcase_add_test(tc, test_augment_slashes_zeros_and_hooks_nines);
     suite_add_tcase(s, tc);
     tc = tcase_create("mnist");
     tcase_set_timeout(tc, 600);

@@ -40,6 +40,8 @@ typedef struct {
     float fill_probability; /* chance of stretching the digit towards a square box */
     float max_fill_stretch; /* largest stretch of one axis when filling */
     float cross_seven_probability; /* chance of giving a 7 a European crossbar */
+    float slash_zero_probability;  /* chance of slashing a 0 */
+    float hook_nine_probability;   /* chance of hooking a 9's tail to the left */
 } augment_config;
 
 void augment_config_defaults(augment_config *cfg);
@@ -50,7 +52,8 @@ const char *augment_mode_name(augment_mode mode);
 
 /* Draws one distorted copy of a 28x28 MNIST digit (ink bright) as an
  * AUGMENT_SIDE^2 grey image, ink bright. label is the digit's class: the
- * only class-specific change is the crossbar some 7s get. */
+ * only class-specific changes are the crossbar some 7s get, the slash
+ * some 0s get and the hook some 9s get. */
 void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg, uint64_t seed,
                    uint8_t *out);
 
