@@ -198,17 +198,25 @@ void mlp_normalise_input(const model *m, const uint8_t *pixels, float *x)
  * MNIST test set; check_core holds that. */
 #define LIVE_CHUNK 256
 
+/* The indices k0 <= k < k1 with x[k] != 0, in order. Branch-free: a branch
+ * on "is this input zero" mispredicts constantly. */
+static int live_inputs(const float *x, int k0, int k1, int *live)
+{
+    int count = 0;
+    for (int k = k0; k < k1; k++) {
+        live[count] = k;
+        count += x[k] != 0.0f;
+    }
+    return count;
+}
+
 static void dense_forward_one(const float *x, int K, const float *W, const float *bias, int N,
                               float *restrict y)
 {
     memcpy(y, bias, sizeof(float) * (size_t)N);
     int live[LIVE_CHUNK];
     for (int k0 = 0; k0 < K; k0 += LIVE_CHUNK) {
-        int k1 = K - k0 < LIVE_CHUNK ? K : k0 + LIVE_CHUNK, count = 0;
-        for (int k = k0; k < k1; k++) {   /* branch-free compaction */
-            live[count] = k;
-            count += x[k] != 0.0f;
-        }
+        int count = live_inputs(x, k0, K - k0 < LIVE_CHUNK ? K : k0 + LIVE_CHUNK, live);
         int j = 0;
         for (; j + 4 <= count; j += 4) {
             const float *restrict w0 = W + (size_t)live[j] * N;
@@ -244,11 +252,7 @@ static void dense_forward_one_bf16(const float *x, int K, const uint16_t *W, con
     memcpy(y, bias, sizeof(float) * (size_t)N);
     int live[LIVE_CHUNK];
     for (int k0 = 0; k0 < K; k0 += LIVE_CHUNK) {
-        int k1 = K - k0 < LIVE_CHUNK ? K : k0 + LIVE_CHUNK, count = 0;
-        for (int k = k0; k < k1; k++) {
-            live[count] = k;
-            count += x[k] != 0.0f;
-        }
+        int count = live_inputs(x, k0, K - k0 < LIVE_CHUNK ? K : k0 + LIVE_CHUNK, live);
         int j = 0;
         for (; j + 4 <= count; j += 4) {
             const uint16_t *restrict w0 = W + (size_t)live[j] * N;

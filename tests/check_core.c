@@ -422,44 +422,45 @@ static int brightest_from(const uint8_t *out, float x0, float y0, float x1, floa
     return best;
 }
 
+/* Draws `digit` (labelled `label`) with the class stroke whose probability
+ * is *chance off, then on: the source rectangle [x0, x1] x [y0, y1] must be
+ * empty without the stroke and inked with it, and a digit of another class
+ * must come out as without. cfg has every other distortion off. */
+static void assert_class_stroke(augment_config *cfg, float *chance, const uint8_t *digit,
+                                int label, float x0, float y0, float x1, float y1)
+{
+    static uint8_t plain[AUGMENT_SIDE * AUGMENT_SIDE], marked[AUGMENT_SIDE * AUGMENT_SIDE];
+    *chance = 0.0f;
+    augment_digit(digit, label, cfg, 5, plain);
+    *chance = 1.0f;
+    augment_digit(digit, label, cfg, 5, marked);
+    ck_assert_int_lt(brightest_from(plain, x0, y0, x1, y1), 32);
+    ck_assert_int_gt(brightest_from(marked, x0, y0, x1, y1), 200);
+    augment_digit(digit, label == 1 ? 2 : 1, cfg, 5, marked);
+    ck_assert_mem_eq(plain, marked, sizeof plain);
+}
+
 START_TEST(test_augment_slashes_zeros_and_hooks_nines)
 {
     augment_config cfg;
     augment_config_defaults(&cfg);
-    /* Nothing but the class-specific strokes. */
     cfg.rotate_degrees = cfg.scale = cfg.shear = cfg.elastic_pixels = 0.0f;
     cfg.thin_probability = cfg.thick_probability = cfg.fill_probability = 0.0f;
     cfg.cross_seven_probability = 0.0f;
-    static uint8_t plain[AUGMENT_SIDE * AUGMENT_SIDE], marked[AUGMENT_SIDE * AUGMENT_SIDE];
 
+    /* The slash crosses the empty middle of a ring. */
     uint8_t zero[784] = {0};
     draw_ring(zero, 13.5f, 13.5f, 7.0f);
-    cfg.slash_zero_probability = 0.0f;
-    augment_digit(zero, 0, &cfg, 5, plain);
-    cfg.slash_zero_probability = 1.0f;
-    augment_digit(zero, 0, &cfg, 5, marked);
-    /* The slash crosses the empty middle of the ring... */
-    ck_assert_int_lt(brightest_from(plain, 12.5f, 12.5f, 14.5f, 14.5f), 32);
-    ck_assert_int_gt(brightest_from(marked, 12.5f, 12.5f, 14.5f, 14.5f), 200);
-    /* ...and only 0s get one. */
-    augment_digit(zero, 6, &cfg, 5, marked);
-    ck_assert_mem_eq(plain, marked, sizeof plain);
+    assert_class_stroke(&cfg, &cfg.slash_zero_probability, zero, 0, 12.5f, 12.5f, 14.5f, 14.5f);
 
-    /* A 9: a ring on a stem down its right side, ending at row 23. */
+    /* A 9 as a ring on a stem down its right side to row 23: the hook leaves
+     * the stem's foot to the left, below the ring. */
     uint8_t nine[784] = {0};
     draw_ring(nine, 13.5f, 9.0f, 5.0f);
     for (int y = 9; y <= 23; y++)
         for (int x = 18; x <= 19; x++)
             nine[y * 28 + x] = 255;
-    cfg.hook_nine_probability = 0.0f;
-    augment_digit(nine, 9, &cfg, 5, plain);
-    cfg.hook_nine_probability = 1.0f;
-    augment_digit(nine, 9, &cfg, 5, marked);
-    /* The hook leaves the stem's foot to the left, below the ring. */
-    ck_assert_int_lt(brightest_from(plain, 12.0f, 17.0f, 16.0f, 23.0f), 32);
-    ck_assert_int_gt(brightest_from(marked, 12.0f, 17.0f, 16.0f, 23.0f), 200);
-    augment_digit(nine, 4, &cfg, 5, marked);
-    ck_assert_mem_eq(plain, marked, sizeof plain);
+    assert_class_stroke(&cfg, &cfg.hook_nine_probability, nine, 9, 12.0f, 17.0f, 16.0f, 23.0f);
 }
 END_TEST
 
