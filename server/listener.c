@@ -96,8 +96,8 @@ static void *accept_loop(void *arg)
             return NULL;
         }
         if (fd < 0) {
-            if (errno == EINTR || errno == ECONNABORTED || errno == EAGAIN)
-                continue;
+            if (errno != EMFILE && errno != ENFILE && errno != ENOBUFS && errno != ENOMEM)
+                continue;   /* EINTR, or a network error about that one connection */
             /* Out of descriptors or memory: the connection stays in the
              * backlog; wait instead of spinning, and say so now and then. */
             uint64_t now = mono_ns();
@@ -113,7 +113,8 @@ static void *accept_loop(void *arg)
         /* Answers are written whole; Nagle would only delay them. */
         (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         /* The daemon closes the socket itself when it refuses it (connection
-         * or per-address limit) and logs why. */
+         * or per-address limit): the client sees the connection close at
+         * once instead of waiting in the backlog. */
         (void)MHD_add_connection(l->daemon, fd, (struct sockaddr *)&peer, peer_len);
     }
 }

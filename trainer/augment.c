@@ -212,8 +212,11 @@ static void cross_seven(uint8_t *img, rng *r)
 }
 
 /* The box of the pixels above 128, and the pen's half width: ink pixels
- * per row over the middle half of the box, halved, within 1..2.5. Returns
- * -1 for a digit too small to draw on. */
+ * per row over the middle half of the box, halved, within 1..2.5. (A row
+ * through a 0 crosses the pen twice, so there this is the whole width and
+ * the slash comes out bolder than the ring; the shipped model was trained
+ * so, and changing it changes what the recorded command reproduces.)
+ * Returns -1 for a digit too small to draw on. */
 static int ink_box(const uint8_t *img, int *x0, int *y0, int *x1, int *y1, float *half_width)
 {
     *x0 = *y0 = MNIST_SIDE_IN;

@@ -33,6 +33,8 @@ int flag_match(int argc, char **argv, int *i, const char *name, const char **val
 
 int flag_parse_int(const char *flag, const char *text, long min, long max, int *out)
 {
+    if (!text)
+        return -1;   /* flag_match has said the value is missing */
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -47,6 +49,8 @@ int flag_parse_int(const char *flag, const char *text, long min, long max, int *
 
 int flag_parse_float(const char *flag, const char *text, double min, double max, float *out)
 {
+    if (!text)
+        return -1;
     char *end;
     errno = 0;
     double v = strtod(text, &end);

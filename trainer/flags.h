@@ -10,7 +10,10 @@
  * a message) when the value is missing or a switch was given one. */
 int flag_match(int argc, char **argv, int *i, const char *name, const char **value);
 
-/* Whole number / number in [min, max]; -1 after a message naming the flag. */
+/* Whole number / number in [min, max]; -1 after a message naming the flag
+ * (or silently for a NULL text: flag_match's missing value, already said).
+ * Callers that read the value themselves must do so only when flag_match
+ * returned 1: on -1 the value is NULL. */
 int flag_parse_int(const char *flag, const char *text, long min, long max, int *out);
 int flag_parse_float(const char *flag, const char *text, double min, double max, float *out);
 

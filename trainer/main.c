@@ -150,7 +150,7 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         else if (FLAG("--out")) o->out_path = v;
         else if (FLAG("--arch")) o->arch = v;
         else if (FLAG("--augment")) {
-            if (augment_parse_mode(v, &o->augment) != 0) {
+            if (rc > 0 && augment_parse_mode(v, &o->augment) != 0) {
                 fprintf(stderr, "digits-trainer: --augment '%s': use none, preprocess or full\n", v);
                 return -1;
             }
@@ -165,6 +165,7 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         else if (FLAG("--dropout")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->cfg.dropout) ? -1 : 1;
         else if (FLAG("--lr-min")) rc = flag_parse_float(flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
         else if (FLAG("--lr-schedule")) {
+            if (rc < 0) return -1;
             if (strcmp(v, "constant") == 0) o->cfg.lr_schedule = LR_CONSTANT;
             else if (strcmp(v, "cosine") == 0) o->cfg.lr_schedule = LR_COSINE;
             else {
@@ -174,6 +175,7 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         }
         else if (FLAG("--val-split")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
         else if (FLAG("--seed")) {
+            if (rc < 0) return -1;
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
@@ -183,6 +185,7 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
             }
             o->cfg.seed = s;
         } else if (FLAG("--optimizer")) {
+            if (rc < 0) return -1;
             if (strcmp(v, "adam") == 0) o->cfg.optimizer = OPTIMIZER_ADAM;
             else if (strcmp(v, "sgd") == 0) o->cfg.optimizer = OPTIMIZER_SGD;
             else {

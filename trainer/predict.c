@@ -177,11 +177,13 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
         else if ((rc = flag_match(argc, argv, &i, "--threads", &v)) != 0)
             rc = flag_parse_int("--threads", v, 1, 256, &o->threads) ? -1 : 1;
         else if ((rc = flag_match(argc, argv, &i, "--weights", &v)) != 0) {
-            if (mlp_weights_format_from_name(v, &o->weights) != 0) {
+            if (rc > 0 && mlp_weights_format_from_name(v, &o->weights) != 0) {
                 fprintf(stderr, "digits-trainer: --weights '%s': use bf16 or f32\n", v);
                 return -1;
             }
         } else if ((rc = flag_match(argc, argv, &i, "--pipeline", &v)) != 0) {
+            if (rc < 0)
+                return -1;
             if (strcmp(v, "mnist") == 0)
                 o->pipeline = PIPELINE_MNIST;
             else if (strcmp(v, "naive") == 0)
