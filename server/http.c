@@ -373,7 +373,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 int http_server_init(http_server *srv, const server_config *cfg, char *err, size_t err_len)
 {
     memset(srv, 0, sizeof *srv);
-    srv->listen.fd = -1;
     atomic_init(&srv->body_bytes, 0);
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
@@ -405,23 +404,51 @@ static unsigned fit_connection_limit(unsigned wanted, unsigned threads)
     return wanted;
 }
 
+/* While draining, new connections are accepted and closed at once: nobody
+ * new gets in. libmicrohttpd 0.9.75's MHD_quiesce_daemon() would stop
+ * accepting altogether, but on an epoll thread pool it races the pool's
+ * threads to take the listen socket out of their epoll sets, and the loser
+ * aborts the process ("Failed to remove listen FD from epoll set", seen on
+ * a SIGTERM under load). Owning the socket and handing connections over
+ * with MHD_add_connection() avoided that but let bursts overshoot the
+ * connection limit and now and then hung MHD_stop_daemon(). */
+static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    http_server *srv = cls;
+    return atomic_load(&srv->state.draining) ? MHD_NO : MHD_YES;
+}
+
 int http_server_start(http_server *srv, char *err, size_t err_len)
 {
     const server_config *cfg = &srv->state.cfg;
-    /* The server listens itself and hands connections over (listener.h
-     * says why); the daemon has no listen socket of its own. */
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG |
-                     MHD_USE_NO_LISTEN_SOCKET;
-    if (listener_open(&srv->listen, cfg->bind_addr, cfg->port, err, err_len) != 0)
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof ss);
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
+    if (inet_pton(AF_INET, cfg->bind_addr, &v4->sin_addr) == 1) {
+        v4->sin_family = AF_INET;
+        v4->sin_port = htons((uint16_t)cfg->port);
+    } else if (inet_pton(AF_INET6, cfg->bind_addr, &v6->sin6_addr) == 1) {
+        v6->sin6_family = AF_INET6;
+        v6->sin6_port = htons((uint16_t)cfg->port);
+        /* "::" means every address, IPv4 included. */
+        flags |= IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+    } else {
+        snprintf(err, err_len, "bad bind address '%s'", cfg->bind_addr);
         return -1;
+    }
 
     srv->threads = config_effective_threads(cfg);
     unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
     errno = 0;
     srv->daemon = MHD_start_daemon(
-        flags, 0, NULL, NULL, on_request, srv,
+        flags, (uint16_t)cfg->port, accept_policy, srv, on_request, srv,
         /* First, so that every message from the library goes to our log. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(srv->threads > 1 ? srv->threads : 0),
         MHD_OPTION_CONNECTION_LIMIT, max_conn,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
@@ -430,12 +457,13 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
-        snprintf(err, err_len, "cannot start the HTTP daemon: %s",
+        snprintf(err, err_len, "cannot listen on %s port %u: %s", cfg->bind_addr, cfg->port,
                  errno ? strerror(errno) : "libmicrohttpd refused the settings");
         return -1;
     }
-    srv->port = srv->listen.port;
-    return listener_start(&srv->listen, srv->daemon, err, err_len);
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : cfg->port;
+    return 0;
 }
 
 int http_server_reload(http_server *srv, char *err, size_t err_len)
@@ -456,9 +484,9 @@ int http_server_reload(http_server *srv, char *err, size_t err_len)
 
 void http_server_begin_drain(http_server *srv)
 {
-    if (atomic_exchange(&srv->state.draining, true))
-        return;
-    listener_stop(&srv->listen);
+    /* From here accept_policy() turns every new connection away and the
+     * routes answer 503 with Connection: close. */
+    atomic_store(&srv->state.draining, true);
 }
 
 long http_server_in_flight(http_server *srv)
@@ -481,8 +509,6 @@ int http_server_drain(http_server *srv, unsigned timeout_ms)
 
 void http_server_destroy(http_server *srv)
 {
-    /* No connection may be handed to a daemon that is going away. */
-    listener_close(&srv->listen);
     if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;

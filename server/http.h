@@ -16,7 +16,6 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "listener.h"
 #include "routes.h"
 
 struct MHD_Daemon;
@@ -24,7 +23,6 @@ struct MHD_Daemon;
 typedef struct {
     server_state state;
     struct MHD_Daemon *daemon;
-    listener listen;          /* the socket and the thread that accepts on it */
     unsigned port;            /* the bound port (useful with --port 0) */
     unsigned threads;
     bool store_ready;         /* state.store needs destroying */
@@ -55,8 +53,8 @@ int http_server_start(http_server *srv, char *err, size_t err_len);
  * -1 (with a message). */
 int http_server_reload(http_server *srv, char *err, size_t err_len);
 
-/* Draining, step one: readiness turns 503, the listen socket stops
- * accepting, and answers ask clients to close their connections. */
+/* Draining, step one: readiness turns 503, new connections are closed as
+ * soon as they are accepted, and answers ask clients to close theirs. */
 void http_server_begin_drain(http_server *srv);
 
 /* Requests between their headers and their completion. */
