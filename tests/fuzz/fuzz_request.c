@@ -122,6 +122,11 @@ static void check_first_json(const uint8_t *req, size_t req_len, const char *buf
     size_t n = strtoul(cl + 18, NULL, 10);
     if (n == 0 || head + n > len)
         return;   /* HEAD, or a body cut short by the connection closing */
+    /* The next response straight after the headers: this one answered a
+     * HEAD that the check above missed, because libmicrohttpd skipped junk
+     * before its request line (found by the fuzzer). */
+    if (len - head >= 7 && memcmp(buf + head, "HTTP/1.", 7) == 0)
+        return;
     if (!strstr(headers, "x-content-type-options: nosniff") ||
         !strstr(headers, "content-security-policy: ")) {
         fprintf(stderr, "fuzz_request: an answer without the security headers:\n%s\n", headers);
