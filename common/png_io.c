@@ -67,10 +67,10 @@ static uint32_t read_be32(const uint8_t *p)
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | (uint32_t)p[3];
 }
 
-/* Bitwise CRC-32 (the PNG/zlib polynomial). Only ever run over the 17 bytes
- * of IHDR type + data, so a table would not pay for itself, and calling zlib
- * directly would add a link dependency the build does not declare. */
-static uint32_t crc32_bytes(const uint8_t *p, size_t n)
+/* Bitwise: the server only ever runs it over the 17 bytes of IHDR type +
+ * data, so a table would not pay for itself, and calling zlib directly would
+ * add a link dependency the build does not declare. */
+uint32_t png_chunk_crc(const uint8_t *p, size_t n)
 {
     uint32_t crc = 0xffffffffu;
     for (size_t i = 0; i < n; i++) {
@@ -101,7 +101,7 @@ png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *he
         return PNG_IO_CORRUPT;
     /* Checking the CRC here means a flipped bit in the size can never make
      * us report (and a caller pre-allocate for) a size that is not there. */
-    if (crc32_bytes(chunk + 4, 4 + 13) != read_be32(chunk + 8 + 13))
+    if (png_chunk_crc(chunk + 4, 4 + 13) != read_be32(chunk + 8 + 13))
         return PNG_IO_CORRUPT;
     uint32_t w = read_be32(chunk + 8);
     uint32_t h = read_be32(chunk + 12);

@@ -30,6 +30,9 @@ const char *png_io_status_text(png_io_status status);
 /* Reads only the IHDR of an in-memory PNG: cheap, allocates nothing. */
 png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height);
 
+/* The CRC-32 a PNG chunk carries, over n bytes (its type and data). */
+uint32_t png_chunk_crc(const uint8_t *p, size_t n);
+
 /* Decodes an in-memory PNG into an 8-bit RGBA image (out->channels == 4).
  * max_pixels bounds width * height (0 means no bound beyond the format's).
  * On failure *out is left empty and, when detail is not NULL, a message from

@@ -51,6 +51,7 @@
 
 #include "../server/config.h"
 #include "model.h"
+#include "png_io.h"
 #include "../server/inference.h"
 #include "../server/model_store.h"
 
@@ -685,17 +686,6 @@ static uint8_t *make_png(int w, int h, int color_type, int depth, int interlace,
     return m.buf;
 }
 
-static uint32_t crc32_bytes(const uint8_t *p, size_t n)
-{
-    uint32_t crc = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-    }
-    return crc ^ 0xffffffffu;
-}
-
 static void put_be32(uint8_t *p, uint32_t v)
 {
     p[0] = (uint8_t)(v >> 24);
@@ -718,7 +708,7 @@ static void put_chunk(membuf *m, const char *type, const void *data, size_t len,
     if (len)
         memcpy(crc_in + 4, data, len);
     uint8_t crc[4];
-    put_be32(crc, crc32_bytes(crc_in, 4 + len));
+    put_be32(crc, png_chunk_crc(crc_in, 4 + len));
     free(crc_in);
     if (len)
         mem_append(m, data, len);

@@ -17,6 +17,7 @@
 #include <sys/stat.h>
 
 #include "model.h"
+#include "png_io.h"
 #include "sha256.h"
 
 static const char *root;
@@ -119,9 +120,11 @@ static void png_seed(const char *name, int w, int h, int color_type, int depth, 
     int channels = png_get_channels(png, info);
     size_t bits_per_px = (size_t)channels * (size_t)depth;
     size_t rowbytes = ((size_t)w * bits_per_px + 7) / 8;
-    uint8_t *row = malloc(rowbytes);
+    /* Whole images for both layouts: libpng's interlacing needs them. */
+    png_bytep *rows = malloc(sizeof(png_bytep) * (size_t)h);
+    uint8_t *all = calloc((size_t)h, rowbytes);
     for (int y = 0; y < h; y++) {
-        memset(row, 0, rowbytes);
+        uint8_t *row = rows[y] = all + (size_t)y * rowbytes;
         for (int x = 0; x < w; x++) {
             double ink = seven(x, y, w < h ? w : h);
             int level = (int)((dark ? 1.0 - ink : ink) * maxv + 0.5);
@@ -143,58 +146,14 @@ static void png_seed(const char *name, int w, int h, int color_type, int depth, 
                 }
             }
         }
-        if (interlace == PNG_INTERLACE_NONE)
-            png_write_row(png, row);
-        else {
-            /* libpng's interlacing wants whole images: gather first. */
-            (void)0;
-        }
     }
-    if (interlace != PNG_INTERLACE_NONE) {
-        png_bytep *rows = malloc(sizeof(png_bytep) * (size_t)h);
-        uint8_t *all = calloc((size_t)h, rowbytes);
-        for (int y = 0; y < h; y++) {
-            rows[y] = all + (size_t)y * rowbytes;
-            for (int x = 0; x < w; x++) {
-                double ink = seven(x, y, w < h ? w : h);
-                int level = (int)((dark ? 1.0 - ink : ink) * maxv + 0.5);
-                for (int c = 0; c < channels; c++) {
-                    int v = level;
-                    if (color_type == PNG_COLOR_TYPE_PALETTE)
-                        v = ink > 0.5 ? 1 : 0;
-                    size_t bit = ((size_t)x * (size_t)channels + (size_t)c) * (size_t)depth;
-                    if (depth == 16) {
-                        rows[y][bit / 8] = (uint8_t)(v & 0xff);
-                        rows[y][bit / 8 + 1] = (uint8_t)(v >> 8);
-                    } else if (depth == 8) {
-                        rows[y][bit / 8] = (uint8_t)v;
-                    } else {
-                        int shift = 8 - depth - (int)(bit % 8);
-                        rows[y][bit / 8] |= (uint8_t)(v << shift);
-                    }
-                }
-            }
-        }
-        png_write_image(png, rows);
-        free(rows);
-        free(all);
-    }
+    png_write_image(png, rows);
+    free(rows);
+    free(all);
     png_write_end(png, info);
     png_destroy_write_struct(&png, &info);
-    free(row);
     put("png", name, m.buf, m.len);
     free(m.buf);
-}
-
-static uint32_t crc32_bytes(const uint8_t *p, size_t n)
-{
-    uint32_t crc = 0xffffffffu;
-    for (size_t i = 0; i < n; i++) {
-        crc ^= p[i];
-        for (int k = 0; k < 8; k++)
-            crc = (crc >> 1) ^ (0xedb88320u & (0u - (crc & 1u)));
-    }
-    return crc ^ 0xffffffffu;
 }
 
 static void be32(uint8_t *p, uint32_t v)
@@ -216,13 +175,13 @@ static void huge_header_seed(const char *name, uint32_t w, uint32_t h)
     be32(b + 16, w);
     be32(b + 20, h);
     b[24] = 8; b[25] = 0; b[26] = 0; b[27] = 0; b[28] = 0;
-    be32(b + 29, crc32_bytes(b + 12, 17));
+    be32(b + 29, png_chunk_crc(b + 12, 17));
     be32(b + 33, 0);
     memcpy(b + 37, "IDAT", 4);
-    be32(b + 41, crc32_bytes(b + 37, 4));
+    be32(b + 41, png_chunk_crc(b + 37, 4));
     be32(b + 45, 0);
     memcpy(b + 49, "IEND", 4);
-    be32(b + 53, crc32_bytes(b + 49, 4));
+    be32(b + 53, png_chunk_crc(b + 49, 4));
     put("png", name, b, sizeof b);
 }
 
