@@ -551,32 +551,63 @@ static int smooth_tiles(bg_map *m, arena *mem)
  * leaving an outline. The border is the one place that is mostly paper, so
  * its pieces tell: the medians of eight runs along it (each half of each
  * side) agree within EVEN_BORDER_SPREAD grey levels on even paper, and
- * differ by more under a lighting gradient or a shadow. */
+ * differ by more under a lighting gradient or a shadow.
+ *
+ * Ink on the border is no evidence about the lighting: a scan cropped
+ * tight (Semeion's digits are stretched to fill their box) has whole
+ * stretches of stroke along its sides. So a run's median is taken over its
+ * paper pixels only, those further than INK_REACH of the paper-to-ink
+ * distance from the ink's extreme level (even a deep shadow on paper stays
+ * further off), and a run with under a quarter of paper says nothing. */
 #define EVEN_BORDER_SPREAD 24
+#define INK_REACH 0.4
+/* The ink's extreme level: the darkest (or lightest) 0.2% of the picture. */
+#define INK_EXTREME 0.002
 
-static int run_median(const uint8_t *v, int w, int x0, int y0, int dx, int dy, int n)
+/* The paper level among n pixels from (x0, y0) in steps of (dx, dy): the
+ * quartile of its paper pixels furthest from the ink, which discounts the
+ * grey anti-aliased fringe of strokes crossing the border; -1 when fewer
+ * than a quarter of the pixels are paper. */
+static int run_paper_level(const uint8_t *v, int w, int x0, int y0, int dx, int dy, int n,
+                           int ink, double ink_reach, int ink_dark)
 {
     uint32_t hist[256] = {0};
-    for (int i = 0; i < n; i++)
-        hist[v[(size_t)(y0 + i * dy) * (size_t)w + (size_t)(x0 + i * dx)]]++;
-    return hist_quantile(hist, (size_t)n, 0.5);
+    size_t paper = 0;
+    for (int i = 0; i < n; i++) {
+        uint8_t p = v[(size_t)(y0 + i * dy) * (size_t)w + (size_t)(x0 + i * dx)];
+        if (abs(p - ink) >= ink_reach) {
+            hist[p]++;
+            paper++;
+        }
+    }
+    if (paper == 0 || 4 * paper < (size_t)n)
+        return -1;
+    return hist_quantile(hist, paper, ink_dark ? 0.75 : 0.25);
 }
 
-static int border_is_even(const uint8_t *v, int w, int h)
+/* paper: the border median; ink: the ink's extreme grey level. */
+static int border_is_even(const uint8_t *v, int w, int h, int paper, int ink)
 {
     int hw = w / 2, hh = h / 2;
+    double r = INK_REACH * abs(paper - ink);
     int m[8] = {
-        run_median(v, w, 0, 0, 1, 0, hw),              run_median(v, w, hw, 0, 1, 0, w - hw),
-        run_median(v, w, 0, h - 1, 1, 0, hw),          run_median(v, w, hw, h - 1, 1, 0, w - hw),
-        run_median(v, w, 0, 0, 0, 1, hh),              run_median(v, w, 0, hh, 0, 1, h - hh),
-        run_median(v, w, w - 1, 0, 0, 1, hh),          run_median(v, w, w - 1, hh, 0, 1, h - hh),
+        run_paper_level(v, w, 0, 0, 1, 0, hw, ink, r, ink < paper),
+        run_paper_level(v, w, hw, 0, 1, 0, w - hw, ink, r, ink < paper),
+        run_paper_level(v, w, 0, h - 1, 1, 0, hw, ink, r, ink < paper),
+        run_paper_level(v, w, hw, h - 1, 1, 0, w - hw, ink, r, ink < paper),
+        run_paper_level(v, w, 0, 0, 0, 1, hh, ink, r, ink < paper),
+        run_paper_level(v, w, 0, hh, 0, 1, h - hh, ink, r, ink < paper),
+        run_paper_level(v, w, w - 1, 0, 0, 1, hh, ink, r, ink < paper),
+        run_paper_level(v, w, w - 1, hh, 0, 1, h - hh, ink, r, ink < paper),
     };
-    int lo = m[0], hi = m[0];
-    for (int i = 1; i < 8; i++) {
+    int lo = 255, hi = 0;
+    for (int i = 0; i < 8; i++) {
+        if (m[i] < 0)
+            continue;
         lo = m[i] < lo ? m[i] : lo;
         hi = m[i] > hi ? m[i] : hi;
     }
-    return hi - lo <= EVEN_BORDER_SPREAD;
+    return hi - lo <= EVEN_BORDER_SPREAD;   /* also when no run has paper */
 }
 
 /* Only for images of at least MIN_SIDE_FOR_MAP on both sides: smaller ones
@@ -1753,7 +1784,7 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
 }
 
 /* Steps 3-5 on the composited grey image v (overwritten by the contrast).
- * vhist is v's histogram, needed (and computed) only for small images. */
+ * vhist is v's histogram. */
 static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inverted, int flat,
                                   const uint32_t *vhist, preprocess_info *info, arena *mem,
                                   crop *cr, rect *box)
@@ -1831,13 +1862,13 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
 
     int paper = border_median(v, w, h);
     info->background = (float)paper;
-    /* The histogram of v: for the polarity of a mid-grey border, and for
-     * the contrast of small images (see contrast_flat). */
-    int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP || border_is_even(v, w, h);
+    /* The histogram of v: for the polarity of a mid-grey border, the ink
+     * level the border test needs, and a flat background's contrast. */
     uint32_t vhist[256];
-    if (flat || (paper < LIGHT_PAPER && paper > DARK_PAPER))
-        histogram(v, n, vhist);
+    histogram(v, n, vhist);
     info->inverted = ink_is_dark(vhist, n, paper);
+    int ink = hist_quantile(vhist, n, info->inverted ? INK_EXTREME : 1.0 - INK_EXTREME);
+    int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP || border_is_even(v, w, h, paper, ink);
 
     crop cr;
     rect box;

@@ -1435,6 +1435,41 @@ START_TEST(test_thick_stroke_stays_solid)
 }
 END_TEST
 
+/* A scan cropped tight, as Semeion's digits are stretched to fill their box:
+ * a thick 0 runs off three sides, so long stretches of the border are ink.
+ * That is not uneven lighting; a background map would take the strokes
+ * along the edges for paper and subtract them away. The whole ring must
+ * come through: bright on all four sides of a dark hole. */
+START_TEST(test_digit_cropped_against_the_border)
+{
+    shape sh = shape_zero();
+    layout L = {150, 200, 6, 6, 190, 36};
+    image img = draw_grey(&sh, L, 250, 15);
+    ck_assert_ptr_nonnull(img.pixels);
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_int_eq(info.inverted, 1);
+    out_stats s = assert_mnist_like(out, "cropped 0");
+    assert_looks_like(0, out, s, "cropped 0");
+    int cx = (int)lround(s.cx), cy = (int)lround(s.cy);
+    int left = 0, right = 0, top = 0, bottom = 0;
+    for (int x = s.x0; x < cx; x++)
+        left |= out[cy * MNIST_SIDE + x] > 200;
+    for (int x = cx + 1; x <= s.x1; x++)
+        right |= out[cy * MNIST_SIDE + x] > 200;
+    for (int y = s.y0; y < cy; y++)
+        top |= out[y * MNIST_SIDE + cx] > 200;
+    for (int y = cy + 1; y <= s.y1; y++)
+        bottom |= out[y * MNIST_SIDE + cx] > 200;
+    if (!(left && right && top && bottom))
+        dump_output(out);
+    ck_assert_msg(left && right && top && bottom, "ring broken: left %d right %d top %d bottom %d",
+                  left, right, top, bottom);
+    image_free(&img);
+}
+END_TEST
+
 START_TEST(test_two_stroke_digit_kept_whole)
 {
     shape sh = shape_four_two_strokes();
@@ -1815,6 +1850,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_rgb_and_grey_alpha_inputs);
     tcase_add_test(tc, test_chalk_on_board);
     tcase_add_test(tc, test_uneven_lighting);
+    tcase_add_test(tc, test_digit_cropped_against_the_border);
     tcase_add_test(tc, test_salt_specks_ignored);
     tcase_add_test(tc, test_two_stroke_digit_kept_whole);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
