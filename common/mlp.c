@@ -8,6 +8,8 @@
  */
 #include "mlp.h"
 
+#include "kernel_bf16dot.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -301,11 +303,25 @@ const char *mlp_weights_format_name(mlp_weights_format format)
     return format == MLP_WEIGHTS_BF16 ? "bf16" : "f32";
 }
 
-int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format)
+const char *mlp_kernel_name(mlp_kernel kernel)
+{
+    return kernel == MLP_KERNEL_BF16_DOT ? "avx512-bf16" : "portable";
+}
+
+int mlp_kernel_available(mlp_kernel kernel)
+{
+    return kernel == MLP_KERNEL_PORTABLE || (kernel == MLP_KERNEL_BF16_DOT && bf16dot_available());
+}
+
+int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
+                            mlp_kernel kernel)
 {
     memset(w, 0, sizeof *w);
+    if (!mlp_kernel_available(kernel))
+        return -1;
     w->m = m;
     w->format = format;
+    w->kernel = kernel;
     if (format != MLP_WEIGHTS_BF16)
         return 0;
     size_t total = 0;
@@ -325,6 +341,14 @@ int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format)
     return 0;
 }
 
+int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format)
+{
+    mlp_kernel best = mlp_kernel_available(MLP_KERNEL_BF16_DOT) ? MLP_KERNEL_BF16_DOT
+                                                                 : MLP_KERNEL_PORTABLE;
+    return mlp_weights_init_kernel(w, m, format, format == MLP_WEIGHTS_BF16 ? best
+                                                                             : MLP_KERNEL_PORTABLE);
+}
+
 void mlp_weights_free(mlp_weights *w)
 {
     free(w->bf16_store);
@@ -338,7 +362,9 @@ int mlp_predict_with(const mlp_weights *w, const uint8_t *pixels, float *probs, 
     mlp_normalise_input(m, pixels, in);
     for (int l = 0; l < m->n_layers; l++) {
         int K = m->sizes[l], N = m->sizes[l + 1];
-        if (w->format == MLP_WEIGHTS_BF16)
+        if (w->format == MLP_WEIGHTS_BF16 && w->kernel == MLP_KERNEL_BF16_DOT)
+            bf16dot_forward_one(in, K, w->bf16_W[l], m->b[l], N, out);
+        else if (w->format == MLP_WEIGHTS_BF16)
             dense_forward_one_bf16(in, K, w->bf16_W[l], m->b[l], N, out);
         else
             dense_forward_one(in, K, m->W[l], m->b[l], N, out);

@@ -36,9 +36,18 @@ int mlp_predict(const model *m, const uint8_t *pixels, float *probs, float *scra
  * prediction on the MNIST test set or ../shared/realdigits. */
 typedef enum { MLP_WEIGHTS_F32, MLP_WEIGHTS_BF16 } mlp_weights_format;
 
+/* How bf16 weights are multiplied. PORTABLE widens each weight to float and
+ * multiplies by the float input (plain C the compiler vectorises).
+ * BF16_DOT rounds the layer's inputs to bf16 as well and uses the CPU's
+ * bf16 dot-product instruction (AVX512-BF16, sums in float32), which does
+ * the same work in about half the instructions; it exists only where the
+ * CPU has it. */
+typedef enum { MLP_KERNEL_PORTABLE, MLP_KERNEL_BF16_DOT } mlp_kernel;
+
 typedef struct {
     const model *m;                           /* sizes, biases, normalisation; and W for f32 */
     mlp_weights_format format;
+    mlp_kernel kernel;                        /* PORTABLE unless BF16 */
     const uint16_t *bf16_W[MODEL_MAX_LAYERS]; /* BF16: each W[l] rounded, into bf16_store */
     uint16_t *bf16_store;
 } mlp_weights;
@@ -47,9 +56,18 @@ typedef struct {
 int mlp_weights_format_from_name(const char *name, mlp_weights_format *format);
 const char *mlp_weights_format_name(mlp_weights_format format);
 
-/* Prepares m's weights in the given format; m must outlive w. Returns 0, or
- * -1 when memory runs out. */
+/* "portable" or "avx512-bf16". */
+const char *mlp_kernel_name(mlp_kernel kernel);
+/* 1 when this CPU can run the kernel. */
+int mlp_kernel_available(mlp_kernel kernel);
+
+/* Prepares m's weights in the given format, with the fastest kernel this
+ * CPU has for it; m must outlive w. Returns 0, or -1 when memory runs out. */
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format);
+/* The same with a chosen kernel (tests and benchmarks compare them); -1
+ * also when the CPU lacks it. The kernel only matters for BF16. */
+int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
+                            mlp_kernel kernel);
 void mlp_weights_free(mlp_weights *w);
 
 /* mlp_predict() with the weights in w's format. */

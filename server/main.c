@@ -133,9 +133,10 @@ int main(int argc, char **argv)
         served_model *sm = model_store_acquire(&srv.state.store);
         log_event(LOG_INFO,
                   "digits-server %s listening on %s port %u: %u threads, model %s (%s, %s, "
-                  "%s weights), max upload %zu bytes, max %llu pixels",
+                  "%s weights, %s kernel), max upload %zu bytes, max %llu pixels",
                   DIGITS_VERSION, cfg.bind_addr, srv.port, srv.threads, sm->id, sm->arch,
-                  cfg.model_path, mlp_weights_format_name(sm->weights.format), cfg.max_upload,
+                  cfg.model_path, mlp_weights_format_name(sm->weights.format),
+                  mlp_kernel_name(sm->weights.kernel), cfg.max_upload,
                   (unsigned long long)cfg.max_pixels);
         served_model_release(sm);
     }

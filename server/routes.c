@@ -366,6 +366,8 @@ static void route_model(server_state *st, const route_request *req, route_reply 
     strbuf_json_string(&sb, preprocess_options_name(&sm->preprocess));
     strbuf_puts(&sb, ",\"weights\":");
     strbuf_json_string(&sb, mlp_weights_format_name(sm->weights.format));
+    strbuf_puts(&sb, ",\"kernel\":");
+    strbuf_json_string(&sb, mlp_kernel_name(sm->weights.kernel));
     strbuf_puts(&sb, ",\"test_accuracy\":");
     if (sm->has_test_accuracy)
         strbuf_json_number(&sb, sm->test_accuracy);

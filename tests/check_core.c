@@ -319,6 +319,15 @@ static float float_of_bits(uint32_t bits)
     return f;
 }
 
+/* Round to nearest bf16, ties to even (finite values only). */
+static uint16_t bf16_bits(float f)
+{
+    uint32_t bits;
+    memcpy(&bits, &f, sizeof bits);
+    bits += 0x7fffu + ((bits >> 16) & 1u);
+    return (uint16_t)(bits >> 16);
+}
+
 START_TEST(test_bf16_weights)
 {
     /* Rounding to bfloat16 (7 stored mantissa bits): nearest, ties to even,
@@ -338,7 +347,7 @@ START_TEST(test_bf16_weights)
                    0.0f};
     memcpy(m.W[0], in, sizeof in);
     mlp_weights w;
-    ck_assert_int_eq(mlp_weights_init(&w, &m, MLP_WEIGHTS_BF16), 0);
+    ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_PORTABLE), 0);
     float want[5] = {1.0f, 1.0f + 2 * step, 1.0f + step, -2.0f, INFINITY};
     for (int i = 0; i < 5; i++) {
         uint32_t bits = (uint32_t)w.bf16_W[0][i] << 16;
@@ -358,7 +367,7 @@ START_TEST(test_bf16_weights)
     memcpy(m.W[0], W0, sizeof W0);
     memcpy(m.W[1], W1, sizeof W1);
     m.b[0][0] = 0.1f; m.b[1][1] = -0.3f;
-    ck_assert_int_eq(mlp_weights_init(&w, &m, MLP_WEIGHTS_BF16), 0);
+    ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_PORTABLE), 0);
     float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
     uint8_t x[4] = {200, 17, 255, 90};
     float pf[2], pb[2];
@@ -375,6 +384,89 @@ START_TEST(test_bf16_weights)
     ck_assert_int_eq(mlp_weights_format_from_name("f32", &f), 0);
     ck_assert_int_eq(f, MLP_WEIGHTS_F32);
     ck_assert_int_eq(mlp_weights_format_from_name("fp16", &f), -1);
+}
+END_TEST
+
+/* y = bias + x W with x and W rounded to bf16 first, in double: what the
+ * dot-product kernel computes, up to the order of its float sums. */
+static void bf16_reference_layer(const float *x, int K, const float *W, const float *bias, int N,
+                                 double *y)
+{
+    for (int n = 0; n < N; n++) {
+        double acc = bias[n];
+        for (int k = 0; k < K; k++) {
+            float xb = float_of_bits((uint32_t)bf16_bits(x[k]) << 16);
+            float wb = float_of_bits((uint32_t)bf16_bits(W[(size_t)k * N + n]) << 16);
+            acc += (double)xb * (double)wb;
+        }
+        y[n] = acc;
+    }
+}
+
+START_TEST(test_bf16_dot_kernel)
+{
+    if (!mlp_kernel_available(MLP_KERNEL_BF16_DOT)) {
+        fprintf(stderr, "check_core: this CPU has no AVX512-BF16; dot kernel not tested\n");
+        return;
+    }
+    /* One hidden layer, shapes that exercise every edge of the kernel: an
+     * odd input count, more inputs than one chunk of
+     * 256 inputs, outputs that are not a multiple of 32 (and fewer than
+     * 16), more than one tile of 256 and more than one pass of 1024 of
+     * them, inputs that are zero alone, in pairs and in long runs. */
+    const int shapes[][3] = {{785, 37, 10}, {1200, 1000, 7}, {3, 5, 3}, {16, 16, 16},
+                             {40, 1100, 2}};
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int sizes[3] = {shapes[t][0], shapes[t][1], shapes[t][2]};
+        model m;
+        char err[256];
+        ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+        m.input_scale = 1.0f / 255.0f; m.input_offset = 0.0f;
+        rng r;
+        rng_seed(&r, 42 + t);
+        for (int l = 0; l < 2; l++) {
+            for (int i = 0; i < sizes[l] * sizes[l + 1]; i++)
+                m.W[l][i] = (rng_uniform(&r) - 0.5f) * 0.2f;
+            for (int i = 0; i < sizes[l + 1]; i++)
+                m.b[l][i] = (rng_uniform(&r) - 0.5f) * 0.1f;
+        }
+        uint8_t *px = malloc((size_t)sizes[0]);
+        for (int k = 0; k < sizes[0]; k++)
+            px[k] = (k % 7 == 0 || (k / 50) % 3 == 1) ? 0 : (uint8_t)(1 + rng_below(&r, 255));
+        mlp_weights w;
+        ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_BF16_DOT), 0);
+        ck_assert_int_eq(w.kernel, MLP_KERNEL_BF16_DOT);
+        float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
+        float probs[16];
+        int digit = mlp_predict_with(&w, px, probs, scratch);
+
+        /* The same network in double over bf16-rounded values. */
+        float *x = malloc((size_t)sizes[0] * sizeof *x);
+        float *h = malloc((size_t)sizes[1] * sizeof *h);
+        double *acc = malloc((size_t)sizes[1] * sizeof *acc);
+        mlp_normalise_input(&m, px, x);
+        bf16_reference_layer(x, sizes[0], m.W[0], m.b[0], sizes[1], acc);
+        for (int i = 0; i < sizes[1]; i++)
+            h[i] = acc[i] > 0 ? (float)acc[i] : 0.0f;
+        bf16_reference_layer(h, sizes[1], m.W[1], m.b[1], sizes[2], acc);
+        double top = acc[0], sum = 0;
+        int want = 0;
+        for (int i = 1; i < sizes[2]; i++)
+            if (acc[i] > top) {
+                top = acc[i];
+                want = i;
+            }
+        for (int i = 0; i < sizes[2]; i++)
+            sum += exp(acc[i] - top);
+        ck_assert_int_eq(digit, want);
+        for (int i = 0; i < sizes[2]; i++)
+            ck_assert_msg(fabs(probs[i] - exp(acc[i] - top) / sum) < 1e-5,
+                          "shape %zu: p[%d] = %.7f, reference %.7f", t, i, probs[i],
+                          exp(acc[i] - top) / sum);
+        free(acc); free(h); free(x); free(scratch); free(px);
+        mlp_weights_free(&w);
+        model_free(&m);
+    }
 }
 END_TEST
 
@@ -728,23 +820,31 @@ START_TEST(test_shipped_model_accuracy_is_true)
     /* the single-image path the server uses agrees with the batched one */
     float probs[10];
     float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
-    /* ...and so does the server's default, bf16 weights: same answers on
-     * all but a handful of images, same accuracy within two images. */
-    mlp_weights bf16;
-    ck_assert_int_eq(mlp_weights_init(&bf16, &m, MLP_WEIGHTS_BF16), 0);
-    int correct = 0, bf16_correct = 0, agree = 0;
-    for (int i = 0; i < test.count; i++) {
-        const uint8_t *px = test.pixels + (size_t)i * 784;
-        int digit = mlp_predict(&m, px, probs, scratch);
-        int bf16_digit = mlp_predict_with(&bf16, px, probs, scratch);
-        correct += digit == test.labels[i];
-        bf16_correct += bf16_digit == test.labels[i];
-        agree += digit == bf16_digit;
+    /* ...and so does the server's default, bf16 weights, with each kernel
+     * this CPU has: same answers on all but a handful of images, same
+     * accuracy within two images. */
+    for (int kernel = MLP_KERNEL_PORTABLE; kernel <= MLP_KERNEL_BF16_DOT; kernel++) {
+        if (!mlp_kernel_available((mlp_kernel)kernel))
+            continue;
+        mlp_weights bf16;
+        ck_assert_int_eq(mlp_weights_init_kernel(&bf16, &m, MLP_WEIGHTS_BF16, (mlp_kernel)kernel),
+                         0);
+        int correct = 0, bf16_correct = 0, agree = 0;
+        for (int i = 0; i < test.count; i++) {
+            const uint8_t *px = test.pixels + (size_t)i * 784;
+            int digit = mlp_predict(&m, px, probs, scratch);
+            int bf16_digit = mlp_predict_with(&bf16, px, probs, scratch);
+            correct += digit == test.labels[i];
+            bf16_correct += bf16_digit == test.labels[i];
+            agree += digit == bf16_digit;
+        }
+        ck_assert_int_eq(correct, r.correct);
+        ck_assert_msg(abs(bf16_correct - correct) <= 2, "%s kernel: %d correct, f32 %d",
+                      mlp_kernel_name((mlp_kernel)kernel), bf16_correct, correct);
+        ck_assert_msg(agree >= test.count - 5, "%s kernel: %d answers differ from f32",
+                      mlp_kernel_name((mlp_kernel)kernel), test.count - agree);
+        mlp_weights_free(&bf16);
     }
-    ck_assert_int_eq(correct, r.correct);
-    ck_assert_int_le(abs(bf16_correct - correct), 2);
-    ck_assert_int_ge(agree, test.count - 5);
-    mlp_weights_free(&bf16);
     free(scratch);
     free(prepared);
     mnist_free(&data);
@@ -767,6 +867,7 @@ static Suite *core_suite(void)
     tc = tcase_create("maths");
     tcase_add_test(tc, test_forward_hand_computed);
     tcase_add_test(tc, test_bf16_weights);
+    tcase_add_test(tc, test_bf16_dot_kernel);
     tcase_add_test(tc, test_gradient_check);
     tcase_add_test(tc, test_adam_step_hand_computed);
     tcase_add_test(tc, test_sgd_momentum_step);

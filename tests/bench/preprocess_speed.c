@@ -178,13 +178,21 @@ static void make_rgba28(const category *mnist, category *c)
     }
 }
 
-static void make_aug42(const category *mnist, category *c, size_t count)
+/* The label of image i of the mnist category (train, then test). */
+static int mnist_label(const mnist_data *m, size_t i)
+{
+    size_t n_train = (size_t)m->train_labels.count;
+    return i < n_train ? m->train_labels.labels[i] : m->test_labels.labels[i - n_train];
+}
+
+static void make_aug42(const category *mnist, const mnist_data *m, category *c, size_t count)
 {
     augment_config cfg;
     augment_config_defaults(&cfg);
     for (size_t i = 0; i < count; i++) {
         image *im = cat_add(c, AUGMENT_SIDE, AUGMENT_SIDE, 1);
-        augment_digit(mnist->img[(i * 7919) % mnist->n].pixels, &cfg, 1234567 + i, im->pixels);
+        size_t k = (i * 7919) % mnist->n;
+        augment_digit(mnist->img[k].pixels, mnist_label(m, k), &cfg, 1234567 + i, im->pixels);
     }
 }
 
@@ -463,7 +471,7 @@ int main(int argc, char **argv)
     if (WANT("rgba28"))
         make_rgba28(&cats[0], &cats[1]);
     if (WANT("aug42"))
-        make_aug42(&cats[0], &cats[2], 3000);
+        make_aug42(&cats[0], &m, &cats[2], 3000);
     if (WANT("syn42"))
         make_syn42(&cats[0], &cats[3], 3000);
     if (WANT("png") || WANT("large"))
