@@ -532,13 +532,13 @@ static void assert_class_stroke(augment_config *cfg, float *chance, const uint8_
     ck_assert_mem_eq(plain, marked, sizeof plain);
 }
 
-START_TEST(test_augment_slashes_zeros_and_hooks_nines)
+START_TEST(test_augment_class_strokes)
 {
     augment_config cfg;
     augment_config_defaults(&cfg);
     cfg.rotate_degrees = cfg.scale = cfg.shear = cfg.elastic_pixels = 0.0f;
     cfg.thin_probability = cfg.thick_probability = cfg.fill_probability = 0.0f;
-    cfg.cross_seven_probability = 0.0f;
+    cfg.cross_seven_probability = cfg.flag_one_probability = 0.0f;
 
     /* The slash crosses the empty middle of a ring. */
     uint8_t zero[784] = {0};
@@ -553,6 +553,14 @@ START_TEST(test_augment_slashes_zeros_and_hooks_nines)
         for (int x = 18; x <= 19; x++)
             nine[y * 28 + x] = 255;
     assert_class_stroke(&cfg, &cfg.hook_nine_probability, nine, 9, 12.0f, 17.0f, 16.0f, 23.0f);
+
+    /* A 1 as a bare stem from row 4 to 23: the flag leaves its top down to
+     * the left; at any of its angles it crosses this patch beside the stem. */
+    uint8_t one[784] = {0};
+    for (int y = 4; y <= 23; y++)
+        for (int x = 13; x <= 14; x++)
+            one[y * 28 + x] = 255;
+    assert_class_stroke(&cfg, &cfg.flag_one_probability, one, 1, 10.0f, 6.0f, 11.8f, 10.0f);
 }
 END_TEST
 
@@ -872,7 +880,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_adam_step_hand_computed);
     tcase_add_test(tc, test_sgd_momentum_step);
     tcase_add_test(tc, test_pool_split_covers_range);
-    tcase_add_test(tc, test_augment_slashes_zeros_and_hooks_nines);
+    tcase_add_test(tc, test_augment_class_strokes);
     suite_add_tcase(s, tc);
     tc = tcase_create("mnist");
     tcase_set_timeout(tc, 600);

@@ -37,6 +37,10 @@ void augment_config_defaults(augment_config *cfg)
      * network reads a slashed 0 as an 8 and a hooked 9 as a 3. */
     cfg->slash_zero_probability = 0.25f;
     cfg->hook_nine_probability = 0.25f;
+    /* Much of continental Europe starts a 1 with a long stroke up to the
+     * top of the stem, so the 1 looks like a caret or a lambda; MNIST's
+     * 1s are nearly all a bare stem. */
+    cfg->flag_one_probability = 0.2f;
 }
 
 int augment_parse_mode(const char *text, augment_mode *mode)
@@ -286,29 +290,57 @@ static void slash_zero(uint8_t *img, rng *r)
                 hw * 0.8f);
 }
 
-/* A hook at the end of a 9's tail: from the lowest ink, a stroke back to
- * the left and up, 10-50 degrees above horizontal, a quarter to half the
- * digit's width long. */
-static void hook_nine(uint8_t *img, rng *r)
+/* The mean column of the pixels above 128 in rows y_from..y_to: where a
+ * stroke crosses them. -1 when they hold no ink. */
+static int ink_mean_x(const uint8_t *img, int y_from, int y_to, float *mean)
 {
-    int x0, y0, x1, y1;
-    float hw;
-    if (ink_box(img, &x0, &y0, &x1, &y1, &hw) != 0)
-        return;
     float sum = 0.0f, n = 0.0f;
-    for (int y = y1 - 1; y <= y1; y++)
+    for (int y = y_from; y <= y_to; y++)
         for (int x = 0; x < MNIST_SIDE_IN; x++)
             if (img[y * MNIST_SIDE_IN + x] > 128) {
                 sum += (float)x;
                 n += 1.0f;
             }
     if (n == 0.0f)
+        return -1;
+    *mean = sum / n;
+    return 0;
+}
+
+/* A hook at the end of a 9's tail: from the lowest ink, a stroke back to
+ * the left and up, 0-45 degrees above horizontal, 30-80% of the digit's
+ * width long (Semeion's writers curl the tail far back under the loop). */
+static void hook_nine(uint8_t *img, rng *r)
+{
+    int x0, y0, x1, y1;
+    float hw;
+    if (ink_box(img, &x0, &y0, &x1, &y1, &hw) != 0)
         return;
-    float ax = sum / n, ay = (float)y1 - 0.5f * hw;
-    float angle = uniform_between(r, 10.0f, 50.0f) * PI_F / 180.0f;
+    float ax;
+    if (ink_mean_x(img, y1 - 1, y1, &ax) != 0)
+        return;
+    float ay = (float)y1 - 0.5f * hw;
+    float angle = uniform_between(r, 0.0f, 45.0f) * PI_F / 180.0f;
     float width = (float)(x1 - x0 + 1) > 8.0f ? (float)(x1 - x0 + 1) : 8.0f;
-    float len = width * uniform_between(r, 0.25f, 0.5f);
+    float len = width * uniform_between(r, 0.3f, 0.8f);
     draw_stroke(img, ax, ay, ax - len * cosf(angle), ay - len * sinf(angle), hw);
+}
+
+/* A long flag on a 1: from the top of the stem, a stroke down to the left,
+ * 35-65 degrees below horizontal, 35-75% of the digit's height long. */
+static void flag_one(uint8_t *img, rng *r)
+{
+    int x0, y0, x1, y1;
+    float hw;
+    if (ink_box(img, &x0, &y0, &x1, &y1, &hw) != 0)
+        return;
+    float ax;
+    if (ink_mean_x(img, y0, y0 + 1, &ax) != 0)
+        return;
+    float ay = (float)y0 + 0.5f * hw;
+    float angle = uniform_between(r, 35.0f, 65.0f) * PI_F / 180.0f;
+    float len = (float)(y1 - y0 + 1) * uniform_between(r, 0.35f, 0.75f);
+    draw_stroke(img, ax, ay, ax - len * cosf(angle), ay + len * sinf(angle), hw);
 }
 
 void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg, uint64_t seed,
@@ -323,12 +355,15 @@ void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg,
         mnist28 = crossed;
     }
     if ((label == 0 && rng_uniform(&r) < cfg->slash_zero_probability) ||
-        (label == 9 && rng_uniform(&r) < cfg->hook_nine_probability)) {
+        (label == 9 && rng_uniform(&r) < cfg->hook_nine_probability) ||
+        (label == 1 && rng_uniform(&r) < cfg->flag_one_probability)) {
         memcpy(crossed, mnist28, sizeof crossed);
         if (label == 0)
             slash_zero(crossed, &r);
-        else
+        else if (label == 9)
             hook_nine(crossed, &r);
+        else
+            flag_one(crossed, &r);
         mnist28 = crossed;
     }
     float angle = uniform_between(&r, -cfg->rotate_degrees, cfg->rotate_degrees) * PI_F / 180.0f;

@@ -42,6 +42,7 @@ typedef struct {
     float cross_seven_probability; /* chance of giving a 7 a European crossbar */
     float slash_zero_probability;  /* chance of slashing a 0 */
     float hook_nine_probability;   /* chance of hooking a 9's tail to the left */
+    float flag_one_probability;    /* chance of giving a 1 a long flag, down to the left */
 } augment_config;
 
 void augment_config_defaults(augment_config *cfg);
@@ -53,7 +54,7 @@ const char *augment_mode_name(augment_mode mode);
 /* Draws one distorted copy of a 28x28 MNIST digit (ink bright) as an
  * AUGMENT_SIDE^2 grey image, ink bright. label is the digit's class: the
  * only class-specific changes are the crossbar some 7s get, the slash
- * some 0s get and the hook some 9s get. */
+ * some 0s get, the hook some 9s get and the flag some 1s get. */
 void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg, uint64_t seed,
                    uint8_t *out);
 
