@@ -303,6 +303,8 @@ static unsigned choose_paper(const image *src)
             }
         }
     }
+    if (2 * clear <= border)
+        return 255;   /* an opaque picture, the usual case: no need to look at the ink */
     /* The grey levels are integers, so their sum is exact in any order and
      * in an integer: the mean below is what a double sum gave. Chunks keep
      * the 32-bit partial sums from overflowing (32-bit sums vectorise). */
@@ -328,7 +330,7 @@ static unsigned choose_paper(const image *src)
         opaque += on_count;
         grey_sum += on_sum;
     }
-    if (2 * clear <= border || opaque == 0)
+    if (opaque == 0)
         return 255;
     return (double)grey_sum / (double)opaque > 127.5 ? 0 : 255;
 }

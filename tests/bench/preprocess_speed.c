@@ -467,11 +467,11 @@ int main(int argc, char **argv)
 #define WANT(name) (!only || strcmp(only, name) == 0)
     mnist_data m;
     load_mnist(argv[1], &cats[0], &m);
-    mnist_free(&m);
     if (WANT("rgba28"))
         make_rgba28(&cats[0], &cats[1]);
     if (WANT("aug42"))
         make_aug42(&cats[0], &m, &cats[2], 3000);
+    mnist_free(&m);   /* the labels were needed for the class-specific strokes */
     if (WANT("syn42"))
         make_syn42(&cats[0], &cats[3], 3000);
     if (WANT("png") || WANT("large"))
