@@ -558,13 +558,23 @@ static int smooth_tiles(bg_map *m, arena *mem)
  * Ink on the border is no evidence about the lighting: a scan cropped
  * tight (Semeion's digits are stretched to fill their box) has whole
  * stretches of stroke along its sides. So a run's median is taken over its
- * paper pixels only, those further than INK_REACH of the paper-to-ink
+ * paper pixels only, those at least INK_REACH of the paper-to-ink
  * distance from the ink's extreme level (even a deep shadow on paper stays
  * further off), and a run with under a quarter of paper says nothing. */
 #define EVEN_BORDER_SPREAD 24
 #define INK_REACH 0.4
-/* The ink's extreme level: the darkest (or lightest) 0.2% of the picture. */
-#define INK_EXTREME 0.002
+
+/* The ink's extreme level: the level of the darkest (or lightest) pixels,
+ * as many as half the picture's longer side. Any digit has more pixels than
+ * that (its strokes alone are taller), while a shadow across a big photo
+ * can have far more than a fixed fraction of the picture: a thin digit in
+ * a 1600 x 1200 photo is under 0.1% of it, and a fraction-based level would
+ * land on the shadow and take the shadow for ink. */
+static int ink_extreme_level(const uint32_t hist[256], size_t n, int w, int h, int ink_dark)
+{
+    double q = (double)((w > h ? w : h) / 2) / (double)n;
+    return hist_quantile(hist, n, ink_dark ? q : 1.0 - q);
+}
 
 /* The paper level among n pixels from (x0, y0) in steps of (dx, dy): the
  * quartile of its paper pixels furthest from the ink, which discounts the
@@ -587,20 +597,21 @@ static int run_paper_level(const uint8_t *v, int w, int x0, int y0, int dx, int 
     return hist_quantile(hist, paper, ink_dark ? 0.75 : 0.25);
 }
 
-/* paper: the border median; ink: the ink's extreme grey level. */
-static int border_is_even(const uint8_t *v, int w, int h, int paper, int ink)
+/* paper: the border median; ink: the ink's extreme grey level; ink_dark:
+ * the polarity decided (1 for dark ink on light paper). */
+static int border_is_even(const uint8_t *v, int w, int h, int paper, int ink, int ink_dark)
 {
     int hw = w / 2, hh = h / 2;
     double r = INK_REACH * abs(paper - ink);
     int m[8] = {
-        run_paper_level(v, w, 0, 0, 1, 0, hw, ink, r, ink < paper),
-        run_paper_level(v, w, hw, 0, 1, 0, w - hw, ink, r, ink < paper),
-        run_paper_level(v, w, 0, h - 1, 1, 0, hw, ink, r, ink < paper),
-        run_paper_level(v, w, hw, h - 1, 1, 0, w - hw, ink, r, ink < paper),
-        run_paper_level(v, w, 0, 0, 0, 1, hh, ink, r, ink < paper),
-        run_paper_level(v, w, 0, hh, 0, 1, h - hh, ink, r, ink < paper),
-        run_paper_level(v, w, w - 1, 0, 0, 1, hh, ink, r, ink < paper),
-        run_paper_level(v, w, w - 1, hh, 0, 1, h - hh, ink, r, ink < paper),
+        run_paper_level(v, w, 0, 0, 1, 0, hw, ink, r, ink_dark),
+        run_paper_level(v, w, hw, 0, 1, 0, w - hw, ink, r, ink_dark),
+        run_paper_level(v, w, 0, h - 1, 1, 0, hw, ink, r, ink_dark),
+        run_paper_level(v, w, hw, h - 1, 1, 0, w - hw, ink, r, ink_dark),
+        run_paper_level(v, w, 0, 0, 0, 1, hh, ink, r, ink_dark),
+        run_paper_level(v, w, 0, hh, 0, 1, h - hh, ink, r, ink_dark),
+        run_paper_level(v, w, w - 1, 0, 0, 1, hh, ink, r, ink_dark),
+        run_paper_level(v, w, w - 1, hh, 0, 1, h - hh, ink, r, ink_dark),
     };
     int lo = 255, hi = 0;
     for (int i = 0; i < 8; i++) {
@@ -1869,8 +1880,9 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
     uint32_t vhist[256];
     histogram(v, n, vhist);
     info->inverted = ink_is_dark(vhist, n, paper);
-    int ink = hist_quantile(vhist, n, info->inverted ? INK_EXTREME : 1.0 - INK_EXTREME);
-    int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP || border_is_even(v, w, h, paper, ink);
+    int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP ||
+               border_is_even(v, w, h, paper, ink_extreme_level(vhist, n, w, h, info->inverted),
+                              info->inverted);
 
     crop cr;
     rect box;

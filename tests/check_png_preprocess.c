@@ -1470,6 +1470,34 @@ START_TEST(test_digit_cropped_against_the_border)
 }
 END_TEST
 
+/* The other side of the test above: a thin digit in a big photo covers
+ * under 0.1% of it, while a shadow across a quarter of the picture is far
+ * darker than the paper. The shadow must not be taken for ink (and the
+ * lighting for even): the digit is found, not the shadow's edge. */
+START_TEST(test_thin_digit_beside_a_shadow)
+{
+    shape sh = shape_seven();
+    layout L = {1600, 1200, 563, 523, 155, 5};
+    image img = draw_grey(&sh, L, 240, 60);
+    ck_assert_ptr_nonnull(img.pixels);
+    for (int y = 0; y < L.h; y++)
+        for (int x = 1200; x < L.w; x++) {
+            uint8_t *p = &img.pixels[(size_t)y * (size_t)L.w + (size_t)x];
+            *p = (uint8_t)(*p * 150 / 240);
+        }
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_int_eq(info.inverted, 1);
+    ck_assert_msg(abs(info.box_x - 563) <= 8 && abs(info.box_y - 523) <= 8 &&
+                      info.box_w < 200 && info.box_h < 200,
+                  "shadow: box %d,%d %dx%d", info.box_x, info.box_y, info.box_w, info.box_h);
+    out_stats s = assert_mnist_like(out, "beside a shadow");
+    assert_looks_like(7, out, s, "beside a shadow");
+    image_free(&img);
+}
+END_TEST
+
 START_TEST(test_two_stroke_digit_kept_whole)
 {
     shape sh = shape_four_two_strokes();
@@ -1851,6 +1879,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_chalk_on_board);
     tcase_add_test(tc, test_uneven_lighting);
     tcase_add_test(tc, test_digit_cropped_against_the_border);
+    tcase_add_test(tc, test_thin_digit_beside_a_shadow);
     tcase_add_test(tc, test_salt_specks_ignored);
     tcase_add_test(tc, test_two_stroke_digit_kept_whole);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
