@@ -317,6 +317,8 @@ int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format f
                             mlp_kernel kernel)
 {
     memset(w, 0, sizeof *w);
+    if (format != MLP_WEIGHTS_BF16)
+        kernel = MLP_KERNEL_PORTABLE;   /* float weights have one kernel */
     if (!mlp_kernel_available(kernel))
         return -1;
     w->m = m;

@@ -66,7 +66,8 @@ int mlp_kernel_available(mlp_kernel kernel);
  * CPU has for it; m must outlive w. Returns 0, or -1 when memory runs out. */
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format);
 /* The same with a chosen kernel (tests and benchmarks compare them); -1
- * also when the CPU lacks it. The kernel only matters for BF16. */
+ * also when the CPU lacks it. The kernel only matters for BF16: F32 always
+ * gets PORTABLE. */
 int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
                             mlp_kernel kernel);
 void mlp_weights_free(mlp_weights *w);

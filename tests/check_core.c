@@ -561,6 +561,25 @@ START_TEST(test_augment_class_strokes)
         for (int x = 13; x <= 14; x++)
             one[y * 28 + x] = 255;
     assert_class_stroke(&cfg, &cfg.flag_one_probability, one, 1, 10.0f, 6.0f, 11.8f, 10.0f);
+    /* ...and is a flag, not a stub: new ink reaches at least 6 px (of the
+     * 7-15 it is drawn) from the top of the stem. */
+    static uint8_t plain[AUGMENT_SIDE * AUGMENT_SIDE], flagged[AUGMENT_SIDE * AUGMENT_SIDE];
+    cfg.flag_one_probability = 0.0f;
+    augment_digit(one, 1, &cfg, 5, plain);
+    cfg.flag_one_probability = 1.0f;
+    augment_digit(one, 1, &cfg, 5, flagged);
+    float reach = 0.0f;
+    const float c_out = (AUGMENT_SIDE - 1) / 2.0f;
+    for (int y = 0; y < AUGMENT_SIDE; y++)
+        for (int x = 0; x < AUGMENT_SIDE; x++)
+            if (flagged[y * AUGMENT_SIDE + x] > 200 && plain[y * AUGMENT_SIDE + x] < 32) {
+                /* source offsets from the stem's top at (13.5, 4.5) */
+                float sx = ((float)x - c_out) / 1.35f;
+                float sy = ((float)y - c_out) / 1.35f + 13.5f - 4.5f;
+                float d = sqrtf(sx * sx + sy * sy);
+                reach = d > reach ? d : reach;
+            }
+    ck_assert_msg(reach >= 6.0f, "the flag reaches only %.1f px", reach);
 }
 END_TEST
 
