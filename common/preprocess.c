@@ -557,8 +557,8 @@ static int smooth_tiles(bg_map *m, arena *mem)
  *
  * Ink on the border is no evidence about the lighting: a scan cropped
  * tight (Semeion's digits are stretched to fill their box) has whole
- * stretches of stroke along its sides. So a run's median is taken over its
- * paper pixels only, those at least INK_REACH of the paper-to-ink
+ * stretches of stroke along its sides. So each run's level is taken from
+ * its paper pixels only, those at least INK_REACH of the paper-to-ink
  * distance from the ink's extreme level (even a deep shadow on paper stays
  * further off), and a run with under a quarter of paper says nothing. */
 #define EVEN_BORDER_SPREAD 24
