@@ -345,10 +345,10 @@ int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format f
 
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format)
 {
+    /* init_kernel gives f32 weights the portable kernel whatever is asked. */
     mlp_kernel best = mlp_kernel_available(MLP_KERNEL_BF16_DOT) ? MLP_KERNEL_BF16_DOT
                                                                  : MLP_KERNEL_PORTABLE;
-    return mlp_weights_init_kernel(w, m, format, format == MLP_WEIGHTS_BF16 ? best
-                                                                             : MLP_KERNEL_PORTABLE);
+    return mlp_weights_init_kernel(w, m, format, best);
 }
 
 void mlp_weights_free(mlp_weights *w)
@@ -364,7 +364,7 @@ int mlp_predict_with(const mlp_weights *w, const uint8_t *pixels, float *probs, 
     mlp_normalise_input(m, pixels, in);
     for (int l = 0; l < m->n_layers; l++) {
         int K = m->sizes[l], N = m->sizes[l + 1];
-        if (w->format == MLP_WEIGHTS_BF16 && w->kernel == MLP_KERNEL_BF16_DOT)
+        if (w->kernel == MLP_KERNEL_BF16_DOT)   /* only ever with bf16 weights */
             bf16dot_forward_one(in, K, w->bf16_W[l], m->b[l], N, out);
         else if (w->format == MLP_WEIGHTS_BF16)
             dense_forward_one_bf16(in, K, w->bf16_W[l], m->b[l], N, out);

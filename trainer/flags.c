@@ -6,7 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-int flag_match(int argc, char **argv, int *i, const char *name, const char **value)
+int flag_match(int argc, char **argv, int *i, const char *name, const char **value,
+               int *misused)
 {
     const char *arg = argv[*i];
     size_t len = strlen(name);
@@ -15,7 +16,8 @@ int flag_match(int argc, char **argv, int *i, const char *name, const char **val
     if (!value) {
         if (arg[len] == '=') {
             fprintf(stderr, "digits-trainer: %s takes no value\n", name);
-            return -1;
+            *misused = 1;
+            return 0;
         }
         return 1;
     }
@@ -25,7 +27,8 @@ int flag_match(int argc, char **argv, int *i, const char *name, const char **val
     }
     if (*i + 1 >= argc) {
         fprintf(stderr, "digits-trainer: %s needs a value\n", name);
-        return -1;
+        *misused = 1;
+        return 0;
     }
     *value = argv[++*i];
     return 1;
@@ -33,8 +36,6 @@ int flag_match(int argc, char **argv, int *i, const char *name, const char **val
 
 int flag_parse_int(const char *flag, const char *text, long min, long max, int *out)
 {
-    if (!text)
-        return -1;   /* flag_match has said the value is missing */
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
@@ -49,8 +50,6 @@ int flag_parse_int(const char *flag, const char *text, long min, long max, int *
 
 int flag_parse_float(const char *flag, const char *text, double min, double max, float *out)
 {
-    if (!text)
-        return -1;
     char *end;
     errno = 0;
     double v = strtod(text, &end);

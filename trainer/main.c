@@ -138,19 +138,17 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
     o->val_split = 0.1f;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL, *flag = NULL;
-        int rc;
-        if ((rc = flag_match(argc, argv, &i, "--help", NULL)) != 0) {
-            if (rc < 0)
-                return -1;
+        int rc = 1, misused = 0;
+        if (flag_match(argc, argv, &i, "--help", NULL, &misused)) {
             fputs(usage_train, stdout);
             return 1;
         }
-#define FLAG(name) ((rc = flag_match(argc, argv, &i, (flag = name), &v)) != 0)
+#define FLAG(name) flag_match(argc, argv, &i, (flag = name), &v, &misused)
         if (FLAG("--data")) o->data_dir = v;
         else if (FLAG("--out")) o->out_path = v;
         else if (FLAG("--arch")) o->arch = v;
         else if (FLAG("--augment")) {
-            if (rc > 0 && augment_parse_mode(v, &o->augment) != 0) {
+            if (augment_parse_mode(v, &o->augment) != 0) {
                 fprintf(stderr, "digits-trainer: --augment '%s': use none, preprocess or full\n", v);
                 return -1;
             }
@@ -165,7 +163,6 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         else if (FLAG("--dropout")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->cfg.dropout) ? -1 : 1;
         else if (FLAG("--lr-min")) rc = flag_parse_float(flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
         else if (FLAG("--lr-schedule")) {
-            if (rc < 0) return -1;
             if (strcmp(v, "constant") == 0) o->cfg.lr_schedule = LR_CONSTANT;
             else if (strcmp(v, "cosine") == 0) o->cfg.lr_schedule = LR_COSINE;
             else {
@@ -175,7 +172,6 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         }
         else if (FLAG("--val-split")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
         else if (FLAG("--seed")) {
-            if (rc < 0) return -1;
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
@@ -185,20 +181,20 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
             }
             o->cfg.seed = s;
         } else if (FLAG("--optimizer")) {
-            if (rc < 0) return -1;
             if (strcmp(v, "adam") == 0) o->cfg.optimizer = OPTIMIZER_ADAM;
             else if (strcmp(v, "sgd") == 0) o->cfg.optimizer = OPTIMIZER_SGD;
             else {
                 fprintf(stderr, "digits-trainer: --optimizer '%s': use adam or sgd\n", v);
                 return -1;
             }
-        } else if ((rc = flag_match(argc, argv, &i, "--quiet", NULL)) != 0) {
+        } else if (flag_match(argc, argv, &i, "--quiet", NULL, &misused)) {
             o->quiet = 1;
-        } else if ((rc = flag_match(argc, argv, &i, "--deskew", NULL)) != 0) {
+        } else if (flag_match(argc, argv, &i, "--deskew", NULL, &misused)) {
             o->popts.deskew = 1;
         } else {
-            fprintf(stderr, "digits-trainer train: unknown flag '%s' (see --help)\n",
-                    argv[i]);
+            if (!misused)
+                fprintf(stderr, "digits-trainer train: unknown flag '%s' (see --help)\n",
+                        argv[i]);
             return -1;
         }
 #undef FLAG
@@ -420,21 +416,20 @@ static int command_eval(int argc, char **argv)
     int json = 0, threads = pool_available_cpus();
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
-        int rc;
-        if ((rc = flag_match(argc, argv, &i, "--help", NULL)) != 0) {
-            if (rc < 0)
-                return EXIT_USAGE;
+        int rc = 1, misused = 0;
+        if (flag_match(argc, argv, &i, "--help", NULL, &misused)) {
             fputs(usage_eval, stdout);
             return 0;
         }
-        if ((rc = flag_match(argc, argv, &i, "--model", &v)) != 0) model_path = v;
-        else if ((rc = flag_match(argc, argv, &i, "--data", &v)) != 0) data_dir = v;
-        else if ((rc = flag_match(argc, argv, &i, "--json", NULL)) != 0) json = 1;
-        else if ((rc = flag_match(argc, argv, &i, "--threads", &v)) != 0)
+        if (flag_match(argc, argv, &i, "--model", &v, &misused)) model_path = v;
+        else if (flag_match(argc, argv, &i, "--data", &v, &misused)) data_dir = v;
+        else if (flag_match(argc, argv, &i, "--json", NULL, &misused)) json = 1;
+        else if (flag_match(argc, argv, &i, "--threads", &v, &misused))
             rc = flag_parse_int("--threads", v, 1, 256, &threads) ? -1 : 1;
         else {
-            fprintf(stderr, "digits-trainer eval: unknown flag '%s' (see --help)\n",
-                    argv[i]);
+            if (!misused)
+                fprintf(stderr, "digits-trainer eval: unknown flag '%s' (see --help)\n",
+                        argv[i]);
             return EXIT_USAGE;
         }
         if (rc < 0)

@@ -162,28 +162,24 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
             only_files = 1;
             continue;
         }
-        int rc;
-        if ((rc = flag_match(argc, argv, &i, "--help", NULL)) != 0) {
-            if (rc < 0)
-                return -1;
+        int rc = 1, misused = 0;
+        if (flag_match(argc, argv, &i, "--help", NULL, &misused)) {
             fputs(usage_predict, stdout);
             return 1;
         }
-        if ((rc = flag_match(argc, argv, &i, "--model", &v)) != 0) o->model_path = v;
-        else if ((rc = flag_match(argc, argv, &i, "--labels", &v)) != 0) o->labels_path = v;
-        else if ((rc = flag_match(argc, argv, &i, "--dump", &v)) != 0) o->dump_dir = v;
-        else if ((rc = flag_match(argc, argv, &i, "--json", NULL)) != 0) o->json = 1;
-        else if ((rc = flag_match(argc, argv, &i, "--misses", NULL)) != 0) o->misses = 1;
-        else if ((rc = flag_match(argc, argv, &i, "--threads", &v)) != 0)
+        if (flag_match(argc, argv, &i, "--model", &v, &misused)) o->model_path = v;
+        else if (flag_match(argc, argv, &i, "--labels", &v, &misused)) o->labels_path = v;
+        else if (flag_match(argc, argv, &i, "--dump", &v, &misused)) o->dump_dir = v;
+        else if (flag_match(argc, argv, &i, "--json", NULL, &misused)) o->json = 1;
+        else if (flag_match(argc, argv, &i, "--misses", NULL, &misused)) o->misses = 1;
+        else if (flag_match(argc, argv, &i, "--threads", &v, &misused))
             rc = flag_parse_int("--threads", v, 1, 256, &o->threads) ? -1 : 1;
-        else if ((rc = flag_match(argc, argv, &i, "--weights", &v)) != 0) {
-            if (rc > 0 && mlp_weights_format_from_name(v, &o->weights) != 0) {
+        else if (flag_match(argc, argv, &i, "--weights", &v, &misused)) {
+            if (mlp_weights_format_from_name(v, &o->weights) != 0) {
                 fprintf(stderr, "digits-trainer: --weights '%s': use bf16 or f32\n", v);
                 return -1;
             }
-        } else if ((rc = flag_match(argc, argv, &i, "--pipeline", &v)) != 0) {
-            if (rc < 0)
-                return -1;
+        } else if (flag_match(argc, argv, &i, "--pipeline", &v, &misused)) {
             if (strcmp(v, "mnist") == 0)
                 o->pipeline = PIPELINE_MNIST;
             else if (strcmp(v, "naive") == 0)
@@ -193,7 +189,8 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
                 return -1;
             }
         } else {
-            fprintf(stderr, "digits-trainer predict: unknown flag '%s' (see --help)\n", arg);
+            if (!misused)
+                fprintf(stderr, "digits-trainer predict: unknown flag '%s' (see --help)\n", arg);
             return -1;
         }
         if (rc < 0)

@@ -1025,39 +1025,38 @@ int command_variants(int argc, char **argv)
     uint64_t seed = 1;
     for (int i = 2; i < argc; i++) {
         const char *v = NULL;
-        int rc;
+        int misused = 0;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(usage_variants, stdout);
             return 0;
         }
-        if ((rc = flag_match(argc, argv, &i, "--data", &v)) != 0) data_dir = v;
-        else if ((rc = flag_match(argc, argv, &i, "--out", &v)) != 0) out_dir = v;
-        else if ((rc = flag_match(argc, argv, &i, "--count", &v)) != 0) {
+        if (flag_match(argc, argv, &i, "--data", &v, &misused)) data_dir = v;
+        else if (flag_match(argc, argv, &i, "--out", &v, &misused)) out_dir = v;
+        else if (flag_match(argc, argv, &i, "--count", &v, &misused)) {
             char *end;
             errno = 0;
-            long n = rc > 0 ? strtol(v, &end, 10) : 0;
-            if (rc > 0 && (errno || end == v || *end || n < 1 || n > VARIANTS_MAX_COUNT)) {
+            long n = strtol(v, &end, 10);
+            if (errno || end == v || *end || n < 1 || n > VARIANTS_MAX_COUNT) {
                 fprintf(stderr, "digits-trainer: --count '%s' is not a whole number in 1..%d\n",
                         v, VARIANTS_MAX_COUNT);
                 return EXIT_USAGE;
             }
             count = (int)n;
-        } else if ((rc = flag_match(argc, argv, &i, "--seed", &v)) != 0) {
+        } else if (flag_match(argc, argv, &i, "--seed", &v, &misused)) {
             char *end;
             errno = 0;
-            unsigned long long s = rc > 0 ? strtoull(v, &end, 10) : 0;
-            if (rc > 0 && (errno || end == v || *end || v[0] == '-')) {
+            unsigned long long s = strtoull(v, &end, 10);
+            if (errno || end == v || *end || v[0] == '-') {
                 fprintf(stderr, "digits-trainer: --seed '%s' is not a non-negative integer\n", v);
                 return EXIT_USAGE;
             }
             seed = s;
         } else {
-            fprintf(stderr, "digits-trainer variants: unknown argument '%s' (see --help)\n",
-                    argv[i]);
+            if (!misused)
+                fprintf(stderr, "digits-trainer variants: unknown argument '%s' (see --help)\n",
+                        argv[i]);
             return EXIT_USAGE;
         }
-        if (rc < 0)
-            return EXIT_USAGE;
     }
     if (!out_dir || !out_dir[0]) {
         fprintf(stderr, "digits-trainer variants: --out DIR is required (see --help)\n");
