@@ -9,6 +9,7 @@
 #include "mlp.h"
 
 #include "kernel_bf16dot.h"
+#include "kernel_int8dot.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -293,6 +294,8 @@ int mlp_weights_format_from_name(const char *name, mlp_weights_format *format)
         *format = MLP_WEIGHTS_F32;
     else if (strcmp(name, "bf16") == 0)
         *format = MLP_WEIGHTS_BF16;
+    else if (strcmp(name, "int8") == 0)
+        *format = MLP_WEIGHTS_INT8;
     else
         return -1;
     return 0;
@@ -300,36 +303,43 @@ int mlp_weights_format_from_name(const char *name, mlp_weights_format *format)
 
 const char *mlp_weights_format_name(mlp_weights_format format)
 {
-    return format == MLP_WEIGHTS_BF16 ? "bf16" : "f32";
+    switch (format) {
+    case MLP_WEIGHTS_BF16: return "bf16";
+    case MLP_WEIGHTS_INT8: return "int8";
+    default: return "f32";
+    }
 }
 
 const char *mlp_kernel_name(mlp_kernel kernel)
 {
-    return kernel == MLP_KERNEL_BF16_DOT ? "avx512-bf16" : "portable";
+    switch (kernel) {
+    case MLP_KERNEL_BF16_DOT: return "avx512-bf16";
+    case MLP_KERNEL_INT8_DOT: return "avx512-vnni";
+    default: return "portable";
+    }
 }
 
 int mlp_kernel_available(mlp_kernel kernel)
 {
-    return kernel == MLP_KERNEL_PORTABLE || (kernel == MLP_KERNEL_BF16_DOT && bf16dot_available());
+    switch (kernel) {
+    case MLP_KERNEL_PORTABLE: return 1;
+    case MLP_KERNEL_BF16_DOT: return bf16dot_available();
+    case MLP_KERNEL_INT8_DOT: return int8dot_available();
+    }
+    return 0;
 }
 
-int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
-                            mlp_kernel kernel)
+static size_t weight_count(const model *m)
 {
-    memset(w, 0, sizeof *w);
-    if (format != MLP_WEIGHTS_BF16)
-        kernel = MLP_KERNEL_PORTABLE;   /* float weights have one kernel */
-    if (!mlp_kernel_available(kernel))
-        return -1;
-    w->m = m;
-    w->format = format;
-    w->kernel = kernel;
-    if (format != MLP_WEIGHTS_BF16)
-        return 0;
     size_t total = 0;
     for (int l = 0; l < m->n_layers; l++)
         total += (size_t)m->sizes[l] * (size_t)m->sizes[l + 1];
-    w->bf16_store = malloc(total * sizeof *w->bf16_store);
+    return total;
+}
+
+static int init_bf16(mlp_weights *w, const model *m)
+{
+    w->bf16_store = malloc(weight_count(m) * sizeof *w->bf16_store);
     if (!w->bf16_store)
         return -1;
     uint16_t *at = w->bf16_store;
@@ -343,17 +353,107 @@ int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format f
     return 0;
 }
 
+/* One scale per output column (its largest weight maps to +-127), so a
+ * column of small weights keeps its precision next to one of large. */
+static void quantise_layer(const float *W, int K, int N, int8_t *q, float *scale)
+{
+    for (int n = 0; n < N; n++)
+        scale[n] = 0.0f;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            float a = fabsf(W[(size_t)k * N + n]);
+            scale[n] = a > scale[n] ? a : scale[n];
+        }
+    for (int n = 0; n < N; n++)
+        scale[n] /= 127.0f;
+    for (int k = 0; k < K; k++)
+        for (int n = 0; n < N; n++) {
+            size_t i = (size_t)k * N + n;
+            long v = scale[n] > 0.0f ? lrintf(W[i] / scale[n]) : 0;
+            q[i] = (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
+        }
+}
+
+int mlp_int8_can_hold(const model *m)
+{
+    /* The byte inputs are unsigned: pixel * scale + offset must not go below 0. */
+    if (!(m->input_scale >= 0.0f && m->input_offset >= 0.0f))
+        return 0;
+    for (int l = 0; l + 1 < m->n_layers; l++)
+        if (m->sizes[l] > INT8DOT_MAX_INPUTS)
+            return 0;
+    return 1;
+}
+
+/* Every layer but the last: see mlp.h. */
+static int init_int8(mlp_weights *w, const model *m)
+{
+    if (!mlp_int8_can_hold(m))
+        return -1;
+    size_t weights = 0, columns = 0;
+    for (int l = 0; l + 1 < m->n_layers; l++) {
+        weights += (size_t)m->sizes[l] * (size_t)m->sizes[l + 1];
+        columns += (size_t)m->sizes[l + 1];
+    }
+    if (m->n_layers < 2)
+        return 0;   /* a single layer is the output layer: float */
+    w->int8_store = malloc(weights * sizeof *w->int8_store);
+    w->scale_store = malloc(columns * sizeof *w->scale_store);
+    if (!w->int8_store || !w->scale_store)
+        return -1;
+    int8_t *q = w->int8_store;
+    float *scale = w->scale_store;
+    for (int l = 0; l + 1 < m->n_layers; l++) {
+        int K = m->sizes[l], N = m->sizes[l + 1];
+        quantise_layer(m->W[l], K, N, q, scale);
+        w->int8_W[l] = q;
+        w->int8_scale[l] = scale;
+        q += (size_t)K * (size_t)N;
+        scale += N;
+    }
+    return 0;
+}
+
+int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
+                            mlp_kernel kernel)
+{
+    memset(w, 0, sizeof *w);
+    if (format == MLP_WEIGHTS_F32)
+        kernel = MLP_KERNEL_PORTABLE;   /* float weights have one kernel */
+    if ((kernel == MLP_KERNEL_BF16_DOT && format != MLP_WEIGHTS_BF16) ||
+        (kernel == MLP_KERNEL_INT8_DOT && format != MLP_WEIGHTS_INT8) ||
+        !mlp_kernel_available(kernel))
+        return -1;
+    w->m = m;
+    w->format = format;
+    w->kernel = kernel;
+    int rc = 0;
+    if (format == MLP_WEIGHTS_BF16)
+        rc = init_bf16(w, m);
+    else if (format == MLP_WEIGHTS_INT8)
+        rc = init_int8(w, m);
+    if (rc != 0)
+        mlp_weights_free(w);
+    return rc;
+}
+
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format)
 {
-    /* init_kernel gives f32 weights the portable kernel whatever is asked. */
-    mlp_kernel best = mlp_kernel_available(MLP_KERNEL_BF16_DOT) ? MLP_KERNEL_BF16_DOT
-                                                                 : MLP_KERNEL_PORTABLE;
+    if (format == MLP_WEIGHTS_INT8 && !mlp_int8_can_hold(m))
+        format = MLP_WEIGHTS_BF16;
+    mlp_kernel best = MLP_KERNEL_PORTABLE;
+    if (format == MLP_WEIGHTS_BF16 && mlp_kernel_available(MLP_KERNEL_BF16_DOT))
+        best = MLP_KERNEL_BF16_DOT;
+    else if (format == MLP_WEIGHTS_INT8 && mlp_kernel_available(MLP_KERNEL_INT8_DOT))
+        best = MLP_KERNEL_INT8_DOT;
     return mlp_weights_init_kernel(w, m, format, best);
 }
 
 void mlp_weights_free(mlp_weights *w)
 {
     free(w->bf16_store);
+    free(w->int8_store);
+    free(w->scale_store);
     memset(w, 0, sizeof *w);
 }
 
@@ -364,7 +464,12 @@ int mlp_predict_with(const mlp_weights *w, const uint8_t *pixels, float *probs, 
     mlp_normalise_input(m, pixels, in);
     for (int l = 0; l < m->n_layers; l++) {
         int K = m->sizes[l], N = m->sizes[l + 1];
-        if (w->kernel == MLP_KERNEL_BF16_DOT)   /* only ever with bf16 weights */
+        if (w->format == MLP_WEIGHTS_INT8 && w->int8_W[l])
+            int8dot_forward_one(in, K, w->int8_W[l], w->int8_scale[l], m->b[l], N, out,
+                                w->kernel == MLP_KERNEL_INT8_DOT);
+        else if (w->format == MLP_WEIGHTS_INT8)   /* the output layer */
+            dense_forward_one(in, K, m->W[l], m->b[l], N, out);
+        else if (w->kernel == MLP_KERNEL_BF16_DOT)   /* only ever with bf16 weights */
             bf16dot_forward_one(in, K, w->bf16_W[l], m->b[l], N, out);
         else if (w->format == MLP_WEIGHTS_BF16)
             dense_forward_one_bf16(in, K, w->bf16_W[l], m->b[l], N, out);

@@ -30,44 +30,65 @@ int mlp_predict(const model *m, const uint8_t *pixels, float *probs, float *scra
 
 /* The weights a forward pass reads. Serving one image at a time is bound
  * by reading weights from memory (the shipped model's second layer alone is
- * 4 MB of floats), so the server may round them to bfloat16 (a float's sign,
- * exponent and top 7 mantissa bits): half the bytes, sums still in float.
- * On the shipped model this changes probabilities by < 0.01, no answer on
- * ../shared/realdigits, and at most a couple of the 10000 MNIST test
- * answers (check_core holds it to five). */
-typedef enum { MLP_WEIGHTS_F32, MLP_WEIGHTS_BF16 } mlp_weights_format;
+ * 4 MB of floats), so the server may hold them in fewer bytes:
+ *  - BF16 rounds each to bfloat16 (a float's sign, exponent and top 7
+ *    mantissa bits): half the bytes, sums still in float. On the shipped
+ *    model this changes probabilities by < 0.01, no answer on
+ *    ../shared/realdigits, and at most a couple of the 10000 MNIST test
+ *    answers (check_core holds it to five).
+ *  - INT8 stores each weight as a signed byte with one scale per output
+ *    column, and rounds each layer's inputs per image to 0..255 in units of
+ *    their maximum / 255; sums are exact in int32 (kernel_int8dot.h). A
+ *    quarter of the float bytes. The output layer (0.5% of the shipped
+ *    model's weights, and the one that decides the answer) stays float:
+ *    in int8 too it cost two more MNIST test answers to save ~0.3 us. Needs
+ *    inputs that cannot be negative (the model's input normalisation must
+ *    map 0..255 to values >= 0).
+ */
+typedef enum { MLP_WEIGHTS_F32, MLP_WEIGHTS_BF16, MLP_WEIGHTS_INT8 } mlp_weights_format;
 
-/* How bf16 weights are multiplied. PORTABLE widens each weight to float and
- * multiplies by the float input (plain C the compiler vectorises).
- * BF16_DOT rounds the layer's inputs to bf16 as well and uses the CPU's
- * bf16 dot-product instruction (AVX512-BF16, sums in float32), which does
- * the same work in about half the instructions; it exists only where the
- * CPU has it. */
-typedef enum { MLP_KERNEL_PORTABLE, MLP_KERNEL_BF16_DOT } mlp_kernel;
+/* How the weights are multiplied. PORTABLE is plain C the compiler
+ * vectorises (for bf16: each weight widened to float and multiplied by the
+ * float input). BF16_DOT rounds the layer's inputs to bf16 as well and uses
+ * the CPU's bf16 dot-product instruction (AVX512-BF16, sums in float32),
+ * which does the same work in about half the instructions. INT8_DOT uses
+ * AVX512-VNNI's byte dot product for int8 weights (same sums as PORTABLE,
+ * bit for bit). Each exists only where the CPU has it. */
+typedef enum { MLP_KERNEL_PORTABLE, MLP_KERNEL_BF16_DOT, MLP_KERNEL_INT8_DOT } mlp_kernel;
 
 typedef struct {
     const model *m;                           /* sizes, biases, normalisation; and W for f32 */
     mlp_weights_format format;
-    mlp_kernel kernel;                        /* PORTABLE unless BF16 */
+    mlp_kernel kernel;                        /* PORTABLE, or the one matching format */
     const uint16_t *bf16_W[MODEL_MAX_LAYERS]; /* BF16: each W[l] rounded, into bf16_store */
     uint16_t *bf16_store;
+    const int8_t *int8_W[MODEL_MAX_LAYERS];   /* INT8: W[l] as bytes (NULL for the output layer) */
+    const float *int8_scale[MODEL_MAX_LAYERS];/* INT8: W[l]'s scale per output column */
+    int8_t *int8_store;
+    float *scale_store;
 } mlp_weights;
 
-/* "f32" or "bf16"; -1 for anything else. */
+/* "f32", "bf16" or "int8"; -1 for anything else. */
 int mlp_weights_format_from_name(const char *name, mlp_weights_format *format);
 const char *mlp_weights_format_name(mlp_weights_format format);
 
-/* "portable" or "avx512-bf16". */
+/* "portable", "avx512-bf16" or "avx512-vnni". */
 const char *mlp_kernel_name(mlp_kernel kernel);
 /* 1 when this CPU can run the kernel. */
 int mlp_kernel_available(mlp_kernel kernel);
 
+/* 1 when INT8 can hold m: its inputs cannot be negative and no layer but
+ * the last has more than INT8DOT_MAX_INPUTS inputs. */
+int mlp_int8_can_hold(const model *m);
+
 /* Prepares m's weights in the given format, with the fastest kernel this
- * CPU has for it; m must outlive w. Returns 0, or -1 when memory runs out. */
+ * CPU has for it; m must outlive w. INT8 for a model it cannot hold gives
+ * BF16 instead (w->format says which). Returns 0, or -1 when memory runs
+ * out. */
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format);
-/* The same with a chosen kernel (tests and benchmarks compare them); -1
- * also when the CPU lacks it. The kernel only matters for BF16: F32 always
- * gets PORTABLE. */
+/* The same with a chosen format and kernel, nothing substituted (tests and
+ * benchmarks compare them); -1 also when the CPU lacks the kernel, it is
+ * for another format, or INT8 cannot hold m. F32 always gets PORTABLE. */
 int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
                             mlp_kernel kernel);
 void mlp_weights_free(mlp_weights *w);

@@ -470,6 +470,152 @@ START_TEST(test_bf16_dot_kernel)
 }
 END_TEST
 
+START_TEST(test_int8_weights)
+{
+    mlp_weights_format f;
+    ck_assert_int_eq(mlp_weights_format_from_name("int8", &f), 0);
+    ck_assert_int_eq(f, MLP_WEIGHTS_INT8);
+    ck_assert_str_eq(mlp_weights_format_name(f), "int8");
+    ck_assert_str_eq(mlp_kernel_name(MLP_KERNEL_INT8_DOT), "avx512-vnni");
+
+    /* Each column's largest weight becomes +-127; the others round to the
+     * nearest step of that scale; the output layer is not quantised. */
+    int sizes[3] = {3, 2, 2};
+    model m;
+    char err[256];
+    ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+    m.input_scale = 1.0f / 255.0f; m.input_offset = 0.0f;
+    float W0[6] = {1.27f, -0.5f,
+                   -0.63f, 0.26f,
+                   0.0051f, 0.0f};   /* column 1: largest |w| is 0.5 */
+    memcpy(m.W[0], W0, sizeof W0);
+    mlp_weights w;
+    ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE), 0);
+    ck_assert_float_eq_tol(w.int8_scale[0][0], 0.01f, 1e-7f);
+    ck_assert_float_eq_tol(w.int8_scale[0][1], 0.5f / 127.0f, 1e-7f);
+    const int8_t want[6] = {127, -127, -63, 66, 1, 0};   /* 0.26 / (0.5 / 127) = 66.04 */
+    ck_assert_mem_eq(w.int8_W[0], want, sizeof want);
+    ck_assert_ptr_null(w.int8_W[1]);
+    mlp_weights_free(&w);
+
+    /* Inputs that can be negative cannot be bytes: the explicit request
+     * fails, the server's default falls back to bf16. */
+    m.input_offset = -0.5f;
+    ck_assert(!mlp_int8_can_hold(&m));
+    ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE), -1);
+    ck_assert_int_eq(mlp_weights_init(&w, &m, MLP_WEIGHTS_INT8), 0);
+    ck_assert_int_eq(w.format, MLP_WEIGHTS_BF16);
+    mlp_weights_free(&w);
+    /* A kernel for another format is refused. */
+    ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_INT8_DOT), -1);
+    model_free(&m);
+}
+END_TEST
+
+/* The int8 hidden layer in double, from the kernel's own bytes and scales
+ * and the input rounding its contract states (kernel_int8dot.h). */
+static void int8_reference_layer(const float *x, int K, const int8_t *q, const float *scale,
+                                 const float *bias, int N, double *y)
+{
+    float max = 0.0f;
+    for (int k = 0; k < K; k++)
+        max = x[k] > max ? x[k] : max;
+    float step = max / 255.0f;
+    for (int n = 0; n < N; n++) {
+        int64_t sum = 0;
+        for (int k = 0; k < K && step > 0.0f; k++) {
+            float r = fmaf(x[k], 1.0f / step, 0.5f);
+            int64_t u = r >= 255.0f ? 255 : (r > 0.0f ? (int64_t)r : 0);
+            sum += u * q[(size_t)k * N + n];
+        }
+        y[n] = bias[n] + (double)sum * (double)(scale[n] * step);
+    }
+}
+
+START_TEST(test_int8_dot_kernel)
+{
+    /* The portable loop always; the VNNI one where the CPU has it, which
+     * must give the same bits. Shapes as for the bf16 kernel, plus input
+     * counts that leave short groups of four and outputs that are not a
+     * multiple of 64. */
+    const int shapes[][3] = {{785, 37, 10}, {1200, 1000, 7}, {3, 5, 3}, {16, 16, 16},
+                             {40, 1100, 2}, {258, 65, 4}, {1, 129, 10}};
+    int vnni = mlp_kernel_available(MLP_KERNEL_INT8_DOT);
+    if (!vnni)
+        fprintf(stderr, "check_core: this CPU has no AVX512-VNNI; only the portable int8 loop "
+                        "is tested\n");
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int sizes[3] = {shapes[t][0], shapes[t][1], shapes[t][2]};
+        model m;
+        char err[256];
+        ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
+        m.input_scale = 1.0f / 255.0f; m.input_offset = 0.0f;
+        rng r;
+        rng_seed(&r, 7 + t);
+        for (int l = 0; l < 2; l++) {
+            for (int i = 0; i < sizes[l] * sizes[l + 1]; i++)
+                m.W[l][i] = (rng_uniform(&r) - 0.5f) * 0.2f;
+            for (int i = 0; i < sizes[l + 1]; i++)
+                m.b[l][i] = (rng_uniform(&r) - 0.5f) * 0.1f;
+        }
+        uint8_t *px = malloc((size_t)sizes[0]);
+        for (int k = 0; k < sizes[0]; k++)
+            px[k] = (k % 7 == 0 || (k / 50) % 3 == 1) ? 0 : (uint8_t)(1 + rng_below(&r, 254));
+        px[0] = 200;   /* the one-input shape must not be blank */
+        mlp_weights portable, fast;
+        ck_assert_int_eq(mlp_weights_init_kernel(&portable, &m, MLP_WEIGHTS_INT8,
+                                                 MLP_KERNEL_PORTABLE), 0);
+        float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
+        float probs[16], fast_probs[16];
+        int digit = mlp_predict_with(&portable, px, probs, scratch);
+        if (vnni) {
+            ck_assert_int_eq(mlp_weights_init_kernel(&fast, &m, MLP_WEIGHTS_INT8,
+                                                     MLP_KERNEL_INT8_DOT), 0);
+            ck_assert_int_eq(mlp_predict_with(&fast, px, fast_probs, scratch), digit);
+            ck_assert_msg(memcmp(probs, fast_probs, sizeof(float) * (size_t)sizes[2]) == 0,
+                          "shape %zu: the VNNI kernel's bits differ from the portable loop's", t);
+            mlp_weights_free(&fast);
+        }
+        /* Every weight within half a step of its float. */
+        for (int k = 0; k < sizes[0]; k++)
+            for (int n = 0; n < sizes[1]; n++) {
+                size_t i = (size_t)k * sizes[1] + n;
+                ck_assert(fabsf(portable.int8_W[0][i] * portable.int8_scale[0][n] - m.W[0][i]) <=
+                          portable.int8_scale[0][n] * 0.5001f);
+            }
+
+        /* The reference: the hidden layer from the bytes, the output layer in
+         * double over the float weights. */
+        float *x = malloc((size_t)sizes[0] * sizeof *x);
+        double *h = malloc((size_t)sizes[1] * sizeof *h);
+        mlp_normalise_input(&m, px, x);
+        int8_reference_layer(x, sizes[0], portable.int8_W[0], portable.int8_scale[0], m.b[0],
+                             sizes[1], h);
+        double logit[16], top = -1e300, sum = 0;
+        int want = 0;
+        for (int c = 0; c < sizes[2]; c++) {
+            logit[c] = m.b[1][c];
+            for (int k = 0; k < sizes[1]; k++)
+                logit[c] += (h[k] > 0 ? (double)(float)h[k] : 0.0) * m.W[1][(size_t)k * sizes[2] + c];
+            if (logit[c] > top) {
+                top = logit[c];
+                want = c;
+            }
+        }
+        for (int c = 0; c < sizes[2]; c++)
+            sum += exp(logit[c] - top);
+        ck_assert_int_eq(digit, want);
+        for (int c = 0; c < sizes[2]; c++)
+            ck_assert_msg(fabs(probs[c] - exp(logit[c] - top) / sum) < 1e-5,
+                          "shape %zu: p[%d] = %.7f, reference %.7f", t, c, probs[c],
+                          exp(logit[c] - top) / sum);
+        free(h); free(x); free(scratch); free(px);
+        mlp_weights_free(&portable);
+        model_free(&m);
+    }
+}
+END_TEST
+
 /* ---- backpropagation ---- */
 
 static double batch_loss(model *m, const dataset *d, int count)
@@ -847,30 +993,37 @@ START_TEST(test_shipped_model_accuracy_is_true)
     /* the single-image path the server uses agrees with the batched one */
     float probs[10];
     float *scratch = malloc(mlp_scratch_floats(&m) * sizeof(float));
-    /* ...and so does the server's default, bf16 weights, with each kernel
-     * this CPU has: same answers on all but a handful of images, same
-     * accuracy within two images. */
-    for (int kernel = MLP_KERNEL_PORTABLE; kernel <= MLP_KERNEL_BF16_DOT; kernel++) {
-        if (!mlp_kernel_available((mlp_kernel)kernel))
+    /* ...and so do the smaller weights the server serves (int8 by default,
+     * bf16), with each kernel this CPU has: same answers on all but a
+     * handful of images, same accuracy within two images. */
+    const struct {
+        mlp_weights_format format;
+        mlp_kernel kernel;
+    } served[] = {{MLP_WEIGHTS_BF16, MLP_KERNEL_PORTABLE}, {MLP_WEIGHTS_BF16, MLP_KERNEL_BF16_DOT},
+                  {MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE}, {MLP_WEIGHTS_INT8, MLP_KERNEL_INT8_DOT}};
+    for (size_t v = 0; v < sizeof served / sizeof served[0]; v++) {
+        mlp_kernel kernel = served[v].kernel;
+        if (!mlp_kernel_available(kernel))
             continue;
-        mlp_weights bf16;
-        ck_assert_int_eq(mlp_weights_init_kernel(&bf16, &m, MLP_WEIGHTS_BF16, (mlp_kernel)kernel),
-                         0);
-        int correct = 0, bf16_correct = 0, agree = 0;
+        mlp_weights small;
+        ck_assert_int_eq(mlp_weights_init_kernel(&small, &m, served[v].format, kernel), 0);
+        int correct = 0, small_correct = 0, agree = 0;
         for (int i = 0; i < test.count; i++) {
             const uint8_t *px = test.pixels + (size_t)i * 784;
             int digit = mlp_predict(&m, px, probs, scratch);
-            int bf16_digit = mlp_predict_with(&bf16, px, probs, scratch);
+            int small_digit = mlp_predict_with(&small, px, probs, scratch);
             correct += digit == test.labels[i];
-            bf16_correct += bf16_digit == test.labels[i];
-            agree += digit == bf16_digit;
+            small_correct += small_digit == test.labels[i];
+            agree += digit == small_digit;
         }
         ck_assert_int_eq(correct, r.correct);
-        ck_assert_msg(abs(bf16_correct - correct) <= 2, "%s kernel: %d correct, f32 %d",
-                      mlp_kernel_name((mlp_kernel)kernel), bf16_correct, correct);
-        ck_assert_msg(agree >= test.count - 5, "%s kernel: %d answers differ from f32",
-                      mlp_kernel_name((mlp_kernel)kernel), test.count - agree);
-        mlp_weights_free(&bf16);
+        ck_assert_msg(abs(small_correct - correct) <= 2, "%s %s kernel: %d correct, f32 %d",
+                      mlp_weights_format_name(served[v].format), mlp_kernel_name(kernel),
+                      small_correct, correct);
+        ck_assert_msg(agree >= test.count - 5, "%s %s kernel: %d answers differ from f32",
+                      mlp_weights_format_name(served[v].format), mlp_kernel_name(kernel),
+                      test.count - agree);
+        mlp_weights_free(&small);
     }
     free(scratch);
     free(prepared);
@@ -895,6 +1048,8 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_forward_hand_computed);
     tcase_add_test(tc, test_bf16_weights);
     tcase_add_test(tc, test_bf16_dot_kernel);
+    tcase_add_test(tc, test_int8_weights);
+    tcase_add_test(tc, test_int8_dot_kernel);
     tcase_add_test(tc, test_gradient_check);
     tcase_add_test(tc, test_adam_step_hand_computed);
     tcase_add_test(tc, test_sgd_momentum_step);

@@ -1834,7 +1834,9 @@ static void expected_for(const char *path, expected_answer *e)
 {
     served_model *sm;
     char err[512];
-    ck_assert_msg(served_model_load(path, MLP_WEIGHTS_BF16, &sm, err, sizeof err) == 0, "%s", err);
+    server_config defaults;   /* the weights the spawned server uses */
+    config_defaults(&defaults);
+    ck_assert_msg(served_model_load(path, defaults.weights, &sm, err, sizeof err) == 0, "%s", err);
     float *scratch = malloc((sm->scratch_floats + 1) * sizeof(float));
     infer_result *res = malloc(sizeof *res);
     ck_assert_int_eq(infer_png(sm, good_png, good_png_len, 1u << 24, scratch, res), INFER_OK);

@@ -644,11 +644,10 @@ START_TEST(test_model_metadata)
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "id")->valuestring, served_id);
     const cJSON *acc = cJSON_GetObjectItemCaseSensitive(j, "test_accuracy");
     ck_assert(cJSON_IsNumber(acc) && acc->valuedouble >= 0 && acc->valuedouble <= 1);
-    /* The default: bf16 weights, with the dot-product kernel where the CPU
-     * has one. */
-    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "weights")->valuestring, "bf16");
+    /* The default: int8 weights, with the VNNI kernel where the CPU has it. */
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "weights")->valuestring, "int8");
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "kernel")->valuestring,
-                     mlp_kernel_available(MLP_KERNEL_BF16_DOT) ? "avx512-bf16" : "portable");
+                     mlp_kernel_available(MLP_KERNEL_INT8_DOT) ? "avx512-vnni" : "portable");
     cJSON_Delete(j);
     resp_free(&r);
 }

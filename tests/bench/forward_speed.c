@@ -77,22 +77,34 @@ int main(int argc, char **argv)
     if (!pixels || !reference || !scratch || prepare(&m, &data.test_images, pixels) != 0)
         return 1;
 
-    variant v[3] = {{.name = "f32"}, {.name = "bf16, portable kernel"},
-                    {.name = "bf16, avx512-bf16 kernel"}};
+    /* Every format with each kernel this CPU has; f32 first, the reference. */
+    static const struct {
+        const char *name;
+        mlp_weights_format format;
+        mlp_kernel kernel;
+    } wanted[] = {
+        {"f32", MLP_WEIGHTS_F32, MLP_KERNEL_PORTABLE},
+        {"bf16, portable kernel", MLP_WEIGHTS_BF16, MLP_KERNEL_PORTABLE},
+        {"bf16, avx512-bf16 kernel", MLP_WEIGHTS_BF16, MLP_KERNEL_BF16_DOT},
+        {"int8, portable kernel", MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE},
+        {"int8, avx512-vnni kernel", MLP_WEIGHTS_INT8, MLP_KERNEL_INT8_DOT},
+    };
+    enum { N_WANTED = sizeof wanted / sizeof wanted[0] };
+    variant v[N_WANTED];
     int n_variants = 0;
-    if (mlp_weights_init_kernel(&v[n_variants++].w, &m, MLP_WEIGHTS_F32, MLP_KERNEL_PORTABLE) ||
-        mlp_weights_init_kernel(&v[n_variants++].w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_PORTABLE)) {
-        fprintf(stderr, "forward_speed: out of memory\n");
-        return 1;
-    }
-    if (mlp_kernel_available(MLP_KERNEL_BF16_DOT)) {
-        if (mlp_weights_init_kernel(&v[n_variants++].w, &m, MLP_WEIGHTS_BF16,
-                                    MLP_KERNEL_BF16_DOT) != 0) {
-            fprintf(stderr, "forward_speed: out of memory\n");
+    for (int i = 0; i < N_WANTED; i++) {
+        if (!mlp_kernel_available(wanted[i].kernel)) {
+            printf("(this CPU cannot run the %s kernel: not measured)\n",
+                   mlp_kernel_name(wanted[i].kernel));
+            continue;
+        }
+        memset(&v[n_variants], 0, sizeof v[n_variants]);
+        v[n_variants].name = wanted[i].name;
+        if (mlp_weights_init_kernel(&v[n_variants].w, &m, wanted[i].format, wanted[i].kernel)) {
+            fprintf(stderr, "forward_speed: cannot prepare %s weights\n", wanted[i].name);
             return 1;
         }
-    } else {
-        printf("(this CPU has no AVX512-BF16: that kernel is not measured)\n");
+        n_variants++;
     }
 
     float probs[MODEL_MAX_WIDTH];
