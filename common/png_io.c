@@ -206,8 +206,9 @@ static void configure_limits(png_structp png, uint64_t max_pixels)
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
 }
 
-/* Asks libpng to deliver 8-bit RGBA whatever the stored format is. */
-static void request_rgba8(png_structp png, png_infop info)
+/* Asks libpng for 8 bits per channel: RGBA when rgba is set, else as few
+ * channels as the stored format has (grey, grey + alpha, RGB or RGBA). */
+static void request_8bit(png_structp png, png_infop info, int rgba)
 {
     int color_type = png_get_color_type(png, info);
     int bit_depth = png_get_bit_depth(png, info);
@@ -217,9 +218,9 @@ static void request_rgba8(png_structp png, png_infop info)
     png_set_expand(png);
     if (bit_depth == 16)
         png_set_scale_16(png);   /* rounds, unlike strip_16's truncation */
-    if (!(color_type & PNG_COLOR_MASK_COLOR))
+    if (rgba && !(color_type & PNG_COLOR_MASK_COLOR))
         png_set_gray_to_rgb(png);
-    if (!(color_type & PNG_COLOR_MASK_ALPHA) && !has_trns)
+    if (rgba && !(color_type & PNG_COLOR_MASK_ALPHA) && !has_trns)
         png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
@@ -228,7 +229,7 @@ static void request_rgba8(png_structp png, png_infop info)
 /* Runs libpng over ctx->data. Only this function calls setjmp; its locals are
  * not used after a longjmp, and the buffers it allocates hang off ctx. */
 static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ctx,
-                                 uint64_t max_pixels, image *out, char *detail,
+                                 uint64_t max_pixels, int rgba, image *out, char *detail,
                                  size_t detail_len)
 {
     if (setjmp(png_jmpbuf(png)))
@@ -246,12 +247,14 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
     if (w == 0 || h == 0 || w > PNG_MAX_DIM || h > PNG_MAX_DIM)
         return PNG_IO_CORRUPT;
 
-    request_rgba8(png, info);
-    if (png_get_channels(png, info) != 4 || png_get_bit_depth(png, info) != 8 ||
-        png_get_rowbytes(png, info) != (size_t)w * 4u)
+    request_8bit(png, info, rgba);
+    int channels = png_get_channels(png, info);
+    if (channels < 1 || channels > 4 || (rgba && channels != 4) ||
+        png_get_bit_depth(png, info) != 8 ||
+        png_get_rowbytes(png, info) != (size_t)w * (size_t)channels)
         png_error(png, "unexpected pixel layout after transformation");
 
-    size_t stride = (size_t)w * 4u;
+    size_t stride = (size_t)w * (size_t)channels;
     if (mul_overflows(h, stride) || mul_overflows(h, sizeof(png_bytep))) {
         ctx->out_of_memory = 1;
         return PNG_IO_NO_MEMORY;
@@ -272,14 +275,14 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
 
     out->width = (int)w;
     out->height = (int)h;
-    out->channels = 4;
+    out->channels = channels;
     out->pixels = ctx->pixels;
     ctx->pixels = NULL;   /* ownership moved to *out */
     return PNG_IO_OK;
 }
 
-png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels,
-                              image *out, char *detail, size_t detail_len)
+static png_io_status decode_memory(const uint8_t *data, size_t len, uint64_t max_pixels, int rgba,
+                                   image *out, char *detail, size_t detail_len)
 {
     set_detail(detail, detail_len, "");
     if (!out)
@@ -318,7 +321,7 @@ png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixe
         return PNG_IO_NO_MEMORY;
     }
 
-    st = decode_into(png, info, &ctx, max_pixels, out, detail, detail_len);
+    st = decode_into(png, info, &ctx, max_pixels, rgba, out, detail, detail_len);
     png_destroy_read_struct(&png, &info, NULL);
     free(ctx.pixels);
     free(ctx.rows);
@@ -332,6 +335,18 @@ png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixe
     }
     set_detail(detail, detail_len, ctx.message);   /* last warning, if any */
     return PNG_IO_OK;
+}
+
+png_io_status png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, image *out,
+                         char *detail, size_t detail_len)
+{
+    return decode_memory(data, len, max_pixels, 0, out, detail, detail_len);
+}
+
+png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels,
+                              image *out, char *detail, size_t detail_len)
+{
+    return decode_memory(data, len, max_pixels, 1, out, detail, detail_len);
 }
 
 /* ---- encoding ---------------------------------------------------------- */

@@ -2,8 +2,8 @@
  *
  * Decoding accepts every colour type and bit depth PNG allows (grey, grey +
  * alpha, RGB, RGBA, palette with or without tRNS, 1/2/4/8/16-bit, Adam7
- * interlaced) and always produces 8-bit RGBA, so later stages deal with one
- * layout. The input is untrusted: the header is checked against the pixel
+ * interlaced) and produces 8 bits per channel, either in as few channels as
+ * the file needs or always as RGBA. The input is untrusted: the header is checked against the pixel
  * limit before any pixel memory is allocated, and libpng errors never escape
  * as longjmps to the caller.
  */
@@ -33,10 +33,18 @@ png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *he
 /* The CRC-32 a PNG chunk carries, over n bytes (its type and data). */
 uint32_t png_chunk_crc(const uint8_t *p, size_t n);
 
-/* Decodes an in-memory PNG into an 8-bit RGBA image (out->channels == 4).
+/* Decodes an in-memory PNG into an 8-bit image with the channels the file
+ * holds: 1 (grey), 2 (grey + alpha, or grey with a tRNS colour), 3 (RGB or
+ * an opaque palette) or 4 (RGBA, or RGB/palette with tRNS). A grey upload
+ * takes a quarter of the memory and work of RGBA; the preprocessing reads
+ * every layout and gives the same result as from RGBA.
  * max_pixels bounds width * height (0 means no bound beyond the format's).
  * On failure *out is left empty and, when detail is not NULL, a message from
  * libpng is copied into detail (detail_len bytes at most, NUL-terminated). */
+png_io_status png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, image *out,
+                         char *detail, size_t detail_len);
+
+/* The same, always as RGBA (out->channels == 4). */
 png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels,
                               image *out, char *detail, size_t detail_len);
 

@@ -45,9 +45,9 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
     }
 
     uint64_t t0 = mono_ns();
-    image rgba;
+    image img;
     char why[160] = "";
-    ps = png_decode_rgba(png, len, max_pixels, &rgba, why, sizeof why);
+    ps = png_decode(png, len, max_pixels, &img, why, sizeof why);
     uint64_t t1 = mono_ns();
     out->decode_ns = t1 - t0;
     if (ps != PNG_IO_OK) {
@@ -56,8 +56,8 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
         return from_png_status(ps);
     }
 
-    preprocess_status pp = preprocess_to_mnist_with(&rgba, &sm->preprocess, out->input, &out->info);
-    image_free(&rgba);
+    preprocess_status pp = preprocess_to_mnist_with(&img, &sm->preprocess, out->input, &out->info);
+    image_free(&img);
     uint64_t t2 = mono_ns();
     out->preprocess_ns = t2 - t1;
     if (pp != PREPROCESS_OK) {

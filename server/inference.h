@@ -1,7 +1,7 @@
 /* inference.h -- one PNG in, one digit out: the pipeline behind /predict.
  *
  *   PNG bytes --png_read_size--> pixel-limit check (before any pixel memory)
- *             --png_decode_rgba--> 8-bit RGBA
+ *             --png_decode--> 8-bit grey, grey + alpha, RGB or RGBA
  *             --preprocess_to_mnist_with--> 28x28 grey, light ink on black,
  *                                  prepared the way the model was trained
  *             --mlp_predict--> 10 probabilities and the argmax

@@ -396,6 +396,50 @@ static void assert_failed_cleanly(png_io_status st, png_io_status want, const im
     ck_assert_msg(detail[0] != '\0', "%s: no detail message", what);
 }
 
+/* The channels png_decode() keeps for a format: alpha only when the file
+ * has it (an alpha channel or tRNS), colour only when it has colour. */
+static int native_channels(const png_format *f)
+{
+    int alpha = (f->color_type & PNG_COLOR_MASK_ALPHA) || f->trns;
+    int colour = f->color_type & PNG_COLOR_MASK_COLOR;   /* palettes are colour */
+    return (colour ? 3 : 1) + alpha;
+}
+
+/* png_decode() keeps the file's channels, and is RGBA's pixels exactly once
+ * widened (grey g -> g, g, g; no alpha -> 255); the preprocessing (which the
+ * server runs on png_decode's output) gives the same bits from either. */
+static void assert_native_matches_rgba(const buffer *b, const png_format *f, const char *what)
+{
+    image native, rgba;
+    char detail[256];
+    ck_assert_int_eq(png_decode(b->data, b->len, 1000000, &native, detail, sizeof detail),
+                     PNG_IO_OK);
+    ck_assert_int_eq(png_decode_rgba(b->data, b->len, 1000000, &rgba, detail, sizeof detail),
+                     PNG_IO_OK);
+    ck_assert_msg(native.channels == native_channels(f), "%s: %d channels, want %d", what,
+                  native.channels, native_channels(f));
+    int ch = native.channels;
+    for (int i = 0; i < native.width * native.height; i++) {
+        const uint8_t *n = native.pixels + (size_t)i * ch, *r = rgba.pixels + (size_t)i * 4;
+        uint8_t want[4] = {n[0], ch >= 3 ? n[1] : n[0], ch >= 3 ? n[2] : n[0],
+                           ch == 2 ? n[1] : (ch == 4 ? n[3] : 255)};
+        ck_assert_msg(memcmp(r, want, 4) == 0, "%s: pixel %d differs from RGBA", what, i);
+    }
+    for (int deskew = 0; deskew <= 1; deskew++) {
+        preprocess_options opts = {.deskew = deskew};
+        uint8_t a[MNIST_PIXELS], c[MNIST_PIXELS];
+        preprocess_info ia, ic;
+        memset(&ia, 0, sizeof ia);
+        memset(&ic, 0, sizeof ic);
+        ck_assert_int_eq(preprocess_to_mnist_with(&native, &opts, a, &ia),
+                         preprocess_to_mnist_with(&rgba, &opts, c, &ic));
+        ck_assert_msg(memcmp(a, c, sizeof a) == 0 && memcmp(&ia, &ic, sizeof ia) == 0,
+                      "%s: preprocessing differs between native and RGBA", what);
+    }
+    image_free(&native);
+    image_free(&rgba);
+}
+
 /* ======================================================================
  * PNG decoding tests
  * ====================================================================== */
@@ -412,6 +456,7 @@ START_TEST(test_decode_every_format)
         char what[96];
         snprintf(what, sizeof what, "%s %dx%d", f->name, sizes[k][0], sizes[k][1]);
         assert_decodes_to(&b, si, what);
+        assert_native_matches_rgba(&b, f, what);
         int w, h;
         ck_assert_int_eq(png_read_size(b.data, b.len, &w, &h), PNG_IO_OK);
         ck_assert_int_eq(w, sizes[k][0]);

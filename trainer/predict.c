@@ -3,7 +3,7 @@
  * The question this command answers is "what would the service say about
  * these pictures, and how often is it right on real handwriting?", without
  * starting a server. So the default pipeline is, step for step, the one
- * behind POST /predict (bounded read, png_decode_rgba with the server's
+ * behind POST /predict (bounded read, png_decode with the server's
  * default pixel limit, preprocess_to_mnist, mlp_predict). The `naive`
  * pipeline reproduces what the seed tutorial did to uploads (luma ignoring
  * alpha, squash the whole picture to 28x28, no inversion, no centring) so
@@ -505,8 +505,11 @@ static void classify_one(run_ctx *ctx, item *it, uint8_t *input, float *scratch)
         snprintf(it->reason, sizeof it->reason, "%s", text + (text[0] == ' '));
         return;
     }
-    image rgba;
-    png_io_status ps = png_decode_rgba(data, len, MAX_IMAGE_PIXELS, &rgba, why, sizeof why);
+    /* The naive pipeline reads RGBA; the server's takes the file's channels. */
+    image img;
+    png_io_status ps = ctx->pipeline == PIPELINE_NAIVE
+                           ? png_decode_rgba(data, len, MAX_IMAGE_PIXELS, &img, why, sizeof why)
+                           : png_decode(data, len, MAX_IMAGE_PIXELS, &img, why, sizeof why);
     free(data);
     if (ps != PNG_IO_OK) {
         it->status = ps == PNG_IO_NO_MEMORY ? ITEM_NOT_CLASSIFIED : ITEM_BAD_PNG;
@@ -515,16 +518,16 @@ static void classify_one(run_ctx *ctx, item *it, uint8_t *input, float *scratch)
         return;
     }
     if (ctx->pipeline == PIPELINE_NAIVE) {
-        naive_to_28(&rgba, input);
+        naive_to_28(&img, input);
         it->inverted = 0;
         it->box_x = it->box_y = 0;
-        it->box_w = rgba.width;
-        it->box_h = rgba.height;
+        it->box_w = img.width;
+        it->box_h = img.height;
     } else {
         preprocess_info info;
-        preprocess_status pp = preprocess_to_mnist_with(&rgba, &ctx->preprocess, input, &info);
+        preprocess_status pp = preprocess_to_mnist_with(&img, &ctx->preprocess, input, &info);
         if (pp != PREPROCESS_OK) {
-            image_free(&rgba);
+            image_free(&img);
             it->status = ITEM_NOT_CLASSIFIED;
             snprintf(it->reason, sizeof it->reason, "%s", preprocess_status_text(pp));
             return;
@@ -535,7 +538,7 @@ static void classify_one(run_ctx *ctx, item *it, uint8_t *input, float *scratch)
         it->box_w = info.box_w;
         it->box_h = info.box_h;
     }
-    image_free(&rgba);
+    image_free(&img);
     int d = mlp_predict_with(&ctx->weights, input, it->probs, scratch);
     int finite = 1;
     for (int k = 0; k < 10; k++)
