@@ -1,6 +1,7 @@
 /* log.c -- text and JSON log lines, one write(2) each. */
 #include "log.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -32,15 +33,45 @@ static const char *level_name(log_level level)
     }
 }
 
-/* RFC 3339 UTC with milliseconds. */
+/* RFC 3339 UTC with milliseconds. The date and time of day change once a
+ * second, so each thread keeps them formatted (gmtime_r takes a lock and
+ * printf is slow, and every request writes a line). */
 static void put_timestamp(strbuf *sb)
 {
+    static _Thread_local time_t cached_sec = (time_t)-1;
+    static _Thread_local char cached[32];
+    static _Thread_local size_t cached_len;
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    struct tm tm;
-    gmtime_r(&ts.tv_sec, &tm);
-    strbuf_printf(sb, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-                  tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000);
+    if (ts.tv_sec != cached_sec) {
+        struct tm tm;
+        gmtime_r(&ts.tv_sec, &tm);
+        int n = snprintf(cached, sizeof cached, "%04d-%02d-%02dT%02d:%02d:%02d",
+                         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+                         tm.tm_sec);
+        cached_len = n > 0 && (size_t)n < sizeof cached ? (size_t)n : 0;
+        cached_sec = ts.tv_sec;
+    }
+    strbuf_append(sb, cached, cached_len);
+    long ms = ts.tv_nsec / 1000000;
+    char frac[5] = {'.', (char)('0' + ms / 100), (char)('0' + ms / 10 % 10), (char)('0' + ms % 10),
+                    'Z'};
+    strbuf_append(sb, frac, sizeof frac);
+}
+
+/* A duration in milliseconds with three decimals, as "%.3f" prints it. */
+static void put_duration_ms(strbuf *sb, double ms)
+{
+    strbuf_fixed(sb, ms > 0 ? (uint64_t)llround(ms * 1000.0) : 0, 3);
+}
+
+static void put_digits(strbuf *sb, const int *digits, int n)
+{
+    for (int i = 0; i < n; i++) {
+        if (i)
+            strbuf_putc(sb, ',');
+        strbuf_uint(sb, digits[i] >= 0 ? (uint64_t)digits[i] : 0);
+    }
 }
 
 /* A text-format value: bare when it is a plain token, otherwise a JSON-style
@@ -119,14 +150,18 @@ void log_request(const log_request_fields *r)
         strbuf_json_string(&sb, r->method ? r->method : "");
         strbuf_puts(&sb, ",\"path\":");
         strbuf_json_string(&sb, path);
-        strbuf_printf(&sb, ",\"status\":%u,\"bytes\":%llu,\"duration_ms\":%.3f", r->status,
-                      r->bytes, r->duration_ms);
+        strbuf_puts(&sb, ",\"status\":");
+        strbuf_uint(&sb, r->status);
+        strbuf_puts(&sb, ",\"bytes\":");
+        strbuf_uint(&sb, r->bytes);
+        strbuf_puts(&sb, ",\"duration_ms\":");
+        put_duration_ms(&sb, r->duration_ms);
         if (r->n_digits == 1) {
-            strbuf_printf(&sb, ",\"digit\":%d", r->digits[0]);
+            strbuf_puts(&sb, ",\"digit\":");
+            put_digits(&sb, r->digits, 1);
         } else if (r->n_digits > 1) {
             strbuf_puts(&sb, ",\"digit\":[");
-            for (int i = 0; i < r->n_digits; i++)
-                strbuf_printf(&sb, i ? ",%d" : "%d", r->digits[i]);
+            put_digits(&sb, r->digits, r->n_digits);
             strbuf_putc(&sb, ']');
         }
         if (r->error_code) {
@@ -144,12 +179,15 @@ void log_request(const log_request_fields *r)
         put_text_value(&sb, r->method ? r->method : "-");
         strbuf_puts(&sb, " path=");
         put_text_value(&sb, path);
-        strbuf_printf(&sb, " status=%u bytes=%llu duration_ms=%.3f", r->status, r->bytes,
-                      r->duration_ms);
+        strbuf_puts(&sb, " status=");
+        strbuf_uint(&sb, r->status);
+        strbuf_puts(&sb, " bytes=");
+        strbuf_uint(&sb, r->bytes);
+        strbuf_puts(&sb, " duration_ms=");
+        put_duration_ms(&sb, r->duration_ms);
         if (r->n_digits > 0) {
             strbuf_puts(&sb, " digit=");
-            for (int i = 0; i < r->n_digits; i++)
-                strbuf_printf(&sb, i ? ",%d" : "%d", r->digits[i]);
+            put_digits(&sb, r->digits, r->n_digits);
         }
         if (r->error_code) {
             strbuf_puts(&sb, " error=");

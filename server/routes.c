@@ -76,9 +76,13 @@ void route_reply_error(route_reply *rep, unsigned status, const char *code, int 
         rep->error_code = code;
 }
 
+/* "key":milliseconds with four decimals, from nanoseconds (rounded). */
 static void put_ms(strbuf *sb, const char *key, uint64_t ns)
 {
-    strbuf_printf(sb, "\"%s\":%.4f", key, (double)ns / 1e6);
+    strbuf_putc(sb, '"');
+    strbuf_puts(sb, key);
+    strbuf_puts(sb, "\":");
+    strbuf_fixed(sb, (ns + 50) / 100, 4);
 }
 
 /* --- POST /predict ------------------------------------------------------ */
@@ -94,7 +98,9 @@ static bool raw_image_type(const char *ct)
 /* Puts one result's fields (without braces) into sb. */
 static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
 {
-    strbuf_printf(sb, "\"digit\":%d,\"confidence\":", r->digit);
+    strbuf_puts(sb, "\"digit\":");
+    strbuf_uint(sb, r->digit >= 0 ? (uint64_t)r->digit : 0);
+    strbuf_puts(sb, ",\"confidence\":");
     strbuf_json_float(sb, r->confidence);
     strbuf_puts(sb, ",\"probabilities\":[");
     for (int i = 0; i < 10; i++) {

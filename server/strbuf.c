@@ -220,6 +220,39 @@ void strbuf_json_string(strbuf *sb, const char *s)
     strbuf_putc(sb, '"');
 }
 
+void strbuf_uint(strbuf *sb, uint64_t v)
+{
+    char digits[20];   /* 2^64 - 1 has 20 */
+    int n = 0;
+    do {
+        digits[sizeof digits - 1 - n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0);
+    strbuf_append(sb, digits + sizeof digits - n, (size_t)n);
+}
+
+void strbuf_fixed(strbuf *sb, uint64_t units, int decimals)
+{
+    if (decimals < 0)
+        decimals = 0;
+    if (decimals > 9)
+        decimals = 9;
+    uint64_t scale = 1;
+    for (int i = 0; i < decimals; i++)
+        scale *= 10;
+    strbuf_uint(sb, units / scale);
+    if (decimals == 0)
+        return;
+    char frac[10];
+    uint64_t rest = units % scale;
+    frac[0] = '.';
+    for (int i = decimals; i >= 1; i--) {
+        frac[i] = (char)('0' + rest % 10);
+        rest /= 10;
+    }
+    strbuf_append(sb, frac, (size_t)decimals + 1);
+}
+
 void strbuf_json_number(strbuf *sb, double v)
 {
     if (!isfinite(v)) {

@@ -56,6 +56,14 @@ void strbuf_json_number(strbuf *sb, double v);
  * the last digit may differ from printf's; it still reads back exactly. */
 void strbuf_json_float(strbuf *sb, float f);
 
+/* An unsigned integer in decimal, as printf's "%llu" would, without printf
+ * (a request's log line and answer carry several). */
+void strbuf_uint(strbuf *sb, uint64_t v);
+/* units / 10^decimals with exactly `decimals` digits after the point (0..9),
+ * e.g. (12345, 3) -> "12.345": a fixed-point number from an integer count
+ * of small units, as "%.Nf" of the quotient would print it. */
+void strbuf_fixed(strbuf *sb, uint64_t units, int decimals);
+
 /* A Prometheus label value: backslash, double quote and newline escaped. */
 void strbuf_prom_label(strbuf *sb, const char *s);
 

@@ -413,6 +413,43 @@ START_TEST(test_json_numbers)
 }
 END_TEST
 
+/* strbuf_uint and strbuf_fixed print what printf's "%llu" and "%.Nf" of
+ * the exact quotient print. */
+START_TEST(test_integer_and_fixed_point)
+{
+    const uint64_t values[] = {0, 1, 9, 10, 99, 100, 12345, 1000000, 4294967296ull,
+                               18446744073709551615ull};
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        strbuf sb;
+        strbuf_init(&sb, 0);
+        strbuf_uint(&sb, values[i]);
+        char want[64];
+        snprintf(want, sizeof want, "%llu", (unsigned long long)values[i]);
+        ck_assert_str_eq(sb.data, want);
+        for (int d = 0; d <= 4; d++) {
+            strbuf_free(&sb);
+            strbuf_init(&sb, 0);
+            strbuf_fixed(&sb, values[i] % 100000000ull, d);
+            uint64_t scale = 1;
+            for (int k = 0; k < d; k++)
+                scale *= 10;
+            uint64_t v = values[i] % 100000000ull;
+            if (d == 0)
+                snprintf(want, sizeof want, "%llu", (unsigned long long)v);
+            else
+                snprintf(want, sizeof want, "%llu.%0*llu", (unsigned long long)(v / scale), d,
+                         (unsigned long long)(v % scale));
+            ck_assert_str_eq(sb.data, want);
+            /* and it is the number: "%.Nf" of the quotient agrees */
+            char viaf[64];
+            snprintf(viaf, sizeof viaf, "%.*f", d, (double)v / (double)scale);
+            ck_assert_str_eq(sb.data, viaf);
+        }
+        strbuf_free(&sb);
+    }
+}
+END_TEST
+
 START_TEST(test_base64_vectors)
 {
     /* RFC 4648 section 10 */
@@ -610,6 +647,7 @@ static Suite *units_suite(void)
     tc = tcase_create("writers");
     tcase_add_test(tc, test_json_string_escaping);
     tcase_add_test(tc, test_json_numbers);
+    tcase_add_test(tc, test_integer_and_fixed_point);
     tcase_add_test(tc, test_json_float_matches_printf);
     tcase_add_test(tc, test_base64_vectors);
     tcase_add_test(tc, test_prometheus_label_escaping);
