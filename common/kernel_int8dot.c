@@ -61,20 +61,11 @@ static uint8_t round_input(float x, float inv_step)
     return (uint8_t)(r >= 255.0f ? 255 : (r > 0.0f ? (int)r : 0));
 }
 
-/* The non-zero rounded inputs among x[k0 .. k1), in groups of four: row
- * indices in live[] (a short last group is padded with its first row and
- * an input of 0) and the four bytes of each group in value[]. Returns the
- * number of groups. */
-static int pack_live_groups(const float *x, int k0, int k1, float inv_step, int *live,
-                            uint32_t *value)
+/* Pads the count live inputs (indices in live[], bytes in u[]) to a
+ * multiple of four with copies of the last group's first row and inputs of
+ * 0, and packs each four bytes into value[]. Returns the number of groups. */
+static int make_groups(int32_t *u, int *live, int count, uint32_t *value)
 {
-    uint8_t u[K_CHUNK];
-    int count = 0;
-    for (int k = k0; k < k1; k++) {   /* branch-free: zeros are most inputs */
-        u[count] = round_input(x[k], inv_step);
-        live[count] = k;
-        count += u[count] != 0;
-    }
     int first = count - count % GROUP;
     for (; count % GROUP != 0; count++) {
         u[count] = 0;
@@ -84,6 +75,23 @@ static int pack_live_groups(const float *x, int k0, int k1, float inv_step, int 
         value[g] = (uint32_t)u[4 * g] | (uint32_t)u[4 * g + 1] << 8 |
                    (uint32_t)u[4 * g + 2] << 16 | (uint32_t)u[4 * g + 3] << 24;
     return count / GROUP;
+}
+
+/* The non-zero rounded inputs among x[k0 .. k1), in groups of four: row
+ * indices in live[] (a short last group is padded with its first row and
+ * an input of 0) and the four bytes of each group in value[]. Returns the
+ * number of groups. */
+static int pack_live_groups(const float *x, int k0, int k1, float inv_step, int *live,
+                            uint32_t *value)
+{
+    int32_t u[K_CHUNK];
+    int count = 0;
+    for (int k = k0; k < k1; k++) {   /* branch-free: zeros are most inputs */
+        u[count] = round_input(x[k], inv_step);
+        live[count] = k;
+        count += u[count] != 0;
+    }
+    return make_groups(u, live, count, value);
 }
 
 /* sums[n] += u * row[n]. Kept out of line: inlined into the loop over the
@@ -170,15 +178,7 @@ TARGET static int pack_live_groups_vnni(const float *x, int k0, int k1, float in
         _mm512_mask_compressstoreu_epi32(u + count, nonzero, q);
         count += __builtin_popcount(nonzero);
     }
-    int first = count - count % GROUP;
-    for (; count % GROUP != 0; count++) {
-        u[count] = 0;
-        live[count] = live[first];
-    }
-    for (int g = 0; g < count / GROUP; g++)
-        value[g] = (uint32_t)u[4 * g] | (uint32_t)u[4 * g + 1] << 8 |
-                   (uint32_t)u[4 * g + 2] << 16 | (uint32_t)u[4 * g + 3] << 24;
-    return count / GROUP;
+    return make_groups(u, live, count, value);
 }
 
 /* Adds the live groups' contribution to one tile of sums: nb blocks from

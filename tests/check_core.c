@@ -387,6 +387,29 @@ START_TEST(test_bf16_weights)
 }
 END_TEST
 
+/* A 2-layer model with small random weights and an input for it, zero
+ * alone, in pairs and in long runs, else 1..top: what the kernel tests
+ * run on. The caller frees both. */
+static uint8_t *random_kernel_case(model *m, const int sizes[3], uint64_t seed, unsigned top)
+{
+    char err[256];
+    ck_assert_int_eq(model_init(m, sizes, 3, err, sizeof err), 0);
+    m->input_scale = 1.0f / 255.0f; m->input_offset = 0.0f;
+    rng r;
+    rng_seed(&r, seed);
+    for (int l = 0; l < 2; l++) {
+        for (int i = 0; i < sizes[l] * sizes[l + 1]; i++)
+            m->W[l][i] = (rng_uniform(&r) - 0.5f) * 0.2f;
+        for (int i = 0; i < sizes[l + 1]; i++)
+            m->b[l][i] = (rng_uniform(&r) - 0.5f) * 0.1f;
+    }
+    uint8_t *px = malloc((size_t)sizes[0]);
+    ck_assert_ptr_nonnull(px);
+    for (int k = 0; k < sizes[0]; k++)
+        px[k] = (k % 7 == 0 || (k / 50) % 3 == 1) ? 0 : (uint8_t)(1 + rng_below(&r, top));
+    return px;
+}
+
 /* y = bias + x W with x and W rounded to bf16 first, in double: what the
  * dot-product kernel computes, up to the order of its float sums. */
 static void bf16_reference_layer(const float *x, int K, const float *W, const float *bias, int N,
@@ -419,20 +442,7 @@ START_TEST(test_bf16_dot_kernel)
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int sizes[3] = {shapes[t][0], shapes[t][1], shapes[t][2]};
         model m;
-        char err[256];
-        ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
-        m.input_scale = 1.0f / 255.0f; m.input_offset = 0.0f;
-        rng r;
-        rng_seed(&r, 42 + t);
-        for (int l = 0; l < 2; l++) {
-            for (int i = 0; i < sizes[l] * sizes[l + 1]; i++)
-                m.W[l][i] = (rng_uniform(&r) - 0.5f) * 0.2f;
-            for (int i = 0; i < sizes[l + 1]; i++)
-                m.b[l][i] = (rng_uniform(&r) - 0.5f) * 0.1f;
-        }
-        uint8_t *px = malloc((size_t)sizes[0]);
-        for (int k = 0; k < sizes[0]; k++)
-            px[k] = (k % 7 == 0 || (k / 50) % 3 == 1) ? 0 : (uint8_t)(1 + rng_below(&r, 255));
+        uint8_t *px = random_kernel_case(&m, sizes, 42 + t, 255);
         mlp_weights w;
         ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_BF16_DOT), 0);
         ck_assert_int_eq(w.kernel, MLP_KERNEL_BF16_DOT);
@@ -547,20 +557,7 @@ START_TEST(test_int8_dot_kernel)
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
         int sizes[3] = {shapes[t][0], shapes[t][1], shapes[t][2]};
         model m;
-        char err[256];
-        ck_assert_int_eq(model_init(&m, sizes, 3, err, sizeof err), 0);
-        m.input_scale = 1.0f / 255.0f; m.input_offset = 0.0f;
-        rng r;
-        rng_seed(&r, 7 + t);
-        for (int l = 0; l < 2; l++) {
-            for (int i = 0; i < sizes[l] * sizes[l + 1]; i++)
-                m.W[l][i] = (rng_uniform(&r) - 0.5f) * 0.2f;
-            for (int i = 0; i < sizes[l + 1]; i++)
-                m.b[l][i] = (rng_uniform(&r) - 0.5f) * 0.1f;
-        }
-        uint8_t *px = malloc((size_t)sizes[0]);
-        for (int k = 0; k < sizes[0]; k++)
-            px[k] = (k % 7 == 0 || (k / 50) % 3 == 1) ? 0 : (uint8_t)(1 + rng_below(&r, 254));
+        uint8_t *px = random_kernel_case(&m, sizes, 7 + t, 254);
         px[0] = 200;   /* the one-input shape must not be blank */
         mlp_weights portable, fast;
         ck_assert_int_eq(mlp_weights_init_kernel(&portable, &m, MLP_WEIGHTS_INT8,
