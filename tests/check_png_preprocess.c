@@ -562,6 +562,28 @@ START_TEST(test_flipped_crc_and_data)
 }
 END_TEST
 
+/* The zlib stream's own checksum (Adler-32, the last 4 bytes of the IDAT
+ * data) is not checked: the chunk CRC already covers those bytes, so a
+ * file whose CRCs are right decodes to the pixels its deflate data gives,
+ * and one byte off anywhere with the CRC left alone is still refused. */
+START_TEST(test_adler32_left_to_the_chunk_crc)
+{
+    sample_image *si = malloc(sizeof *si);
+    buffer b = make_png(si, &rgb8, 16, 16);
+    size_t idat = find_chunk(b.data, b.len, "IDAT");
+    ck_assert_uint_gt(idat, 0);
+    size_t idat_len = get_be32(b.data + idat);
+    uint8_t *adler = b.data + idat + 8 + idat_len - 4;
+    adler[1] ^= 0x10;
+    char detail[128];
+    ck_assert_int_eq(decode_status(&b, detail, sizeof detail), PNG_IO_CORRUPT);   /* CRC */
+    put_be32(b.data + idat + 8 + idat_len, test_crc32(b.data + idat + 4, 4 + idat_len));
+    assert_decodes_to(&b, si, "rgb8 with a wrong Adler-32 and a right CRC");
+    free(b.data);
+    free(si);
+}
+END_TEST
+
 START_TEST(test_huge_dimensions_refused_before_allocation)
 {
     buffer b = {NULL, 0, 0};
@@ -1900,6 +1922,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_not_png);
     tcase_add_test(tc, test_truncated_at_every_cut);
     tcase_add_test(tc, test_flipped_crc_and_data);
+    tcase_add_test(tc, test_adler32_left_to_the_chunk_crc);
     tcase_add_test(tc, test_huge_dimensions_refused_before_allocation);
     tcase_add_test(tc, test_bad_headers);
     tcase_add_test(tc, test_huge_text_chunks);
