@@ -12,7 +12,7 @@
 typedef struct {
     int width;
     int height;
-    int channels;   /* 1 = grey, 4 = RGBA (straight, not premultiplied, alpha) */
+    int channels;   /* 1 grey, 2 grey + alpha, 3 RGB, 4 RGBA (straight, not premultiplied, alpha) */
     uint8_t *pixels;
 } image;
 

@@ -296,6 +296,8 @@ int mlp_weights_format_from_name(const char *name, mlp_weights_format *format)
         *format = MLP_WEIGHTS_BF16;
     else if (strcmp(name, "int8") == 0)
         *format = MLP_WEIGHTS_INT8;
+    else if (strcmp(name, "auto") == 0)
+        *format = MLP_WEIGHTS_AUTO;
     else
         return -1;
     return 0;
@@ -306,6 +308,7 @@ const char *mlp_weights_format_name(mlp_weights_format format)
     switch (format) {
     case MLP_WEIGHTS_BF16: return "bf16";
     case MLP_WEIGHTS_INT8: return "int8";
+    case MLP_WEIGHTS_AUTO: return "auto";
     default: return "f32";
     }
 }
@@ -418,7 +421,9 @@ int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format f
                             mlp_kernel kernel)
 {
     memset(w, 0, sizeof *w);
-    if (format == MLP_WEIGHTS_F32)
+    if (format == MLP_WEIGHTS_AUTO)
+        return -1;
+    if (format == MLP_WEIGHTS_F32 || (format == MLP_WEIGHTS_INT8 && m->n_layers < 2))
         kernel = MLP_KERNEL_PORTABLE;   /* float weights have one kernel */
     if ((kernel == MLP_KERNEL_BF16_DOT && format != MLP_WEIGHTS_BF16) ||
         (kernel == MLP_KERNEL_INT8_DOT && format != MLP_WEIGHTS_INT8) ||
@@ -439,6 +444,14 @@ int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format f
 
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format)
 {
+    if (format == MLP_WEIGHTS_AUTO) {
+        if (mlp_kernel_available(MLP_KERNEL_INT8_DOT) && mlp_int8_can_hold(m))
+            format = MLP_WEIGHTS_INT8;
+        else if (mlp_kernel_available(MLP_KERNEL_BF16_DOT))
+            format = MLP_WEIGHTS_BF16;
+        else
+            format = MLP_WEIGHTS_F32;
+    }
     if (format == MLP_WEIGHTS_INT8 && !mlp_int8_can_hold(m))
         format = MLP_WEIGHTS_BF16;
     mlp_kernel best = MLP_KERNEL_PORTABLE;

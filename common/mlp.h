@@ -45,7 +45,16 @@ int mlp_predict(const model *m, const uint8_t *pixels, float *probs, float *scra
  *    inputs that cannot be negative (the model's input normalisation must
  *    map 0..255 to values >= 0).
  */
-typedef enum { MLP_WEIGHTS_F32, MLP_WEIGHTS_BF16, MLP_WEIGHTS_INT8 } mlp_weights_format;
+/* AUTO asks mlp_weights_init() for the fastest this CPU runs: INT8 with
+ * AVX512-VNNI, else BF16 with AVX512-BF16, else F32 (without those
+ * instructions the portable INT8 and BF16 loops are slower than float:
+ * 1.7-1.8x and 1.5x in an x86-64-v2 build, as the container image has). */
+typedef enum {
+    MLP_WEIGHTS_F32,
+    MLP_WEIGHTS_BF16,
+    MLP_WEIGHTS_INT8,
+    MLP_WEIGHTS_AUTO,
+} mlp_weights_format;
 
 /* How the weights are multiplied. PORTABLE is plain C the compiler
  * vectorises (for bf16: each weight widened to float and multiplied by the
@@ -68,7 +77,7 @@ typedef struct {
     float *scale_store;
 } mlp_weights;
 
-/* "f32", "bf16" or "int8"; -1 for anything else. */
+/* "f32", "bf16", "int8" or "auto"; -1 for anything else. */
 int mlp_weights_format_from_name(const char *name, mlp_weights_format *format);
 const char *mlp_weights_format_name(mlp_weights_format format);
 
@@ -81,14 +90,16 @@ int mlp_kernel_available(mlp_kernel kernel);
  * the last has more than INT8DOT_MAX_INPUTS inputs. */
 int mlp_int8_can_hold(const model *m);
 
-/* Prepares m's weights in the given format, with the fastest kernel this
- * CPU has for it; m must outlive w. INT8 for a model it cannot hold gives
- * BF16 instead (w->format says which). Returns 0, or -1 when memory runs
- * out. */
+/* Prepares m's weights in the given format (AUTO: see above), with the
+ * fastest kernel this CPU has for it; m must outlive w. INT8 for a model it
+ * cannot hold gives BF16 instead; w->format and w->kernel say what was
+ * chosen. Returns 0, or -1 when memory runs out. */
 int mlp_weights_init(mlp_weights *w, const model *m, mlp_weights_format format);
-/* The same with a chosen format and kernel, nothing substituted (tests and
- * benchmarks compare them); -1 also when the CPU lacks the kernel, it is
- * for another format, or INT8 cannot hold m. F32 always gets PORTABLE. */
+/* The same with a chosen format (not AUTO) and kernel, nothing substituted
+ * (tests and benchmarks compare them); -1 also when the CPU lacks the
+ * kernel, it is for another format, or INT8 cannot hold m. F32 always gets
+ * PORTABLE, and so does an INT8 model with no hidden layer (its one layer
+ * stays float). */
 int mlp_weights_init_kernel(mlp_weights *w, const model *m, mlp_weights_format format,
                             mlp_kernel kernel);
 void mlp_weights_free(mlp_weights *w);

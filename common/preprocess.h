@@ -48,7 +48,7 @@ const char *preprocess_options_name(const preprocess_options *opts);
 
 const char *preprocess_status_text(preprocess_status status);
 
-/* Converts a decoded image (1 = grey, 4 = RGBA channels) into a 28x28 MNIST-
+/* Converts a decoded image (1 to 4 channels, as image.h) into a 28x28 MNIST-
  * style image: out[y * 28 + x] in 0..255, 0 = background, 255 = full ink.
  * info may be NULL. */
 preprocess_status preprocess_to_mnist(const image *src, uint8_t out[MNIST_PIXELS],

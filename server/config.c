@@ -50,9 +50,10 @@ static const option_spec options[] = {
      "concurrent connections from one address, 0 for no limit (default 256)"},
     {"--log-format", "DIGITS_LOG_FORMAT", OPT_LOG_FORMAT, 0, 0, FIELD(log_format), "text|json",
      "request and event log format (default text)"},
-    {"--weights", "DIGITS_WEIGHTS", OPT_WEIGHTS, 0, 0, FIELD(weights), "int8|bf16|f32",
+    {"--weights", "DIGITS_WEIGHTS", OPT_WEIGHTS, 0, 0, FIELD(weights), "auto|int8|bf16|f32",
      "weights in the forward pass: int8 reads a quarter of f32's bytes per "
-     "image, bf16 half (default int8; bf16 for a model int8 cannot hold)"},
+     "image, bf16 half; auto (default) takes int8 on a CPU with AVX512-VNNI, "
+     "else bf16 with AVX512-BF16, else f32"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -71,7 +72,7 @@ void config_defaults(server_config *c)
     c->drain_timeout_s = CONFIG_DEFAULT_DRAIN_TIMEOUT;
     c->max_connections = CONFIG_DEFAULT_MAX_CONNECTIONS;
     c->max_per_ip = CONFIG_DEFAULT_MAX_PER_IP;
-    c->weights = MLP_WEIGHTS_INT8;
+    c->weights = MLP_WEIGHTS_AUTO;
     c->log_format = LOG_FORMAT_TEXT;
 }
 
@@ -194,7 +195,7 @@ static int apply_option(server_config *c, const option_spec *o, const char *sour
         return 0;
     case OPT_WEIGHTS:
         if (mlp_weights_format_from_name(value, &c->weights) != 0) {
-            snprintf(err, err_len, "%s: '%s' is not int8, bf16 or f32", source, value);
+            snprintf(err, err_len, "%s: '%s' is not auto, int8, bf16 or f32", source, value);
             return -1;
         }
         return 0;

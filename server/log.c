@@ -59,10 +59,13 @@ static void put_timestamp(strbuf *sb)
     strbuf_append(sb, frac, sizeof frac);
 }
 
-/* A duration in milliseconds with three decimals, as "%.3f" prints it. */
+/* A duration in milliseconds with three decimals, as "%.3f" prints one
+ * that is not negative; anything outside 0 .. 10^12 ms (a clock gone
+ * backwards, NaN) is clamped into it. */
 static void put_duration_ms(strbuf *sb, double ms)
 {
-    strbuf_fixed(sb, ms > 0 ? (uint64_t)llround(ms * 1000.0) : 0, 3);
+    double us = ms * 1000.0;
+    strbuf_fixed(sb, us > 0 ? (us < 1e15 ? (uint64_t)llround(us) : (uint64_t)1e15) : 0, 3);
 }
 
 static void put_digits(strbuf *sb, const int *digits, int n)

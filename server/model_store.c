@@ -161,7 +161,7 @@ int served_model_load(const char *path, mlp_weights_format weights, served_model
     }
     model_arch_string(&sm->m, sm->arch, sizeof sm->arch);
     if (mlp_weights_init(&sm->weights, &sm->m, weights) != 0) {
-        snprintf(err, err_len, "%s: out of memory for %s weights", path,
+        snprintf(err, err_len, "%s: out of memory for the weights (--weights %s)", path,
                  mlp_weights_format_name(weights));
         served_model_free(sm);
         return -1;

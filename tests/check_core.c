@@ -518,6 +518,25 @@ START_TEST(test_int8_weights)
     mlp_weights_free(&w);
     /* A kernel for another format is refused. */
     ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_BF16, MLP_KERNEL_INT8_DOT), -1);
+    /* auto: int8 with VNNI (when int8 can hold the model), else bf16 with
+     * AVX512-BF16, else f32; never "auto" itself. */
+    int vnni = mlp_kernel_available(MLP_KERNEL_INT8_DOT);
+    int bf16 = mlp_kernel_available(MLP_KERNEL_BF16_DOT);
+    ck_assert_int_eq(mlp_weights_init_kernel(&w, &m, MLP_WEIGHTS_AUTO, MLP_KERNEL_PORTABLE), -1);
+    for (int negative = 0; negative <= 1; negative++) {
+        m.input_offset = negative ? -0.5f : 0.0f;
+        ck_assert_int_eq(mlp_weights_init(&w, &m, MLP_WEIGHTS_AUTO), 0);
+        mlp_weights_format chosen = vnni && !negative ? MLP_WEIGHTS_INT8
+                                    : bf16            ? MLP_WEIGHTS_BF16
+                                                      : MLP_WEIGHTS_F32;
+        ck_assert_int_eq(w.format, chosen);
+        ck_assert_int_eq(w.kernel, chosen == MLP_WEIGHTS_INT8   ? MLP_KERNEL_INT8_DOT
+                                   : chosen == MLP_WEIGHTS_BF16 ? MLP_KERNEL_BF16_DOT
+                                                                : MLP_KERNEL_PORTABLE);
+        mlp_weights_free(&w);
+    }
+    ck_assert_int_eq(mlp_weights_format_from_name("auto", &f), 0);
+    ck_assert_int_eq(f, MLP_WEIGHTS_AUTO);
     model_free(&m);
 }
 END_TEST
@@ -1021,6 +1040,24 @@ START_TEST(test_shipped_model_accuracy_is_true)
                       mlp_weights_format_name(served[v].format), mlp_kernel_name(kernel),
                       test.count - agree);
         mlp_weights_free(&small);
+    }
+    /* The two int8 loops give the same bits on every test digit, the
+     * second layer's inputs coming out of a ReLU. */
+    if (mlp_kernel_available(MLP_KERNEL_INT8_DOT)) {
+        mlp_weights fast, portable;
+        ck_assert_int_eq(mlp_weights_init_kernel(&fast, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_INT8_DOT), 0);
+        ck_assert_int_eq(
+            mlp_weights_init_kernel(&portable, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE), 0);
+        float other[10];
+        for (int i = 0; i < test.count; i++) {
+            const uint8_t *px = test.pixels + (size_t)i * 784;
+            ck_assert_int_eq(mlp_predict_with(&fast, px, probs, scratch),
+                             mlp_predict_with(&portable, px, other, scratch));
+            ck_assert_msg(memcmp(probs, other, sizeof other) == 0,
+                          "test digit %d: the int8 loops' bits differ", i);
+        }
+        mlp_weights_free(&fast);
+        mlp_weights_free(&portable);
     }
     free(scratch);
     free(prepared);

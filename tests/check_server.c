@@ -321,7 +321,7 @@ static void prepare_model(void)
 {
     served_model *sm = NULL;
     char err[512];
-    serving_shipped_model = served_model_load(shipped_model_path(), MLP_WEIGHTS_BF16, &sm, err, sizeof err) == 0;
+    serving_shipped_model = served_model_load(shipped_model_path(), MLP_WEIGHTS_AUTO, &sm, err, sizeof err) == 0;
     if (serving_shipped_model) {
         uint8_t *data;
         size_t len;
@@ -644,10 +644,14 @@ START_TEST(test_model_metadata)
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(meta, "id")->valuestring, served_id);
     const cJSON *acc = cJSON_GetObjectItemCaseSensitive(j, "test_accuracy");
     ck_assert(cJSON_IsNumber(acc) && acc->valuedouble >= 0 && acc->valuedouble <= 1);
-    /* The default: int8 weights, with the VNNI kernel where the CPU has it. */
-    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "weights")->valuestring, "int8");
+    /* The default, auto: int8 where the CPU has VNNI, else bf16 where it has
+     * AVX512-BF16, else f32. */
+    bool vnni = mlp_kernel_available(MLP_KERNEL_INT8_DOT);
+    bool bf16 = mlp_kernel_available(MLP_KERNEL_BF16_DOT);
+    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "weights")->valuestring,
+                     vnni ? "int8" : (bf16 ? "bf16" : "f32"));
     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "kernel")->valuestring,
-                     mlp_kernel_available(MLP_KERNEL_INT8_DOT) ? "avx512-vnni" : "portable");
+                     vnni ? "avx512-vnni" : (bf16 ? "avx512-bf16" : "portable"));
     cJSON_Delete(j);
     resp_free(&r);
 }

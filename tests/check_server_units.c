@@ -226,7 +226,7 @@ START_TEST(test_config_defaults)
     ck_assert_uint_eq(c.threads, 0);
     ck_assert_uint_ge(config_effective_threads(&c), 1);
     ck_assert_int_eq(c.mode, CONFIG_MODE_SERVE);
-    ck_assert_int_eq(c.weights, MLP_WEIGHTS_INT8);
+    ck_assert_int_eq(c.weights, MLP_WEIGHTS_AUTO);
 }
 END_TEST
 

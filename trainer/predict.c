@@ -80,8 +80,9 @@ static const char usage_predict[] =
     "  --dump DIR          write the 28x28 picture the network saw as DIR/NAME.png\n"
     "                      (NAME: the input's file name without extension; inputs\n"
     "                      with the same file name share one dump)\n"
-    "  --weights W         int8 (default, as digits-server), bf16 or f32: how the\n"
-    "                      forward pass holds the weights\n"
+    "  --weights W         auto (default, as digits-server: int8 with AVX512-VNNI,\n"
+    "                      else bf16 with AVX512-BF16, else f32), int8, bf16 or\n"
+    "                      f32: how the forward pass holds the weights\n"
     "  --misses            with --labels, list wrong answers on stderr\n"
     "  --threads N         threads (default: all CPUs)\n"
     "\n"
@@ -143,7 +144,7 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
     memset(o, 0, sizeof *o);
     o->model_path = "models/mnist-mlp.bin";
     o->pipeline = PIPELINE_MNIST;
-    o->weights = MLP_WEIGHTS_INT8;
+    o->weights = MLP_WEIGHTS_AUTO;
     o->threads = pool_available_cpus();
     o->images = malloc(((size_t)argc + 1) * sizeof *o->images);
     if (!o->images) {
@@ -176,7 +177,7 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
             rc = flag_parse_int("--threads", v, 1, 256, &o->threads) ? -1 : 1;
         else if (flag_match(argc, argv, &i, "--weights", &v, &misused)) {
             if (mlp_weights_format_from_name(v, &o->weights) != 0) {
-                fprintf(stderr, "digits-trainer: --weights '%s': use int8, bf16 or f32\n", v);
+                fprintf(stderr, "digits-trainer: --weights '%s': use auto, int8, bf16 or f32\n", v);
                 return -1;
             }
         } else if (flag_match(argc, argv, &i, "--pipeline", &v, &misused)) {

@@ -24,6 +24,37 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
+/* The VNNI and portable int8 loops give the same bits (where the CPU has
+ * VNNI and int8 can hold the model). Huge weights can overflow to Inf and
+ * NaN in both; NaN payloads are not compared. */
+static void check_int8_paths_agree(const model *m, const uint8_t *probe, float *scratch)
+{
+    if (!mlp_kernel_available(MLP_KERNEL_INT8_DOT))
+        return;
+    mlp_weights fast, portable;
+    if (mlp_weights_init_kernel(&fast, m, MLP_WEIGHTS_INT8, MLP_KERNEL_INT8_DOT) != 0)
+        return;
+    if (mlp_weights_init_kernel(&portable, m, MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE) != 0) {
+        mlp_weights_free(&fast);
+        return;
+    }
+    int classes = m->sizes[m->n_layers];
+    float *a = malloc((size_t)classes * sizeof *a), *b = malloc((size_t)classes * sizeof *b);
+    if (a && b) {
+        int da = mlp_predict_with(&fast, probe, a, scratch);
+        int db = mlp_predict_with(&portable, probe, b, scratch);
+        if (da != db)
+            abort();
+        for (int c = 0; c < classes; c++)   /* same bits, or both NaN */
+            if (memcmp(&a[c], &b[c], sizeof a[c]) != 0 && !(isnan(a[c]) && isnan(b[c])))
+                abort();
+    }
+    free(a);
+    free(b);
+    mlp_weights_free(&fast);
+    mlp_weights_free(&portable);
+}
+
 static void check_model(const model *m)
 {
     if (m->n_layers < 1 || m->n_layers > MODEL_MAX_LAYERS)
@@ -67,6 +98,21 @@ static void check_model(const model *m)
             int d = mlp_predict(m, probe, probs, scratch);
             if (d < 0 || d >= m->sizes[m->n_layers])
                 abort();
+            /* ...and with every weights format the server may hold (its
+             * default, auto, is one of these): quantising hostile weights
+             * must not crash either, and the two int8 loops agree. */
+            const mlp_weights_format formats[] = {MLP_WEIGHTS_BF16, MLP_WEIGHTS_INT8,
+                                                  MLP_WEIGHTS_AUTO};
+            for (size_t f = 0; f < sizeof formats / sizeof formats[0]; f++) {
+                mlp_weights w;
+                if (mlp_weights_init(&w, m, formats[f]) != 0)
+                    continue;   /* out of memory: allowed */
+                d = mlp_predict_with(&w, probe, probs, scratch);
+                if (d < 0 || d >= m->sizes[m->n_layers])
+                    abort();
+                mlp_weights_free(&w);
+            }
+            check_int8_paths_agree(m, probe, scratch);
         }
         free(scratch);
         free(probs);

@@ -39,7 +39,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     atomic_init(&state.draining, false);
     log_configure(LOG_FORMAT_TEXT, -1);
     char err[1024];
-    if (model_store_init(&state.store, MLP_WEIGHTS_BF16) != 0 ||
+    if (model_store_init(&state.store, MLP_WEIGHTS_AUTO) != 0 ||
         model_store_load(&state.store, fuzz_model_path((*argv)[0]), err, sizeof err) != 0) {
         fprintf(stderr, "fuzz_multipart: %s\n", err);
         exit(1);
