@@ -25,4 +25,12 @@ int int8dot_available(void);
 void int8dot_forward_one(const float *x, int K, const int8_t *q, const float *scale,
                          const float *bias, int N, float *y, int vnni);
 
+/* The output layer, which stays float (see mlp.h): y[n] = bias[n] plus,
+ * for each non-zero x[k] in order of k, x[k] * W[k][n] as one fused
+ * multiply-add, for n < N (W row-major [K][N]). The AVX-512 loop (vnni
+ * set: it runs where the int8 kernel does) finds the non-zero inputs 16 at
+ * a time; the portable one gives the same bits. */
+void int8dot_output_layer(const float *x, int K, const float *W, const float *bias, int N,
+                          float *y, int vnni);
+
 #endif

@@ -480,8 +480,9 @@ int mlp_predict_with(const mlp_weights *w, const uint8_t *pixels, float *probs, 
         if (w->format == MLP_WEIGHTS_INT8 && w->int8_W[l])
             int8dot_forward_one(in, K, w->int8_W[l], w->int8_scale[l], m->b[l], N, out,
                                 w->kernel == MLP_KERNEL_INT8_DOT);
-        else if (w->format == MLP_WEIGHTS_INT8)   /* the output layer */
-            dense_forward_one(in, K, m->W[l], m->b[l], N, out);
+        else if (w->format == MLP_WEIGHTS_INT8)   /* the output layer, in float */
+            int8dot_output_layer(in, K, m->W[l], m->b[l], N, out,
+                                 w->kernel == MLP_KERNEL_INT8_DOT);
         else if (w->kernel == MLP_KERNEL_BF16_DOT)   /* only ever with bf16 weights */
             bf16dot_forward_one(in, K, w->bf16_W[l], m->b[l], N, out);
         else if (w->format == MLP_WEIGHTS_BF16)
