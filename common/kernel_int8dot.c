@@ -100,7 +100,9 @@ static int pack_live_groups(const float *x, int k0, int k1, float inv_step, int 
 /* sums[n] += u * row[n]. Kept out of line: inlined into the loop over the
  * rows, gcc 12 interleaves two rows and no longer vectorises it (91 us per
  * image instead of 12 on the shipped model). */
-__attribute__((noinline)) static void add_scaled_row(int32_t *restrict sums, const int8_t *restrict row, int32_t u, int n)
+__attribute__((noinline)) static void add_scaled_row(int32_t *restrict sums,
+                                                     const int8_t *restrict row, int32_t u,
+                                                     int n)
 {
     for (int i = 0; i < n; i++)
         sums[i] += u * row[i];
@@ -129,6 +131,8 @@ static void forward_portable(const float *x, int K, const int8_t *q, const float
     }
 }
 
+/* int8dot_output_layer() in plain C: the order of its fused multiply-adds
+ * is the contract the AVX-512 loop keeps. */
 static void output_layer_portable(const float *x, int K, const float *W, const float *bias,
                                   int N, float *y)
 {
@@ -273,8 +277,10 @@ TARGET static void forward_columns(const float *x, int K, const int8_t *q, const
     for (int n = 0; n < nc; n += BLOCK) {
         __m512i a0 = _mm512_loadu_si512(sums + n), a1 = _mm512_loadu_si512(sums + n + 16);
         __m512i a2 = _mm512_loadu_si512(sums + n + 32), a3 = _mm512_loadu_si512(sums + n + 48);
-        __m512i t01lo = _mm512_shuffle_i32x4(a0, a1, 0x44), t01hi = _mm512_shuffle_i32x4(a0, a1, 0xEE);
-        __m512i t23lo = _mm512_shuffle_i32x4(a2, a3, 0x44), t23hi = _mm512_shuffle_i32x4(a2, a3, 0xEE);
+        __m512i t01lo = _mm512_shuffle_i32x4(a0, a1, 0x44);
+        __m512i t01hi = _mm512_shuffle_i32x4(a0, a1, 0xEE);
+        __m512i t23lo = _mm512_shuffle_i32x4(a2, a3, 0x44);
+        __m512i t23hi = _mm512_shuffle_i32x4(a2, a3, 0xEE);
         __m512i out[4] = {
             _mm512_shuffle_i32x4(t01lo, t23lo, 0x88), _mm512_shuffle_i32x4(t01lo, t23lo, 0xDD),
             _mm512_shuffle_i32x4(t01hi, t23hi, 0x88), _mm512_shuffle_i32x4(t01hi, t23hi, 0xDD)};

@@ -612,7 +612,8 @@ START_TEST(test_int8_dot_kernel)
         for (int c = 0; c < sizes[2]; c++) {
             logit[c] = m.b[1][c];
             for (int k = 0; k < sizes[1]; k++)
-                logit[c] += (h[k] > 0 ? (double)(float)h[k] : 0.0) * m.W[1][(size_t)k * sizes[2] + c];
+                logit[c] += (h[k] > 0 ? (double)(float)h[k] : 0.0) *
+                            m.W[1][(size_t)k * sizes[2] + c];
             if (logit[c] > top) {
                 top = logit[c];
                 want = c;
@@ -1045,7 +1046,8 @@ START_TEST(test_shipped_model_accuracy_is_true)
      * second layer's inputs coming out of a ReLU. */
     if (mlp_kernel_available(MLP_KERNEL_INT8_DOT)) {
         mlp_weights fast, portable;
-        ck_assert_int_eq(mlp_weights_init_kernel(&fast, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_INT8_DOT), 0);
+        ck_assert_int_eq(
+            mlp_weights_init_kernel(&fast, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_INT8_DOT), 0);
         ck_assert_int_eq(
             mlp_weights_init_kernel(&portable, &m, MLP_WEIGHTS_INT8, MLP_KERNEL_PORTABLE), 0);
         float other[10];
