@@ -68,6 +68,19 @@ static void put_duration_ms(strbuf *sb, double ms)
     strbuf_fixed(sb, us > 0 ? (us < 1e15 ? (uint64_t)llround(us) : (uint64_t)1e15) : 0, 3);
 }
 
+/* Status, body bytes and duration, each after its key as the format
+ * spells it (JSON or text). */
+static void put_outcome(strbuf *sb, const log_request_fields *r, const char *status_key,
+                        const char *bytes_key, const char *duration_key)
+{
+    strbuf_puts(sb, status_key);
+    strbuf_uint(sb, r->status);
+    strbuf_puts(sb, bytes_key);
+    strbuf_uint(sb, r->bytes);
+    strbuf_puts(sb, duration_key);
+    put_duration_ms(sb, r->duration_ms);
+}
+
 static void put_digits(strbuf *sb, const int *digits, int n)
 {
     for (int i = 0; i < n; i++) {
@@ -153,12 +166,7 @@ void log_request(const log_request_fields *r)
         strbuf_json_string(&sb, r->method ? r->method : "");
         strbuf_puts(&sb, ",\"path\":");
         strbuf_json_string(&sb, path);
-        strbuf_puts(&sb, ",\"status\":");
-        strbuf_uint(&sb, r->status);
-        strbuf_puts(&sb, ",\"bytes\":");
-        strbuf_uint(&sb, r->bytes);
-        strbuf_puts(&sb, ",\"duration_ms\":");
-        put_duration_ms(&sb, r->duration_ms);
+        put_outcome(&sb, r, ",\"status\":", ",\"bytes\":", ",\"duration_ms\":");
         if (r->n_digits == 1) {
             strbuf_puts(&sb, ",\"digit\":");
             put_digits(&sb, r->digits, 1);
@@ -182,12 +190,7 @@ void log_request(const log_request_fields *r)
         put_text_value(&sb, r->method ? r->method : "-");
         strbuf_puts(&sb, " path=");
         put_text_value(&sb, path);
-        strbuf_puts(&sb, " status=");
-        strbuf_uint(&sb, r->status);
-        strbuf_puts(&sb, " bytes=");
-        strbuf_uint(&sb, r->bytes);
-        strbuf_puts(&sb, " duration_ms=");
-        put_duration_ms(&sb, r->duration_ms);
+        put_outcome(&sb, r, " status=", " bytes=", " duration_ms=");
         if (r->n_digits > 0) {
             strbuf_puts(&sb, " digit=");
             put_digits(&sb, r->digits, r->n_digits);

@@ -410,6 +410,27 @@ static uint8_t *random_kernel_case(model *m, const int sizes[3], uint64_t seed, 
     return px;
 }
 
+/* A kernel's answer (digit, probs) against reference logits in double: the
+ * same argmax, and each softmax probability within 1e-5. */
+static void assert_matches_reference(const double *logit, int n, int digit, const float *probs,
+                                     size_t shape)
+{
+    double top = logit[0], sum = 0;
+    int want = 0;
+    for (int c = 1; c < n; c++)
+        if (logit[c] > top) {
+            top = logit[c];
+            want = c;
+        }
+    for (int c = 0; c < n; c++)
+        sum += exp(logit[c] - top);
+    ck_assert_int_eq(digit, want);
+    for (int c = 0; c < n; c++)
+        ck_assert_msg(fabs(probs[c] - exp(logit[c] - top) / sum) < 1e-5,
+                      "shape %zu: p[%d] = %.7f, reference %.7f", shape, c, probs[c],
+                      exp(logit[c] - top) / sum);
+}
+
 /* y = bias + x W with x and W rounded to bf16 first, in double: what the
  * dot-product kernel computes, up to the order of its float sums. */
 static void bf16_reference_layer(const float *x, int K, const float *W, const float *bias, int N,
@@ -459,20 +480,7 @@ START_TEST(test_bf16_dot_kernel)
         for (int i = 0; i < sizes[1]; i++)
             h[i] = acc[i] > 0 ? (float)acc[i] : 0.0f;
         bf16_reference_layer(h, sizes[1], m.W[1], m.b[1], sizes[2], acc);
-        double top = acc[0], sum = 0;
-        int want = 0;
-        for (int i = 1; i < sizes[2]; i++)
-            if (acc[i] > top) {
-                top = acc[i];
-                want = i;
-            }
-        for (int i = 0; i < sizes[2]; i++)
-            sum += exp(acc[i] - top);
-        ck_assert_int_eq(digit, want);
-        for (int i = 0; i < sizes[2]; i++)
-            ck_assert_msg(fabs(probs[i] - exp(acc[i] - top) / sum) < 1e-5,
-                          "shape %zu: p[%d] = %.7f, reference %.7f", t, i, probs[i],
-                          exp(acc[i] - top) / sum);
+        assert_matches_reference(acc, sizes[2], digit, probs, t);
         free(acc); free(h); free(x); free(scratch); free(px);
         mlp_weights_free(&w);
         model_free(&m);
@@ -607,25 +615,14 @@ START_TEST(test_int8_dot_kernel)
         mlp_normalise_input(&m, px, x);
         int8_reference_layer(x, sizes[0], portable.int8_W[0], portable.int8_scale[0], m.b[0],
                              sizes[1], h);
-        double logit[16], top = -1e300, sum = 0;
-        int want = 0;
+        double logit[16];
         for (int c = 0; c < sizes[2]; c++) {
             logit[c] = m.b[1][c];
             for (int k = 0; k < sizes[1]; k++)
                 logit[c] += (h[k] > 0 ? (double)(float)h[k] : 0.0) *
                             m.W[1][(size_t)k * sizes[2] + c];
-            if (logit[c] > top) {
-                top = logit[c];
-                want = c;
-            }
         }
-        for (int c = 0; c < sizes[2]; c++)
-            sum += exp(logit[c] - top);
-        ck_assert_int_eq(digit, want);
-        for (int c = 0; c < sizes[2]; c++)
-            ck_assert_msg(fabs(probs[c] - exp(logit[c] - top) / sum) < 1e-5,
-                          "shape %zu: p[%d] = %.7f, reference %.7f", t, c, probs[c],
-                          exp(logit[c] - top) / sum);
+        assert_matches_reference(logit, sizes[2], digit, probs, t);
         free(h); free(x); free(scratch); free(px);
         mlp_weights_free(&portable);
         model_free(&m);
