@@ -699,6 +699,7 @@ START_TEST(test_augment_class_strokes)
     cfg.rotate_degrees = cfg.scale = cfg.shear = cfg.elastic_pixels = 0.0f;
     cfg.thin_probability = cfg.thick_probability = cfg.fill_probability = 0.0f;
     cfg.cross_seven_probability = cfg.flag_one_probability = 0.0f;
+    cfg.coarse_probability = 0.0f;
 
     /* The slash crosses the empty middle of a ring. */
     uint8_t zero[784] = {0};
@@ -740,6 +741,60 @@ START_TEST(test_augment_class_strokes)
                 reach = d > reach ? d : reach;
             }
     ck_assert_msg(reach >= 6.0f, "the flag reaches only %.1f px", reach);
+}
+END_TEST
+
+/* 1 when the 2x2 block of img at (x, y) is not all one grey level. */
+static int block_varies(const uint8_t *img, int x, int y)
+{
+    uint8_t v = img[y * AUGMENT_SIDE + x];
+    return img[y * AUGMENT_SIDE + x + 1] != v || img[(y + 1) * AUGMENT_SIDE + x] != v ||
+           img[(y + 1) * AUGMENT_SIDE + x + 1] != v;
+}
+
+/* A coarse capture is made of flat 2x2 blocks, on more than one of the
+ * four grid phases, and keeps the plain drawing's ink. */
+START_TEST(test_augment_coarse)
+{
+    augment_config cfg;
+    augment_config_defaults(&cfg);
+    cfg.rotate_degrees = cfg.scale = cfg.shear = cfg.elastic_pixels = 0.0f;
+    cfg.thin_probability = cfg.thick_probability = cfg.fill_probability = 0.0f;
+    cfg.slash_zero_probability = cfg.coarse_probability = 0.0f;
+    /* With nothing else random, the plain drawing is the same for every seed. */
+    uint8_t digit[784] = {0};
+    draw_ring(digit, 13.5f, 13.5f, 7.0f);
+    static uint8_t plain[AUGMENT_SIDE * AUGMENT_SIDE], out[AUGMENT_SIDE * AUGMENT_SIDE];
+    augment_digit(digit, 0, &cfg, 9, plain);
+    int plain_grey = 0;
+    for (int i = 0; i < AUGMENT_SIDE * AUGMENT_SIDE; i++)
+        plain_grey += plain[i] > 0 && plain[i] < 255;
+    ck_assert_int_gt(plain_grey, 50);   /* anti-aliased, so not flat by chance */
+
+    cfg.coarse_probability = 1.0f;
+    int phases_seen = 0;
+    for (uint64_t seed = 1; seed <= 16; seed++) {
+        augment_digit(digit, 0, &cfg, seed, out);
+        int phase = -1;
+        for (int p = 0; p < 4 && phase < 0; p++) {
+            int flat = 1;
+            for (int y = p / 2; y + 1 < AUGMENT_SIDE; y += 2)
+                for (int x = p % 2; x + 1 < AUGMENT_SIDE; x += 2)
+                    flat &= !block_varies(out, x, y);
+            if (flat)
+                phase = p;
+        }
+        ck_assert_msg(phase >= 0, "seed %d: not made of flat 2x2 blocks", (int)seed);
+        phases_seen |= 1 << phase;
+        long ink_plain = 0, ink_out = 0;
+        for (int i = 0; i < AUGMENT_SIDE * AUGMENT_SIDE; i++) {
+            ink_plain += plain[i];
+            ink_out += out[i];
+        }
+        /* Block means keep the ink, up to rounding and the image's edge. */
+        ck_assert_int_lt(labs(ink_out - ink_plain), ink_plain / 50);
+    }
+    ck_assert_int_gt(__builtin_popcount((unsigned)phases_seen), 1);
 }
 END_TEST
 
@@ -1088,6 +1143,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_sgd_momentum_step);
     tcase_add_test(tc, test_pool_split_covers_range);
     tcase_add_test(tc, test_augment_class_strokes);
+    tcase_add_test(tc, test_augment_coarse);
     suite_add_tcase(s, tc);
     tc = tcase_create("mnist");
     tcase_set_timeout(tc, 600);

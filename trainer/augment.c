@@ -41,6 +41,10 @@ void augment_config_defaults(augment_config *cfg)
      * top of the stem, so the 1 looks like a caret or a lambda; MNIST's
      * 1s are nearly all a bare stem. */
     cfg->flag_one_probability = 0.2f;
+    /* Not every upload is drawn at a generous size: a small canvas, a
+     * thumbnail or an old scanner captures a digit in a dozen pixels a side,
+     * which then arrives enlarged, with square pixels. */
+    cfg->coarse_probability = 0.15f;
 }
 
 int augment_parse_mode(const char *text, augment_mode *mode)
@@ -343,6 +347,22 @@ static void flag_one(uint8_t *img, rng *r)
     draw_stroke(img, ax, ay, ax - len * cosf(angle), ay + len * sinf(angle), hw);
 }
 
+/* A capture at half the working resolution shown with its pixels doubled:
+ * each 2x2 block of the padded image (blocks start at interior pixel ox,
+ * oy, each 0 or 1, so the grid does not always fall on the same place)
+ * becomes its mean. A block cut by the image's edge averages what it has. */
+static void coarsen(uint8_t *img, int ox, int oy)
+{
+    for (int y = oy; y < AUGMENT_SIDE; y += 2)
+        for (int x = ox; x < AUGMENT_SIDE; x += 2) {
+            int y1 = y + 1 < AUGMENT_SIDE ? y + 1 : y, x1 = x + 1 < AUGMENT_SIDE ? x + 1 : x;
+            uint8_t *a = img + (y + 1) * PADDED + x + 1, *b = img + (y + 1) * PADDED + x1 + 1;
+            uint8_t *c = img + (y1 + 1) * PADDED + x + 1, *d = img + (y1 + 1) * PADDED + x1 + 1;
+            uint8_t mean = (uint8_t)((*a + *b + *c + *d + 2) / 4);
+            *a = *b = *c = *d = mean;
+        }
+}
+
 void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg, uint64_t seed,
                    uint8_t *out)
 {
@@ -427,6 +447,10 @@ void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg,
         cur = other;
         other = t;
     }
+    /* Drawn last, so the distortions above are what they were before it
+     * existed for the same seed. */
+    if (rng_uniform(&r) < cfg->coarse_probability)
+        coarsen(cur, (int)rng_below(&r, 2), (int)rng_below(&r, 2));
     for (int y = 0; y < AUGMENT_SIDE; y++)
         memcpy(out + y * AUGMENT_SIDE, cur + (y + 1) * PADDED + 1, AUGMENT_SIDE);
 }

@@ -4,10 +4,11 @@
  * and come from pens much thinner or much thicker than MNIST's. Each epoch,
  * every training digit is redrawn with a random affine transform (rotation,
  * anisotropic scale, shear), a smooth elastic displacement field (after
- * Simard et al. 2003) and a random change of stroke thickness, at twice
- * MNIST's resolution, and then sent through preprocess_to_mnist() -- the
- * very code the server runs on uploads, so training and serving inputs
- * come out of one pipeline.
+ * Simard et al. 2003) and a random change of stroke thickness, at 1.5
+ * times MNIST's resolution, and some are made coarse, as a low-resolution
+ * capture would show them. Then each is sent through
+ * preprocess_to_mnist() -- the very code the server runs on uploads, so
+ * training and serving inputs come out of one pipeline.
  *
  * Randomness is drawn from an RNG seeded by (seed, epoch, sample index), so
  * the result does not depend on how the work is split across threads.
@@ -43,6 +44,7 @@ typedef struct {
     float slash_zero_probability;  /* chance of slashing a 0 */
     float hook_nine_probability;   /* chance of hooking a 9's tail to the left */
     float flag_one_probability;    /* chance of giving a 1 a long flag, down to the left */
+    float coarse_probability;      /* chance of a half-resolution capture, pixels doubled */
 } augment_config;
 
 void augment_config_defaults(augment_config *cfg);
