@@ -45,10 +45,11 @@
 #define TILE_BLOCKS 4   /* blocks whose sums stay in registers: 16 of 32 */
 #define TILE (TILE_BLOCKS * BLOCK)
 #define COLS 1024       /* outputs per pass (4 KB of sums), a multiple of TILE */
-/* The rows of the group this many ahead are prefetched: the live rows are
- * scattered, so the hardware prefetcher cannot guess them, and each group
- * touches 16 lines. Two groups ahead measured best (forward pass of the
- * shipped model 4.12 -> 3.83 us; one ahead 3.83, four 4.00). */
+/* The rows of the group this many ahead are prefetched, one line per block:
+ * the live rows are scattered, so the hardware prefetcher cannot guess them.
+ * Forward pass of the model then shipped (3d6599f85b37): 4.12 -> 3.83 us
+ * with one or two groups ahead, 4.00 with four. (Rows of 1000 bytes are
+ * mostly not line-aligned, so a block's tail line is left to demand.) */
 #define PREFETCH_GROUPS 2
 
 /* The inputs' unit: max(x) / 255, so that the largest becomes 255. */

@@ -348,9 +348,12 @@ static void flag_one(uint8_t *img, rng *r)
 }
 
 /* A capture at half the working resolution shown with its pixels doubled:
- * each 2x2 block of the padded image (blocks start at interior pixel ox,
- * oy, each 0 or 1, so the grid does not always fall on the same place)
- * becomes its mean. A block cut by the image's edge averages what it has. */
+ * each 2x2 block of the 42x42 image (in the padded buffer) becomes its mean,
+ * rounded. The blocks start at column ox and row oy, each 0 or 1, so the
+ * grid does not always fall on the same place; with a start of 1 the first
+ * column or row is left as drawn (the digit is drawn well inside the
+ * canvas, so it seldom holds ink), and the last block of an odd run is one
+ * pixel wide and averages the two it has. */
 static void coarsen(uint8_t *img, int ox, int oy)
 {
     for (int y = oy; y < AUGMENT_SIDE; y += 2)
@@ -448,9 +451,14 @@ void augment_digit(const uint8_t *mnist28, int label, const augment_config *cfg,
         other = t;
     }
     /* Drawn last, so the distortions above are what they were before it
-     * existed for the same seed. */
-    if (rng_uniform(&r) < cfg->coarse_probability)
-        coarsen(cur, (int)rng_below(&r, 2), (int)rng_below(&r, 2));
+     * existed for the same seed. The phase is drawn y first, in statements
+     * of its own: as two arguments of one call, the order of the draws
+     * would be the compiler's choice. */
+    if (rng_uniform(&r) < cfg->coarse_probability) {
+        int oy = (int)rng_below(&r, 2);
+        int ox = (int)rng_below(&r, 2);
+        coarsen(cur, ox, oy);
+    }
     for (int y = 0; y < AUGMENT_SIDE; y++)
         memcpy(out + y * AUGMENT_SIDE, cur + (y + 1) * PADDED + 1, AUGMENT_SIDE);
 }

@@ -26,7 +26,7 @@
 typedef enum {
     AUGMENT_NONE = 0,       /* raw MNIST pixels, as the seed tutorial did */
     AUGMENT_PREPROCESS,     /* MNIST through preprocess_to_mnist(), no distortion */
-    AUGMENT_FULL,           /* affine + elastic + thickness, then preprocess */
+    AUGMENT_FULL,           /* affine + elastic + thickness (+ coarse), then preprocess */
 } augment_mode;
 
 typedef struct {
