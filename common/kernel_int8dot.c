@@ -45,11 +45,11 @@
 #define TILE_BLOCKS 4   /* blocks whose sums stay in registers: 16 of 32 */
 #define TILE (TILE_BLOCKS * BLOCK)
 #define COLS 1024       /* outputs per pass (4 KB of sums), a multiple of TILE */
-/* The rows of the group this many ahead are prefetched, one line per block:
- * the live rows are scattered, so the hardware prefetcher cannot guess them.
- * Forward pass of the model then shipped (3d6599f85b37): 4.12 -> 3.83 us
- * with one or two groups ahead, 4.00 with four. (Rows of 1000 bytes are
- * mostly not line-aligned, so a block's tail line is left to demand.) */
+/* The rows of the group this many ahead are prefetched, one line per block
+ * (rows start on a line: INT8DOT_ROW_BYTES): the live rows are scattered,
+ * so the hardware prefetcher cannot guess them. Forward pass of the model
+ * then shipped (3d6599f85b37): 4.12 -> 3.83 us with one or two groups
+ * ahead, 4.00 with four. */
 #define PREFETCH_GROUPS 2
 
 /* The inputs' unit: max(x) / 255, so that the largest becomes 255. */
@@ -129,7 +129,7 @@ static void forward_portable(const float *x, int K, const int8_t *q, const float
             int groups = pack_live_groups(x, k0, k1, 1.0f / step, live, value);
             for (int j = 0; j < groups * GROUP; j++) {
                 int32_t u = (int32_t)((value[j / GROUP] >> (8 * (j % GROUP))) & 0xffu);
-                add_scaled_row(sums, q + (size_t)live[j] * (size_t)N + c0, u, nc);
+                add_scaled_row(sums, q + (size_t)live[j] * INT8DOT_ROW_BYTES(N) + c0, u, nc);
             }
         }
         for (int n = 0; n < nc; n++)
@@ -215,6 +215,7 @@ TARGET static int pack_live_groups_vnni(const float *x, int k0, int k1, float in
 TARGET static void tile_update(const int8_t *q, int N, int c, int nb, int last, const int *live,
                                const uint32_t *value, int groups, int32_t *sums)
 {
+    const size_t stride = INT8DOT_ROW_BYTES(N);
     __m512i acc[TILE_BLOCKS][GROUP];
     __mmask64 mask[TILE_BLOCKS];
 #pragma GCC unroll 4
@@ -226,16 +227,16 @@ TARGET static void tile_update(const int8_t *q, int N, int c, int nb, int last, 
     }
     for (int g = 0; g < groups; g++) {
         const int *rows = live + g * GROUP;
-        const int8_t *ra = q + (size_t)rows[0] * (size_t)N + c;
-        const int8_t *rb = q + (size_t)rows[1] * (size_t)N + c;
-        const int8_t *rc = q + (size_t)rows[2] * (size_t)N + c;
-        const int8_t *rd = q + (size_t)rows[3] * (size_t)N + c;
+        const int8_t *ra = q + (size_t)rows[0] * stride + c;
+        const int8_t *rb = q + (size_t)rows[1] * stride + c;
+        const int8_t *rc = q + (size_t)rows[2] * stride + c;
+        const int8_t *rd = q + (size_t)rows[3] * stride + c;
         __m512i u = _mm512_set1_epi32((int)value[g]);
         if (g + PREFETCH_GROUPS < groups) {
             const int *ahead = live + (g + PREFETCH_GROUPS) * GROUP;
             for (int r = 0; r < GROUP; r++)
                 for (int b = 0; b < nb; b++)
-                    _mm_prefetch((const char *)(q + (size_t)ahead[r] * (size_t)N + c + b * BLOCK),
+                    _mm_prefetch((const char *)(q + (size_t)ahead[r] * stride + c + b * BLOCK),
                                  _MM_HINT_T0);
         }
 #pragma GCC unroll 4

@@ -357,9 +357,11 @@ static int init_bf16(mlp_weights *w, const model *m)
 }
 
 /* One scale per output column (its largest weight maps to +-127), so a
- * column of small weights keeps its precision next to one of large. */
+ * column of small weights keeps its precision next to one of large. q's
+ * rows are INT8DOT_ROW_BYTES(N) apart; the padding is left as it is. */
 static void quantise_layer(const float *W, int K, int N, int8_t *q, float *scale)
 {
+    const size_t stride = INT8DOT_ROW_BYTES(N);
     for (int n = 0; n < N; n++)
         scale[n] = 0.0f;
     for (int k = 0; k < K; k++)
@@ -371,9 +373,8 @@ static void quantise_layer(const float *W, int K, int N, int8_t *q, float *scale
         scale[n] /= 127.0f;
     for (int k = 0; k < K; k++)
         for (int n = 0; n < N; n++) {
-            size_t i = (size_t)k * N + n;
-            long v = scale[n] > 0.0f ? lrintf(W[i] / scale[n]) : 0;
-            q[i] = (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
+            long v = scale[n] > 0.0f ? lrintf(W[(size_t)k * N + n] / scale[n]) : 0;
+            q[(size_t)k * stride + n] = (int8_t)(v < -127 ? -127 : (v > 127 ? 127 : v));
         }
 }
 
@@ -393,14 +394,18 @@ static int init_int8(mlp_weights *w, const model *m)
 {
     if (!mlp_int8_can_hold(m))
         return -1;
-    size_t weights = 0, columns = 0;
+    size_t bytes = 0, columns = 0;
     for (int l = 0; l + 1 < m->n_layers; l++) {
-        weights += (size_t)m->sizes[l] * (size_t)m->sizes[l + 1];
+        bytes += (size_t)m->sizes[l] * INT8DOT_ROW_BYTES(m->sizes[l + 1]);
         columns += (size_t)m->sizes[l + 1];
     }
     if (m->n_layers < 2)
         return 0;   /* a single layer is the output layer: float */
-    w->int8_store = malloc(weights * sizeof *w->int8_store);
+    /* On a cache line, as the rows' padding assumes; zeroed so that the
+     * padding is defined. bytes is a multiple of 64, as aligned_alloc wants. */
+    w->int8_store = aligned_alloc(64, bytes);
+    if (w->int8_store)
+        memset(w->int8_store, 0, bytes);
     w->scale_store = malloc(columns * sizeof *w->scale_store);
     if (!w->int8_store || !w->scale_store)
         return -1;
@@ -411,7 +416,7 @@ static int init_int8(mlp_weights *w, const model *m)
         quantise_layer(m->W[l], K, N, q, scale);
         w->int8_W[l] = q;
         w->int8_scale[l] = scale;
-        q += (size_t)K * (size_t)N;
+        q += (size_t)K * INT8DOT_ROW_BYTES(N);
         scale += N;
     }
     return 0;

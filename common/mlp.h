@@ -71,7 +71,8 @@ typedef struct {
     mlp_kernel kernel;                        /* PORTABLE, or the one matching format */
     const uint16_t *bf16_W[MODEL_MAX_LAYERS]; /* BF16: each W[l] rounded, into bf16_store */
     uint16_t *bf16_store;
-    const int8_t *int8_W[MODEL_MAX_LAYERS];   /* INT8: W[l] as bytes (NULL for the output layer) */
+    const int8_t *int8_W[MODEL_MAX_LAYERS];   /* INT8: W[l] as bytes, rows INT8DOT_ROW_BYTES(N)
+                                                 apart (NULL for the output layer) */
     const float *int8_scale[MODEL_MAX_LAYERS];/* INT8: W[l]'s scale per output column */
     int8_t *int8_store;
     float *scale_store;

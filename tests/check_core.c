@@ -4,12 +4,14 @@
  */
 #include <check.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "idx.h"
+#include "kernel_int8dot.h"
 #include "mlp.h"
 #include "model.h"
 #include "rng.h"
@@ -512,7 +514,11 @@ START_TEST(test_int8_weights)
     ck_assert_float_eq_tol(w.int8_scale[0][0], 0.01f, 1e-7f);
     ck_assert_float_eq_tol(w.int8_scale[0][1], 0.5f / 127.0f, 1e-7f);
     const int8_t want[6] = {127, -127, -63, 66, 1, 0};   /* 0.26 / (0.5 / 127) = 66.04 */
-    ck_assert_mem_eq(w.int8_W[0], want, sizeof want);
+    /* Rows start on cache lines: 64 bytes apart, the first on a line too. */
+    ck_assert_uint_eq(INT8DOT_ROW_BYTES(2), 64);
+    ck_assert_uint_eq((uintptr_t)w.int8_W[0] % 64, 0);
+    for (int k = 0; k < 3; k++)
+        ck_assert_mem_eq(w.int8_W[0] + 64 * k, want + 2 * k, 2);
     ck_assert_ptr_null(w.int8_W[1]);
     mlp_weights_free(&w);
 
@@ -563,7 +569,7 @@ static void int8_reference_layer(const float *x, int K, const int8_t *q, const f
         for (int k = 0; k < K && step > 0.0f; k++) {
             float r = fmaf(x[k], 1.0f / step, 0.5f);
             int64_t u = r >= 255.0f ? 255 : (r > 0.0f ? (int64_t)r : 0);
-            sum += u * q[(size_t)k * N + n];
+            sum += u * q[(size_t)k * INT8DOT_ROW_BYTES(N) + n];
         }
         y[n] = bias[n] + (double)sum * (double)(scale[n] * step);
     }
@@ -603,8 +609,8 @@ START_TEST(test_int8_dot_kernel)
         /* Every weight within half a step of its float. */
         for (int k = 0; k < sizes[0]; k++)
             for (int n = 0; n < sizes[1]; n++) {
-                size_t i = (size_t)k * sizes[1] + n;
-                ck_assert(fabsf(portable.int8_W[0][i] * portable.int8_scale[0][n] - m.W[0][i]) <=
+                int8_t q = portable.int8_W[0][(size_t)k * INT8DOT_ROW_BYTES(sizes[1]) + n];
+                ck_assert(fabsf(q * portable.int8_scale[0][n] - m.W[0][(size_t)k * sizes[1] + n]) <=
                           portable.int8_scale[0][n] * 0.5001f);
             }
 
