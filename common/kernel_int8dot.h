@@ -3,17 +3,15 @@
  *
  * The weights of a layer are stored as int8, row-major, each column n with
  * its own scale (W[k][n] ~ q[k][n] * scale[n]); row k starts at q + k *
- * INT8DOT_ROW_BYTES(N), and the bytes past column N - 1 are never read. The
- * layer's inputs,
- * which must not be negative (pixels, ReLU outputs), are rounded per image
- * to 0..255 in units of max(x) / 255. Sums are exact in int32 and scaled
- * back to float once per output.
+ * INT8DOT_ROW_BYTES(N), and the bytes past column N - 1 are never read.
+ * The layer's inputs, which must not be negative (pixels, ReLU outputs),
+ * are rounded per image to 0..255 in units of max(x) / 255. Sums are exact
+ * in int32 and scaled back to float once per output.
  */
 #ifndef DIGITS_KERNEL_INT8DOT_H
 #define DIGITS_KERNEL_INT8DOT_H
 
 #include <stddef.h>
-
 #include <stdint.h>
 
 /* The bytes from one weight row to the next: N rounded up to whole 64-byte
