@@ -575,8 +575,9 @@ static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, png_layout *
     return rc;
 }
 
-/* A felt marker: strokes dilated by 3-5 px at 4x, i.e. 1.5-2.5 MNIST px more
- * on each side, on a canvas grown so the fat strokes never touch the edge. */
+/* A felt marker: strokes dilated by 3-5 px at 4x, i.e. 0.75-1.25 MNIST px on
+ * each side (1.5-2.5 px wider), on a canvas grown so the fat strokes never
+ * touch the edge. */
 static int style_thick_marker(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
 {
     int radius = between(r, 3, 5);
