@@ -6,7 +6,7 @@
 #   - each source of the real non-MNIST handwriting in $DIGITS_SHARED/realdigits
 #     (skipped, saying so, when that folder is absent);
 #   - each style of user-style variants of MNIST test digits, generated into
-#     $DIGITS_BUILD/variants (200 per style, seed 1);
+#     $DIGITS_BUILD/variants (1000 per style, seed 1);
 #   - MNIST test accuracy (digits-trainer eval --json).
 # and compares every figure with its floor in tests/realworld-floors.txt
 # ("name floor_percent" lines). Fails naming every figure under its floor.
@@ -92,7 +92,7 @@ fi
 if [ -f "$data/t10k-images-idx3-ubyte" ]; then
     out=$build/variants
     rm -rf "$out"
-    if "$trainer" variants --data "$data" --out "$out" --count 200 --seed 1 > /dev/null &&
+    if "$trainer" variants --data "$data" --out "$out" --count 1000 --seed 1 > /dev/null &&
         "$trainer" predict --model "$model" --labels "$out/labels.csv" --json > "$tmp/var.json"
     then
         json_rows variants < "$tmp/var.json" >> "$measured"
