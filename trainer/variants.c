@@ -3,7 +3,7 @@
  *
  * The real-handwriting set (../shared/realdigits) says how the service does
  * on other people's handwriting; this set isolates *presentation*: the same
- * MNIST digits the model scores ~98% on, but dark-on-light, thin or fat,
+ * MNIST digits the model scores over 99% on, but dark-on-light, thin or fat,
  * small and off-centre, on a transparent canvas, in colour, under uneven
  * light with noise and ruled lines, or as chalk. A drop from MNIST accuracy
  * to a style's accuracy is then the preprocessing's fault, not the
@@ -582,32 +582,56 @@ static int ink_skeleton(inkmap *m)
     return 0;
 }
 
+/* The pen's path at 4x: the digit's skeleton where it has at least FAINT_INK
+ * (0.3) ink. MNIST's pen was faint in places, and a stroke too faint for a
+ * 50% threshold is still a stroke the writer drew: a thin or a fat pen
+ * would draw it in full. */
+#define FAINT_INK 0.3
+
+static int pen_path_4x(const inkmap *digit, int pad, inkmap *path)
+{
+    if (binarised_4x(digit, FAINT_INK, pad, path) != 0)
+        return -1;
+    if (ink_skeleton(path) != 0) {
+        ink_free(path);
+        return -1;
+    }
+    return 0;
+}
+
+static void ink_max_into(inkmap *dst, const inkmap *src)
+{
+    size_t n = (size_t)dst->w * (size_t)dst->h;
+    for (size_t i = 0; i < n; i++)
+        dst->v[i] = dst->v[i] > src->v[i] ? dst->v[i] : src->v[i];
+}
+
 /* A fine-liner: strokes one MNIST pixel thinner than the writer's (1-2 px
  * where MNIST's are 2-3), never under 0.75 px. Erosion by 2 px at 4x thins
  * them as a finer pen drawing the same path would, and keeps loops MNIST's
  * writer filled in; where a stroke was too faint or narrow to survive it,
- * the digit's skeleton drawn 3 px wide carries on, because a real thin pen
- * draws connected lines. */
+ * the pen's path drawn 3 px wide carries on, because a real thin pen draws
+ * connected lines. */
 static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
 {
-    inkmap bin, thin, trace;
+    inkmap bin, thin, path, trace;
     if (binarised_4x(digit, 0.5, 0, &bin) != 0)
         return -1;
-    if (ink_morph(&bin, 2, 0, &thin) != 0) {
-        ink_free(&bin);
+    int rc = ink_morph(&bin, 2, 0, &thin);
+    ink_free(&bin);
+    if (rc != 0)
+        return -1;
+    if (pen_path_4x(digit, 0, &path) != 0) {
+        ink_free(&thin);
         return -1;
     }
-    int rc = ink_skeleton(&bin);
-    if (rc == 0)
-        rc = ink_morph(&bin, 1, 1, &trace);
-    ink_free(&bin);
+    rc = ink_morph(&path, 1, 1, &trace);
+    ink_free(&path);
     if (rc != 0) {
         ink_free(&thin);
         return -1;
     }
-    size_t n = (size_t)thin.w * (size_t)thin.h;
-    for (size_t i = 0; i < n; i++)
-        thin.v[i] = thin.v[i] > trace.v[i] ? thin.v[i] : trace.v[i];
+    ink_max_into(&thin, &trace);
     ink_free(&trace);
     if (ink_soften(&thin) != 0) {
         ink_free(&thin);
@@ -622,15 +646,22 @@ static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, png_layout *
     return rc;
 }
 
-/* A felt marker: strokes dilated by 3-5 px at 4x, i.e. 0.75-1.25 MNIST px on
- * each side (1.5-2.5 px wider), on a canvas grown so the fat strokes never
- * touch the edge. */
+/* A felt marker: the digit's strokes, and its pen path where they were
+ * faint, dilated by 3-5 px at 4x, i.e. 0.75-1.25 MNIST px on each side
+ * (1.5-2.5 px wider), on a canvas grown so the fat strokes never touch the
+ * edge. */
 static int style_thick_marker(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
 {
     int radius = between(r, 3, 5);
-    inkmap bin, fat;
+    inkmap bin, path, fat;
     if (binarised_4x(digit, 0.5, 8, &bin) != 0)
         return -1;
+    if (pen_path_4x(digit, 8, &path) != 0) {
+        ink_free(&bin);
+        return -1;
+    }
+    ink_max_into(&bin, &path);
+    ink_free(&path);
     int rc = ink_morph(&bin, radius, 1, &fat);
     ink_free(&bin);
     if (rc != 0)
