@@ -303,12 +303,19 @@ static void remove_tree(const char *dir)
     ck_assert_int_eq(system(cmd), 0);
 }
 
+/* The file's bytes with a NUL after them (read_file_bounded adds none), so
+ * that text can be parsed with the string functions. */
 static char *slurp(const char *path, size_t *len)
 {
     uint8_t *data;
     char err[256];
     ck_assert_msg(read_file_bounded(path, 64u << 20, &data, len, err, sizeof err) == 0, "%s", err);
-    return (char *)data;
+    char *text = malloc(*len + 1);
+    ck_assert_ptr_nonnull(text);
+    memcpy(text, data, *len);
+    text[*len] = '\0';
+    free(data);
+    return text;
 }
 
 START_TEST(test_set_is_labelled_and_a_prefix)
@@ -358,6 +365,40 @@ START_TEST(test_set_is_labelled_and_a_prefix)
     }
     ck_assert_int_eq(rows, 3 * variants_style_count());
     free(csv);
+
+    /* mnist/labels.csv lists the same rows, and each of its files is the
+     * MNIST digit itself, 28x28 grey, for the per-style baseline. */
+    snprintf(path, sizeof path, "%s/labels.csv", big);
+    char *renderings = slurp(path, &len);
+    snprintf(path, sizeof path, "%s/mnist/labels.csv", big);
+    size_t originals_len;
+    char *originals = slurp(path, &originals_len);
+    ck_assert(originals_len == len && memcmp(originals, renderings, len) == 0);
+    save = NULL;
+    rows = 0;
+    for (char *line = strtok_r(originals + 29, "\n", &save); line;
+         line = strtok_r(NULL, "\n", &save)) {
+        char file[256];
+        unsigned label, index;
+        ck_assert_int_eq(sscanf(line, "%255[^,],%u,%*[^,],%u", file, &label, &index), 3);
+        snprintf(path, sizeof path, "%s/mnist/%s", big, file);
+        size_t png_len;
+        char *png = slurp(path, &png_len);
+        image img;
+        char detail[200];
+        ck_assert_int_eq(png_decode((const uint8_t *)png, png_len, 0, &img, detail, sizeof detail),
+                         PNG_IO_OK);
+        free(png);
+        ck_assert_int_eq(img.width, 28);
+        ck_assert_int_eq(img.height, 28);
+        ck_assert_int_eq(img.channels, 1);
+        ck_assert(memcmp(img.pixels, data.test_images.pixels + (size_t)index * 784, 784) == 0);
+        image_free(&img);
+        rows++;
+    }
+    ck_assert_int_eq(rows, 3 * variants_style_count());
+    free(renderings);
+    free(originals);
     remove_tree(big);
     remove_tree(small);
     mnist_free(&data);

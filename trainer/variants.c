@@ -32,6 +32,8 @@
 #include <sys/stat.h>
 
 #include "flags.h"
+#include "image.h"
+#include "png_io.h"
 #include "predict.h"
 #include "rng.h"
 
@@ -46,6 +48,8 @@ static const char usage_variants[] =
     "\n"
     "Draws MNIST *test* digits the way users send them and writes them as PNGs,\n"
     "with DIR/labels.csv (file,label,source,t10k_index) for 'predict --labels'.\n"
+    "DIR/mnist/ holds the same digits as MNIST has them (28x28 grey, same file\n"
+    "names, its own labels.csv): each style's baseline.\n"
     "Styles (the source column): ink-on-paper, thin-pen, thick-marker, off-centre,\n"
     "canvas-rgba, coloured-ink, paper-photo, chalkboard.\n"
     "\n"
@@ -999,19 +1003,24 @@ static int write_whole_file(const char *path, const uint8_t *data, size_t len, c
     return 0;
 }
 
-/* One style's images, appended to the open labels file. */
+/* Writes one style's renderings and their labels.csv rows, and each digit
+ * as MNIST has it (28x28 grey, light on black) under out_dir/mnist/ with
+ * its row in originals (same file names). */
 static int write_style(const idx_images *images, const idx_labels *labels, const char *out_dir,
                        int style, int count, uint64_t seed, uint32_t *order, FILE *csv,
-                       char *err, size_t err_len)
+                       FILE *originals, char *err, size_t err_len)
 {
     const char *name = styles[style].name;
     char path[MAX_PATH];
-    if (snprintf(path, sizeof path, "%s/%s", out_dir, name) >= (int)sizeof path) {
-        snprintf(err, err_len, "--out path too long");
-        return -1;
+    for (int orig = 0; orig < 2; orig++) {
+        if (snprintf(path, sizeof path, orig ? "%s/mnist/%s" : "%s/%s", out_dir, name) >=
+            (int)sizeof path) {
+            snprintf(err, err_len, "--out path too long");
+            return -1;
+        }
+        if (mkdir_p(path, err, err_len) != 0)
+            return -1;
     }
-    if (mkdir_p(path, err, err_len) != 0)
-        return -1;
     uint32_t n = (uint32_t)images->count;
     for (uint32_t i = 0; i < n; i++)
         order[i] = i;
@@ -1042,8 +1051,69 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
             snprintf(err, err_len, "cannot write labels.csv: %s", strerror(errno));
             return -1;
         }
+        image original = {SIDE, SIDE, 1, (uint8_t *)digit};
+        if (snprintf(path, sizeof path, "%s/mnist/%s", out_dir, rel) >= (int)sizeof path) {
+            snprintf(err, err_len, "--out path too long");
+            return -1;
+        }
+        if (png_write_file(path, &original) != PNG_IO_OK) {
+            snprintf(err, err_len, "cannot write %s", path);
+            return -1;
+        }
+        if (fprintf(originals, "%s,%u,%s,%u\n", rel, (unsigned)labels->labels[idx], name,
+                    (unsigned)idx) < 0) {
+            snprintf(err, err_len, "cannot write mnist/labels.csv: %s", strerror(errno));
+            return -1;
+        }
     }
     return 0;
+}
+
+/* A labels.csv being written: it appears under its name (by rename) only
+ * once every image it lists is there. */
+typedef struct {
+    FILE *f;
+    char path[MAX_PATH];
+    char tmp[MAX_PATH + 8];
+} labels_file;
+
+/* Creates dir and starts dir/labels.csv.tmp with the header. */
+static int labels_start(labels_file *lf, const char *dir, char *err, size_t err_len)
+{
+    if (mkdir_p(dir, err, err_len) != 0)
+        return -1;
+    if (snprintf(lf->path, sizeof lf->path, "%s/labels.csv", dir) >= (int)sizeof lf->path) {
+        snprintf(err, err_len, "--out path too long");
+        return -1;
+    }
+    snprintf(lf->tmp, sizeof lf->tmp, "%s.tmp", lf->path);
+    lf->f = fopen(lf->tmp, "w");
+    if (!lf->f || fputs("file,label,source,t10k_index\n", lf->f) < 0) {
+        snprintf(err, err_len, "cannot write %s: %s", lf->tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+/* Closes the file and, when keep, renames it into place; otherwise, or on
+ * any failure, removes it. Returns -1 only for a failure of its own. */
+static int labels_finish(labels_file *lf, int keep, char *err, size_t err_len)
+{
+    if (!lf->f)
+        return 0;
+    int rc = 0;
+    if (fclose(lf->f) != 0 && keep) {
+        snprintf(err, err_len, "cannot write %s: %s", lf->tmp, strerror(errno));
+        rc = -1;
+    }
+    lf->f = NULL;
+    if (keep && rc == 0 && rename(lf->tmp, lf->path) != 0) {
+        snprintf(err, err_len, "cannot rename %s: %s", lf->tmp, strerror(errno));
+        rc = -1;
+    }
+    if (!keep || rc != 0)
+        remove(lf->tmp);
+    return rc;
 }
 
 int variants_write_set(const idx_images *images, const idx_labels *labels, const char *out_dir,
@@ -1059,39 +1129,30 @@ int variants_write_set(const idx_images *images, const idx_labels *labels, const
                  images->count < VARIANTS_MAX_COUNT ? images->count : VARIANTS_MAX_COUNT);
         return -1;
     }
-    if (mkdir_p(out_dir, err, err_len) != 0)
-        return -1;
-    char csv_path[MAX_PATH], tmp_path[MAX_PATH + 8];
-    if (snprintf(csv_path, sizeof csv_path, "%s/labels.csv", out_dir) >= (int)sizeof csv_path) {
+    char originals_dir[MAX_PATH];
+    if (snprintf(originals_dir, sizeof originals_dir, "%s/mnist", out_dir) >=
+        (int)sizeof originals_dir) {
         snprintf(err, err_len, "--out path too long");
         return -1;
     }
-    snprintf(tmp_path, sizeof tmp_path, "%s.tmp", csv_path);
     uint32_t *order = malloc((size_t)images->count * sizeof *order);
-    FILE *csv = order ? fopen(tmp_path, "w") : NULL;
-    if (!csv) {
-        snprintf(err, err_len, order ? "cannot write %s: %s" : "out of memory%.0s%.0s", tmp_path,
-                 strerror(errno));
-        free(order);
+    if (!order) {
+        snprintf(err, err_len, "out of memory");
         return -1;
     }
-    int rc = fputs("file,label,source,t10k_index\n", csv) < 0 ? -1 : 0;
-    if (rc != 0)
-        snprintf(err, err_len, "cannot write %s: %s", tmp_path, strerror(errno));
+    labels_file renderings = {.f = NULL}, originals = {.f = NULL};
+    int rc = labels_start(&renderings, out_dir, err, err_len);
+    if (rc == 0)
+        rc = labels_start(&originals, originals_dir, err, err_len);
     for (int s = 0; rc == 0 && s < N_STYLES; s++)
-        rc = write_style(images, labels, out_dir, s, count, seed, order, csv, err, err_len);
+        rc = write_style(images, labels, out_dir, s, count, seed, order, renderings.f,
+                         originals.f, err, err_len);
     free(order);
-    if (fclose(csv) != 0 && rc == 0) {
-        snprintf(err, err_len, "cannot write %s: %s", tmp_path, strerror(errno));
+    /* The renderings' labels.csv last: it marks a complete set. */
+    if (labels_finish(&originals, rc == 0, err, err_len) != 0)
         rc = -1;
-    }
-    /* labels.csv appears only once every image it lists is there. */
-    if (rc == 0 && rename(tmp_path, csv_path) != 0) {
-        snprintf(err, err_len, "cannot rename %s: %s", tmp_path, strerror(errno));
+    if (labels_finish(&renderings, rc == 0, err, err_len) != 0)
         rc = -1;
-    }
-    if (rc != 0)
-        remove(tmp_path);
     return rc;
 }
 
@@ -1155,7 +1216,8 @@ int command_variants(int argc, char **argv)
         fprintf(stderr, "digits-trainer variants: %s\n", err);
         return EXIT_RUNTIME;
     }
-    printf("wrote %d images (%d styles x %d) and %s/labels.csv\n", count * N_STYLES, N_STYLES,
-           count, out_dir);
+    printf("wrote %d images (%d styles x %d) and %s/labels.csv, and their MNIST originals "
+           "in %s/mnist\n",
+           count * N_STYLES, N_STYLES, count, out_dir, out_dir);
     return 0;
 }

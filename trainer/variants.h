@@ -37,8 +37,10 @@ int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint
 
 /* Writes count renderings per style of test digits chosen by the seed
  * (without repeats within a style) into out_dir/<style>/<style>_NNNN.png and
- * out_dir/labels.csv (file,label,source,t10k_index). A smaller count gives
- * a prefix of a larger one. Returns 0, or -1 with a message in err. */
+ * out_dir/labels.csv (file,label,source,t10k_index), and each digit as MNIST
+ * has it (28x28 grey) under the same name in out_dir/mnist/, with its own
+ * labels.csv: what the model reads before any restyling. A smaller count
+ * gives a prefix of a larger one. Returns 0, or -1 with a message in err. */
 int variants_write_set(const idx_images *images, const idx_labels *labels, const char *out_dir,
                        int count, uint64_t seed, char *err, size_t err_len);
 
