@@ -291,6 +291,34 @@ const char *config_log_format_name(log_format f)
     return f == LOG_FORMAT_JSON ? "json" : "text";
 }
 
+/* Prints "  LEFT  text" in 80 columns: the text wrapped at spaces to
+ * HELP_WIDTH columns, its continuation lines under its start. */
+#define HELP_WIDTH 51
+
+static void print_help_entry(FILE *out, const char *left, const char *text)
+{
+    const char *label = left;
+    if (strlen(left) > 26) {   /* too long for the column: the text goes below */
+        fprintf(out, "  %s\n", left);
+        label = "";
+    }
+    while (*text) {
+        size_t n = strlen(text);
+        if (n > HELP_WIDTH) {
+            n = HELP_WIDTH;
+            while (n > 0 && text[n] != ' ')
+                n--;
+            if (n == 0)   /* one word longer than the width: keep it whole */
+                n = strcspn(text, " ");
+        }
+        fprintf(out, "  %-26s %.*s\n", label, (int)n, text);
+        label = "";
+        text += n;
+        while (*text == ' ')
+            text++;
+    }
+}
+
 void config_print_usage(FILE *out, const char *argv0)
 {
     fprintf(out,
@@ -300,15 +328,16 @@ void config_print_usage(FILE *out, const char *argv0)
     for (size_t i = 0; i < N_OPTIONS; i++) {
         char left[64];
         snprintf(left, sizeof left, "%s %s", options[i].flag, options[i].arg_name);
-        fprintf(out, "  %-26s %s\n  %-26s   env %s\n", left, options[i].help, "",
-                options[i].env);
+        print_help_entry(out, left, options[i].help);
+        fprintf(out, "  %-26s   env %s\n", "", options[i].env);
     }
+    print_help_entry(out, "--healthcheck [URL]",
+                     "GET URL (default http://ADDR:PORT/healthz, ADDR the --bind address, "
+                     "127.0.0.1 for 0.0.0.0, [::1] for ::); exit 0 on 200");
+    print_help_entry(out, "--help", "show this help and exit");
+    print_help_entry(out, "--version", "show the version and exit");
     fprintf(out,
-            "  %-26s %s\n  %-26s %s\n  %-26s %s\n\n",
-            "--healthcheck [URL]", "GET URL (default http://127.0.0.1:PORT/healthz); exit 0 on 200",
-            "--help", "show this help and exit",
-            "--version", "show the version and exit");
-    fprintf(out,
-            "Endpoints: POST /predict, GET /model, /metrics, /healthz, /readyz.\n"
+            "\nEndpoints: POST /predict, GET /model, /metrics, /healthz, /readyz, and the\n"
+            "drawing page: GET /, /app.js, /style.css.\n"
             "Signals: SIGTERM/SIGINT drain and exit 0; SIGHUP reloads the model.\n");
 }

@@ -1,8 +1,9 @@
 /* http.c -- libmicrohttpd wiring and the life of one request:
  *
  *   headers arrive   on_request() first call: route it, check the declared
- *                    size and type, answer 404/405/413/415 at once or
- *                    prepare a body buffer
+ *                    size and type, answer 404/405/413/415 at once (and a
+ *                    GET that comes with a body, unread) or prepare a
+ *                    body buffer
  *   body chunks      on_request() with data: append, refusing (413) the
  *                    moment the total passes --max-upload
  *   body complete    on_request() final call: routes.c computes the reply,
@@ -23,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -110,6 +112,9 @@ static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, re
               MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     if (ok && rep->allow)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+    /* Every 503 (busy, draining, no model) is a "later", not a "never". */
+    if (ok && rep->status == 503)
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
     /* While draining, ask keep-alive clients to go, so that the connections
      * close as their last requests finish. */
     if (ok && atomic_load(&srv->state.draining))
@@ -129,7 +134,9 @@ static enum MHD_Result send_error(http_server *srv, struct MHD_Connection *c, re
 }
 
 /* Parses a Content-Length value; -1 when absent or not a plain number
- * (libmicrohttpd itself rejects malformed ones before we get here). */
+ * (libmicrohttpd itself rejects malformed ones before we get here). A
+ * number too big for long long is LLONG_MAX: over any limit, not absent,
+ * or it would slip past the 413 that refuses it before the body is read. */
 static long long declared_length(struct MHD_Connection *c)
 {
     const char *v = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -137,9 +144,9 @@ static long long declared_length(struct MHD_Connection *c)
         return -1;
     long long n = 0;
     for (const char *p = v; *p; p++) {
-        if (*p < '0' || *p > '9' || n > (LLONG_MAX - 9) / 10)
+        if (*p < '0' || *p > '9')
             return -1;
-        n = n * 10 + (*p - '0');
+        n = n > (LLONG_MAX - 9) / 10 ? LLONG_MAX : n * 10 + (*p - '0');
     }
     return n;
 }
@@ -185,25 +192,43 @@ static bool has_body(struct MHD_Connection *c)
            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
 }
 
+/* Runs the request's route (or the 404/405 answer) and queues the reply. */
+static enum MHD_Result answer(http_server *srv, struct MHD_Connection *c, request *rq,
+                              const char *method, const char *url)
+{
+    route_request req = {
+        .method = method,
+        .path = url,
+        .content_type = rq->content_type,
+        .body = rq->body,
+        .body_len = rq->len,
+        .explain = rq->explain,
+        .start_ns = rq->start_ns,
+    };
+    route_reply rep = {0};
+    if (rq->match.route)
+        rq->match.route->handler(&srv->state, &req, &rep);
+    else
+        routes_reply_unrouted(&rq->match, &req, &rep);
+    /* The body is no longer needed: free it before the answer is sent, so a
+     * slow reader does not pin megabytes. */
+    body_free(srv, rq);
+    return send_reply(srv, c, rq, &rep);
+}
+
 /* The first call for a request: everything that can be decided from the
  * headers alone is decided here, before a byte of the body is read. */
 static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
                                      const char *url, const char *method, request *rq)
 {
     rq->match = routes_match(method, url);
-    if (!rq->match.route) {
-        /* A 404/405 with a body is answered now and the body discarded
-         * (libmicrohttpd then closes the connection); without one, the
+    if (!rq->match.route || !rq->match.route->takes_body) {
+        /* A 404/405, or a GET or HEAD, with a body is answered now and the
+         * body is not read (a GET's body means nothing, RFC 9110 9.3.1;
+         * libmicrohttpd then closes the connection); without one, the
          * answer waits for the next call so the connection stays usable. */
-        if (!has_body(c))
-            return MHD_YES;
-        route_request req = {.method = method, .path = url};
-        route_reply rep = {0};
-        routes_reply_unrouted(&rq->match, &req, &rep);
-        return send_reply(srv, c, rq, &rep);
+        return has_body(c) ? answer(srv, c, rq, method, url) : MHD_YES;
     }
-    if (!rq->match.route->takes_body)
-        return MHD_YES;   /* answered on the next call, once libmicrohttpd has the request */
 
     rq->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
     const char *explain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain");
@@ -260,6 +285,22 @@ static int append_body(http_server *srv, request *rq, const char *data, size_t n
     return 0;
 }
 
+/* The path of a request target. A server must also accept the absolute
+ * form, "http://host:port/path" (RFC 9112 3.2.2), which a client talking to
+ * a proxy sends; libmicrohttpd hands it over as it came. */
+static const char *target_path(const char *url)
+{
+    const char *p;
+    if (strncasecmp(url, "http://", 7) == 0)
+        p = url + 7;
+    else if (strncasecmp(url, "https://", 8) == 0)
+        p = url + 8;
+    else
+        return url;
+    p += strcspn(p, "/");
+    return *p ? p : "/";
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
@@ -268,6 +309,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     (void)version;
     http_server *srv = cls;
     request *rq = *con_cls;
+    url = target_path(url);
 
     if (!rq) {
         rq = calloc(1, sizeof *rq);
@@ -307,27 +349,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     /* The request is complete. */
-    if (!rq->match.route) {
-        route_request req = {.method = method, .path = url};
-        route_reply rep = {0};
-        routes_reply_unrouted(&rq->match, &req, &rep);
-        return send_reply(srv, c, rq, &rep);
-    }
-    route_request req = {
-        .method = method,
-        .path = url,
-        .content_type = rq->content_type,
-        .body = rq->body,
-        .body_len = rq->len,
-        .explain = rq->explain,
-        .start_ns = rq->start_ns,
-    };
-    route_reply rep = {0};
-    rq->match.route->handler(&srv->state, &req, &rep);
-    /* The body is no longer needed: free it before the answer is sent, so a
-     * slow reader does not pin megabytes. */
-    body_free(srv, rq);
-    return send_reply(srv, c, rq, &rep);
+    return answer(srv, c, rq, method, url);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
@@ -443,13 +465,20 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
 
     srv->threads = config_effective_threads(cfg);
     unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
+    /* A pool only for more than one thread: libmicrohttpd warns at start-up
+     * about a pool of 0 or 1 (and then runs without one, as wanted). */
+    struct MHD_OptionItem pool[] = {
+        {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)srv->threads,
+         NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
     errno = 0;
     srv->daemon = MHD_start_daemon(
         flags, (uint16_t)cfg->port, accept_policy, srv, on_request, srv,
         /* First, so that every message from the library goes to our log. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)(srv->threads > 1 ? srv->threads : 0),
+        MHD_OPTION_ARRAY, pool,
         MHD_OPTION_CONNECTION_LIMIT, max_conn,
         MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
@@ -484,8 +513,8 @@ int http_server_reload(http_server *srv, char *err, size_t err_len)
 
 void http_server_begin_drain(http_server *srv)
 {
-    /* From here accept_policy() turns every new connection away and the
-     * routes answer 503 with Connection: close. */
+    /* From here accept_policy() turns every new connection away, /readyz
+     * answers 503, and every answer carries Connection: close. */
     atomic_store(&srv->state.draining, true);
 }
 

@@ -193,6 +193,10 @@ static int collect_images(const route_request *req, route_reply *rep,
         return -1;
     }
     *multipart = true;
+    if (req->body_len == 0) {   /* nothing to parse: say so rather than "malformed" */
+        route_reply_error(rep, 400, "empty_body", -1, "the request body is empty");
+        return -1;
+    }
     char boundary[MULTIPART_MAX_BOUNDARY + 1];
     if (multipart_boundary(req->content_type, boundary) != MULTIPART_OK) {
         route_reply_error(rep, 400, "bad_multipart", -1,

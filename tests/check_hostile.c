@@ -1178,6 +1178,9 @@ START_TEST(test_upload_memory_is_bounded)
             resp r;
             ck_assert_int_eq(read_resp(fd, 3000, &r), 0);
             assert_json_error(&r, 503, "server_busy");
+            char retry[16];
+            ck_assert_ptr_nonnull(header(&r, "Retry-After", retry, sizeof retry));
+            ck_assert_str_eq(retry, "1");
             resp_free(&r);
             busy++;
             close(fd);

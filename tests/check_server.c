@@ -825,6 +825,10 @@ START_TEST(test_error_empty_body)
     http_resp r = post_png((const uint8_t *)"", 0);
     assert_error(&r, 400, "empty_body");
     resp_free(&r);
+    /* an empty multipart body is empty, not malformed */
+    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, "", 0);
+    assert_error(&r, 400, "empty_body");
+    resp_free(&r);
 }
 END_TEST
 
@@ -843,6 +847,67 @@ START_TEST(test_error_declared_body_too_large)
     assert_error(&r, 413, "payload_too_large");
     resp_free(&r);
     close(fd);
+}
+END_TEST
+
+/* A Content-Length too big for 64-bit arithmetic is over the limit too,
+ * refused before the body, not taken for "no length" and read. */
+START_TEST(test_error_absurd_content_length)
+{
+    const char *lengths[] = {"9223372036854775807", "18446744073709551615",
+                             "99999999999999999999999"};
+    for (int i = 0; i < 3; i++) {
+        int fd = tcp_connect(port);
+        ck_assert_int_ge(fd, 0);
+        char head[256];
+        snprintf(head, sizeof head,
+                 "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                 "Content-Length: %s\r\n\r\n", lengths[i]);
+        ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+        http_resp r;
+        ck_assert_int_eq(read_response(fd, false, &r), 0);
+        ck_assert_msg(r.status == 413, "Content-Length %s: %d", lengths[i], r.status);
+        resp_free(&r);
+        close(fd);
+    }
+}
+END_TEST
+
+/* A body sent with a GET is not read (it means nothing to a GET): the
+ * answer comes at once, even for a body far over --max-upload. */
+START_TEST(test_get_with_a_body_is_answered_unread)
+{
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n",
+             4 * TEST_MAX_UPLOAD);
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    http_resp r;
+    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "\"ok\""));
+    resp_free(&r);
+    close(fd);
+}
+END_TEST
+
+/* The absolute form of a request target, which clients send to proxies,
+ * names the same resource (RFC 9112 3.2.2). */
+START_TEST(test_absolute_form_target)
+{
+    char target[128];
+    snprintf(target, sizeof target, "http://127.0.0.1:%u/healthz", port);
+    http_resp r = request_once(port, "GET", target, NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    r = request_once(port, "GET", "HTTP://example.org/nope", NULL, NULL, 0);
+    assert_error(&r, 404, "not_found");
+    resp_free(&r);
+    r = request_once(port, "GET", "http://example.org", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);   /* the drawing page, at "/" */
+    resp_free(&r);
 }
 END_TEST
 
@@ -1680,6 +1745,9 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_error_corrupt_png);
     tcase_add_test(tc, test_error_empty_body);
     tcase_add_test(tc, test_error_declared_body_too_large);
+    tcase_add_test(tc, test_error_absurd_content_length);
+    tcase_add_test(tc, test_get_with_a_body_is_answered_unread);
+    tcase_add_test(tc, test_absolute_form_target);
     tcase_add_test(tc, test_error_streamed_body_too_large);
     tcase_add_test(tc, test_error_too_many_pixels);
     tcase_add_test(tc, test_error_unsupported_media_type);

@@ -72,7 +72,7 @@ static const char usage_train[] =
     "  --quiet             no progress output\n";
 
 static const char usage_eval[] =
-    "usage: digits-trainer eval --model FILE [--data DIR] [--json] [--threads N]\n"
+    "usage: digits-trainer eval [--model FILE] [--data DIR] [--json] [--threads N]\n"
     "\n"
     "  --model FILE        the model to evaluate (default models/mnist-mlp.bin)\n"
     "  --data DIR          MNIST IDX files (default data/mnist)\n"

@@ -60,8 +60,8 @@
 #define MAX_PATH_LEN 4096
 
 static const char usage_predict[] =
-    "usage: digits-trainer predict --model FILE [FLAGS] IMAGE.png...\n"
-    "       digits-trainer predict --model FILE --labels CSV [FLAGS]\n"
+    "usage: digits-trainer predict [--model FILE] [FLAGS] IMAGE.png...\n"
+    "       digits-trainer predict [--model FILE] --labels CSV [FLAGS]\n"
     "\n"
     "Classifies PNG files exactly as digits-server's POST /predict does and prints\n"
     "'path digit confidence' per image ('path error REASON' when it cannot).\n"
