@@ -2,9 +2,13 @@
 #include "idx.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "sha256.h"
 
@@ -22,38 +26,53 @@ int read_file_bounded(const char *path, size_t max_bytes, uint8_t **data, size_t
 {
     *data = NULL;
     *len = 0;
-    FILE *f = fopen(path, "rb");
-    if (!f) {
+    /* Non-blocking so that a FIFO named by mistake is refused below rather
+     * than waited on for ever; a regular file reads the same either way. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, err_len, "%s: %s", path, strerror(errno));
         return -1;
     }
-    if (fseek(f, 0, SEEK_END) != 0) {
-        snprintf(err, err_len, "%s: cannot seek: %s", path, strerror(errno));
-        fclose(f);
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(err, err_len, "%s: %s", path, strerror(errno));
+        close(fd);
         return -1;
     }
-    long size = ftell(f);
-    if (size < 0 || (unsigned long)size > max_bytes) {
-        snprintf(err, err_len, "%s: size %ld is outside 0..%zu bytes", path, size, max_bytes);
-        fclose(f);
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_len, "%s: not a regular file", path);
+        close(fd);
         return -1;
     }
-    rewind(f);
-    uint8_t *buf = malloc(size > 0 ? (size_t)size : 1);
+    if (st.st_size < 0 || (uintmax_t)st.st_size > max_bytes) {
+        snprintf(err, err_len, "%s: size %jd is outside 0..%zu bytes", path, (intmax_t)st.st_size,
+                 max_bytes);
+        close(fd);
+        return -1;
+    }
+    size_t size = (size_t)st.st_size;
+    uint8_t *buf = malloc(size > 0 ? size : 1);
     if (!buf) {
-        snprintf(err, err_len, "%s: out of memory for %ld bytes", path, size);
-        fclose(f);
+        snprintf(err, err_len, "%s: out of memory for %zu bytes", path, size);
+        close(fd);
         return -1;
     }
-    if (size > 0 && fread(buf, 1, (size_t)size, f) != (size_t)size) {
-        snprintf(err, err_len, "%s: short read", path);
-        free(buf);
-        fclose(f);
-        return -1;
+    size_t got = 0;
+    while (got < size) {
+        ssize_t n = read(fd, buf + got, size - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            snprintf(err, err_len, "%s: %s", path, n < 0 ? strerror(errno) : "short read");
+            free(buf);
+            close(fd);
+            return -1;
+        }
+        got += (size_t)n;
     }
-    fclose(f);
+    close(fd);
     *data = buf;
-    *len = (size_t)size;
+    *len = size;
     return 0;
 }
 

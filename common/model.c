@@ -146,13 +146,15 @@ int model_parse_arch(const char *text, int *sizes, int max_sizes)
     int count = 0;
     const char *p = text;
     while (*p) {
+        if (*p < '0' || *p > '9')   /* strtol would also take spaces and signs */
+            return -1;
         char *end;
         errno = 0;
         long v = strtol(p, &end, 10);
         if (end == p || errno != 0 || v < 1 || v > MODEL_MAX_WIDTH || count == max_sizes)
             return -1;
         sizes[count++] = (int)v;
-        if (*end == '-')
+        if (*end == '-' && end[1] != '\0')
             end++;
         else if (*end != '\0')
             return -1;
@@ -229,8 +231,30 @@ static int write_all(int fd, const uint8_t *data, size_t len)
     return 0;
 }
 
+/* NaN fails both comparisons; the bound keeps later sums finite. */
+static int param_usable(float v)
+{
+    return v >= -1e30f && v <= 1e30f;
+}
+
+int model_params_usable(const model *m, size_t *bad)
+{
+    for (size_t i = 0; i < m->n_params; i++)
+        if (!param_usable(m->params[i])) {
+            if (bad)
+                *bad = i;
+            return 0;
+        }
+    return 1;
+}
+
 int model_save(const model *m, const char *path, char *err, size_t err_len)
 {
+    size_t bad;
+    if (!model_params_usable(m, &bad)) {
+        snprintf(err, err_len, "%s: parameter %zu is not a finite number; not written", path, bad);
+        return -1;
+    }
     byte_buffer b = {0};
     put_bytes(&b, MODEL_MAGIC, MAGIC_LEN);
     put_u32(&b, MODEL_FORMAT_VERSION);
@@ -459,7 +483,7 @@ static int parse_body(model *m, cursor *c, char *err, size_t err_len)
     }
     for (size_t i = 0; i < m->n_params; i++) {
         take_f32(c, &m->params[i]);
-        if (m->params[i] != m->params[i] || m->params[i] > 1e30f || m->params[i] < -1e30f) {
+        if (!param_usable(m->params[i])) {
             snprintf(err, err_len, "parameter %zu is not a finite number", i);
             return -1;
         }

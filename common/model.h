@@ -76,7 +76,13 @@ int model_set_meta(model *m, const char *key, const char *value);
 /* The value for key, or NULL. */
 const char *model_get_meta(const model *m, const char *key);
 
-/* Writes the model to path atomically (path.tmp, fsync, rename). */
+/* 1 when every parameter is a finite number no larger than 1e30 in size,
+ * as model_parse() demands of a file; else 0, with the first that is not
+ * in *bad (when bad is not NULL). A diverged training run fails this. */
+int model_params_usable(const model *m, size_t *bad);
+
+/* Writes the model to path atomically (path.tmp, fsync, rename). A model
+ * whose parameters are not usable is refused: no file could load it. */
 int model_save(const model *m, const char *path, char *err, size_t err_len);
 
 /* Parses a model from memory, validating everything. Returns 0, or -1 with a

@@ -187,8 +187,20 @@ START_TEST(test_model_round_trip)
     model_arch_string(&back, arch, sizeof arch);
     ck_assert_str_eq(arch, "784-16-10");
     model_free(&back);
-    model_free(&m);
+
+    /* Weights no loader would accept (a diverged run) are not written. */
     unlink(path);
+    size_t bad = 0;
+    ck_assert_int_eq(model_params_usable(&m, &bad), 1);
+    m.params[3] = NAN;
+    ck_assert_int_eq(model_params_usable(&m, &bad), 0);
+    ck_assert_uint_eq(bad, 3);
+    ck_assert_int_eq(model_save(&m, path, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "parameter 3"));
+    ck_assert_int_eq(access(path, F_OK), -1);
+    m.params[3] = 2e30f;
+    ck_assert_int_eq(model_save(&m, path, err, sizeof err), -1);
+    model_free(&m);
 }
 END_TEST
 
@@ -274,6 +286,11 @@ START_TEST(test_parse_arch)
     ck_assert_int_eq(model_parse_arch("784-x-10", s, 9), -1);
     ck_assert_int_eq(model_parse_arch("784-0-10", s, 9), -1);
     ck_assert_int_eq(model_parse_arch("784-99999999-10", s, 9), -1);
+    /* only digits and single dashes between them */
+    ck_assert_int_eq(model_parse_arch("784-8-10-", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch(" 784-8-10", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch("784-+8-10", s, 9), -1);
+    ck_assert_int_eq(model_parse_arch("784- 8-10", s, 9), -1);
 }
 END_TEST
 

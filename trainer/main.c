@@ -4,6 +4,7 @@
  * report.c (what people see). Usage errors exit 2, runtime errors exit 1;
  * every message names the flag or the file at fault.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -176,7 +177,7 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') {
+            if (errno || end == v || *end || !isdigit((unsigned char)v[0])) {
                 fprintf(stderr, "digits-trainer: --seed '%s' is not a non-negative integer\n", v);
                 return -1;
             }
@@ -202,8 +203,32 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         if (rc < 0)
             return -1;
     }
+    if (o->popts.deskew && o->augment == AUGMENT_NONE) {
+        fprintf(stderr, "digits-trainer: --deskew needs --augment preprocess or full: raw MNIST "
+                        "pixels are not preprocessed, so there is nothing to deskew\n");
+        return -1;
+    }
     if (!o->lr_given && o->cfg.optimizer == OPTIMIZER_SGD)
         o->cfg.learning_rate = 0.01f;
+    return 0;
+}
+
+/* Fails early, naming --out, when the model could not be written there:
+ * better than finding out after hours of training. */
+static int check_out_writable(const char *path)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "digits-trainer: --out: path too long\n");
+        return -1;
+    }
+    FILE *f = fopen(tmp, "wb");
+    if (!f) {
+        fprintf(stderr, "digits-trainer: --out: cannot write %s: %s\n", tmp, strerror(errno));
+        return -1;
+    }
+    fclose(f);
+    remove(tmp);
     return 0;
 }
 
@@ -273,6 +298,8 @@ static int command_train(int argc, char **argv)
         return EXIT_USAGE;
     }
 
+    if (check_out_writable(o.out_path) != 0)
+        return 1;
     char err[1024];
     mnist_data data;
     if (mnist_load(o.data_dir, 1, &data, err, sizeof err) != 0) {
@@ -281,6 +308,12 @@ static int command_train(int argc, char **argv)
     }
     int n_train = data.train_images.count;
     int n_val = (int)((double)n_train * o.val_split);
+    if (n_train - n_val < 1 || data.test_images.count < 1) {
+        fprintf(stderr, "digits-trainer: --data: %s: no images to %s\n", o.data_dir,
+                n_train - n_val < 1 ? "train on" : "test on");
+        mnist_free(&data);
+        return 1;
+    }
     dataset train = dataset_slice(&data.train_images, &data.train_labels, 0, n_train - n_val);
     dataset val = dataset_slice(&data.train_images, &data.train_labels, n_train - n_val, n_val);
     dataset test = dataset_slice(&data.test_images, &data.test_labels, 0,
@@ -355,6 +388,15 @@ static int command_train(int argc, char **argv)
     trainer_destroy(t);
     if (rc != 0) {
         fprintf(stderr, "digits-trainer: out of memory while preparing images or training\n");
+        free(history);
+        model_free(&m);
+        mnist_free(&data);
+        return 1;
+    }
+    size_t bad;
+    if (!model_params_usable(&m, &bad)) {
+        fprintf(stderr, "digits-trainer: training diverged: parameter %zu is no longer a finite "
+                        "number (try a lower --lr); %s not written\n", bad, o.out_path);
         free(history);
         model_free(&m);
         mnist_free(&data);
@@ -507,14 +549,24 @@ int main(int argc, char **argv)
         printf("digits-trainer %s\n", DIGITS_VERSION);
         return 0;
     }
+    int rc;
     if (strcmp(argv[1], "train") == 0)
-        return command_train(argc, argv);
-    if (strcmp(argv[1], "eval") == 0)
-        return command_eval(argc, argv);
-    if (strcmp(argv[1], "predict") == 0)
-        return command_predict(argc, argv);
-    if (strcmp(argv[1], "variants") == 0)
-        return command_variants(argc, argv);
-    fprintf(stderr, "digits-trainer: unknown command '%s'\n\n%s", argv[1], usage_main);
-    return EXIT_USAGE;
+        rc = command_train(argc, argv);
+    else if (strcmp(argv[1], "eval") == 0)
+        rc = command_eval(argc, argv);
+    else if (strcmp(argv[1], "predict") == 0)
+        rc = command_predict(argc, argv);
+    else if (strcmp(argv[1], "variants") == 0)
+        rc = command_variants(argc, argv);
+    else {
+        fprintf(stderr, "digits-trainer: unknown command '%s'\n\n%s", argv[1], usage_main);
+        return EXIT_USAGE;
+    }
+    /* An answer that did not reach its reader (a full disk, a closed pipe)
+     * is a failure, whatever the command thought. */
+    if (rc == 0 && (fflush(stdout) != 0 || ferror(stdout))) {
+        fprintf(stderr, "digits-trainer: writing to standard output: %s\n", strerror(errno));
+        return 1;
+    }
+    return rc;
 }

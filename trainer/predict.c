@@ -23,6 +23,7 @@
 #include "predict.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "flags.h"
 #include "idx.h"
@@ -79,7 +81,8 @@ static const char usage_predict[] =
     "                      with accuracy a fraction 0..1\n"
     "  --dump DIR          write the 28x28 picture the network saw as DIR/NAME.png\n"
     "                      (NAME: the input's file name without extension; inputs\n"
-    "                      with the same file name share one dump)\n"
+    "                      with the same file name share one dump); DIR must not\n"
+    "                      hold any of the inputs\n"
     "  --weights W         auto (default, as digits-server: int8 with AVX512-VNNI,\n"
     "                      else bf16 with AVX512-BF16, else f32), int8, bf16 or\n"
     "                      f32: how the forward pass holds the weights\n"
@@ -379,7 +382,7 @@ static int items_from_csv(const char *csv_path, item_list *l)
         return -1;
     }
 
-    size_t lines = 1;
+    size_t lines = len > 0 && l->csv_text[len - 1] != '\n';   /* a last line without \n */
     for (size_t i = 0; i < len; i++)
         lines += l->csv_text[i] == '\n';
     if (lines > (size_t)MAX_CSV_ROWS + 1) {
@@ -387,7 +390,7 @@ static int items_from_csv(const char *csv_path, item_list *l)
                 MAX_CSV_ROWS);
         return -1;
     }
-    l->items = calloc(lines, sizeof *l->items);
+    l->items = calloc(lines ? lines : 1, sizeof *l->items);
     if (!l->items) {
         fprintf(stderr, "digits-trainer: --labels: out of memory\n");
         return -1;
@@ -632,7 +635,11 @@ static int write_grey_png(const char *path, const image *img)
         fprintf(stderr, "digits-trainer: --dump: %s: %s\n", path, png_io_status_text(st));
         return -1;
     }
-    FILE *f = fopen(path, "wb");
+    /* Never through a symbolic link: a dump writes only where it says. */
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
+    if (fd >= 0 && !f)
+        close(fd);
     int ok = f && fwrite(png, 1, len, f) == len;
     if (f && fclose(f) != 0)
         ok = 0;
@@ -644,12 +651,41 @@ static int write_grey_png(const char *path, const image *img)
     return 0;
 }
 
+/* 1 when the folder holding path is the folder dir_st describes. */
+static int in_folder(const char *path, const struct stat *dir_st)
+{
+    char parent[MAX_PATH_LEN];
+    const char *slash = strrchr(path, '/');
+    if (!slash)
+        snprintf(parent, sizeof parent, ".");
+    else if (slash == path)
+        snprintf(parent, sizeof parent, "/");
+    else
+        snprintf(parent, sizeof parent, "%.*s", (int)(slash - path), path);
+    struct stat st;
+    return stat(parent, &st) == 0 && st.st_dev == dir_st->st_dev && st.st_ino == dir_st->st_ino;
+}
+
 static int write_dumps(const char *dir, const item_list *l, const uint8_t *inputs)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "digits-trainer: --dump %s: %s\n", dir, strerror(errno));
         return -1;
     }
+    /* A dump is DIR/NAME.png, so an input in DIR itself could be
+     * overwritten by its own 28x28 picture: refuse such a folder. */
+    struct stat dir_st;
+    if (stat(dir, &dir_st) != 0) {
+        fprintf(stderr, "digits-trainer: --dump %s: %s\n", dir, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < l->n_items; i++)
+        if (in_folder(l->items[i].path, &dir_st)) {
+            fprintf(stderr, "digits-trainer: --dump %s: the folder holds input images (%s); "
+                            "dumps would overwrite them, pick another\n", dir,
+                    l->items[i].path);
+            return -1;
+        }
     int failures = 0;
     for (int i = 0; i < l->n_items; i++) {
         if (l->items[i].status != ITEM_OK)

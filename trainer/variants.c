@@ -22,6 +22,7 @@
  */
 #include "variants.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <png.h>
@@ -1077,7 +1078,8 @@ typedef struct {
     char tmp[MAX_PATH + 8];
 } labels_file;
 
-/* Creates dir and starts dir/labels.csv.tmp with the header. */
+/* Creates dir, removes an old dir/labels.csv and starts dir/labels.csv.tmp
+ * with the header. */
 static int labels_start(labels_file *lf, const char *dir, char *err, size_t err_len)
 {
     if (mkdir_p(dir, err, err_len) != 0)
@@ -1087,6 +1089,12 @@ static int labels_start(labels_file *lf, const char *dir, char *err, size_t err_
         return -1;
     }
     snprintf(lf->tmp, sizeof lf->tmp, "%s.tmp", lf->path);
+    /* A labels.csv from an earlier run would describe images this run is
+     * about to replace; if this run fails, there must be none. */
+    if (remove(lf->path) != 0 && errno != ENOENT) {
+        snprintf(err, err_len, "cannot remove the old %s: %s", lf->path, strerror(errno));
+        return -1;
+    }
     lf->f = fopen(lf->tmp, "w");
     if (!lf->f || fputs("file,label,source,t10k_index\n", lf->f) < 0) {
         snprintf(err, err_len, "cannot write %s: %s", lf->tmp, strerror(errno));
@@ -1121,11 +1129,11 @@ int variants_write_set(const idx_images *images, const idx_labels *labels, const
 {
     if (!images || !labels || images->rows != SIDE || images->cols != SIDE ||
         images->count != labels->count || images->count < 1) {
-        snprintf(err, err_len, "want matching 28x28 MNIST images and labels");
+        snprintf(err, err_len, "--data: want matching 28x28 MNIST test images and labels");
         return -1;
     }
     if (count < 1 || count > VARIANTS_MAX_COUNT || count > images->count) {
-        snprintf(err, err_len, "count %d is outside 1..%d", count,
+        snprintf(err, err_len, "--count %d is outside 1..%d (the test images in --data)", count,
                  images->count < VARIANTS_MAX_COUNT ? images->count : VARIANTS_MAX_COUNT);
         return -1;
     }
@@ -1186,7 +1194,7 @@ int command_variants(int argc, char **argv)
             char *end;
             errno = 0;
             unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end || v[0] == '-') {
+            if (errno || end == v || *end || !isdigit((unsigned char)v[0])) {
                 fprintf(stderr, "digits-trainer: --seed '%s' is not a non-negative integer\n", v);
                 return EXIT_USAGE;
             }

@@ -2,11 +2,15 @@
 # trainer_cli.sh -- digits-trainer's command line refuses bad input in words:
 # every flag that takes a value, given without one, exits 2 with a message
 # naming the flag (it once crashed for a few: the missing value was read as a
-# string); unknown flags exit 2; --help exits 0. Nothing here needs MNIST.
+# string); unknown flags exit 2; --help exits 0. Then the failures a user
+# must hear about: an unwritable --out before any training, output that
+# could not be written, a FIFO or a folder where a file belongs, dumps that
+# would overwrite their inputs. The last checks use MNIST when it is there
+# (DIGITS_DATA) and are skipped, saying so, when it is not.
 #
 # Exit 0 (pass) or 1 (fail).
 set -u
-cd "$(dirname "$0")/../.."
+cd "$(dirname "$0")/../.." || exit 1
 build=${DIGITS_BUILD:-build}
 trainer=$build/digits-trainer
 [ -x "$trainer" ] || { echo "FAIL: $trainer is not built (run make)" >&2; exit 1; }
@@ -49,6 +53,60 @@ for cmd in train predict eval variants; do
     "$trainer" "$cmd" --help > "$tmp/out" 2>&1 ||
         { echo "FAIL: digits-trainer $cmd --help exits $?" >&2; failures=$((failures + 1)); }
 done
+# --data and --out point nowhere that matters: were the check to go, the
+# command must fail on the data, not train and overwrite the shipped model.
+expect 2 "--deskew needs --augment" train --deskew --data "$tmp/none" --out "$tmp/m.bin"
+expect 2 "--seed ' -1'" train --seed " -1" --data "$tmp/none" --out "$tmp/m.bin"
+expect 2 "--seed '+1'" variants --out "$tmp/v" --seed "+1" --data "$tmp/none"
+
+# Failures that are not the command line's fault: exit 1, saying where.
+expect 1 "--out: cannot write" train --out "$tmp/no/such/folder/m.bin" --data "$tmp/none"
+mkfifo "$tmp/fifo"
+timeout 20 "$trainer" predict --labels "$tmp/fifo" > /dev/null 2> "$tmp/err"
+got=$?
+if [ "$got" -ne 1 ] || ! grep -q "not a regular file" "$tmp/err"; then
+    echo "FAIL: predict --labels FIFO: exit $got (want 1 at once), stderr: $(head -c 200 "$tmp/err")" >&2
+    failures=$((failures + 1))
+fi
+expect 1 "not a regular file" predict --labels "$tmp"
+if [ -w /dev/full ]; then
+    "$trainer" eval --help > /dev/full 2> "$tmp/err"
+    got=$?
+    if [ "$got" -ne 1 ] || ! grep -q "standard output" "$tmp/err"; then
+        echo "FAIL: eval --help > /dev/full: exit $got (want 1)" >&2
+        failures=$((failures + 1))
+    fi
+fi
+mkdir "$tmp/in"
+cp tests/data/png/one_dark_on_white.png "$tmp/in/one.png"
+expect 1 "holds input images" predict --dump "$tmp/in" "$tmp/in/one.png"
+cmp -s tests/data/png/one_dark_on_white.png "$tmp/in/one.png" ||
+    { echo "FAIL: predict --dump overwrote its input" >&2; failures=$((failures + 1)); }
+mkdir "$tmp/dumps"
+ln -s "$tmp/in/one.png" "$tmp/dumps/one.png"
+"$trainer" predict --dump "$tmp/dumps" "$tmp/in/one.png" > /dev/null 2>&1
+cmp -s tests/data/png/one_dark_on_white.png "$tmp/in/one.png" ||
+    { echo "FAIL: predict --dump wrote through a symbolic link" >&2; failures=$((failures + 1)); }
+
+data=${DIGITS_DATA:-data/mnist}
+if [ -f "$data/train-images-idx3-ubyte" ]; then
+    # SGD at a learning rate of 10 turns the weights to NaN within an epoch.
+    expect 1 "training diverged" train --data "$data" --arch 784-512-512-10 --optimizer sgd \
+        --lr 10 --momentum 0.9999 --batch 1 --epochs 1 --threads 1 --val-split 0.9 --quiet \
+        --out "$tmp/nan.bin"
+    [ ! -e "$tmp/nan.bin" ] ||
+        { echo "FAIL: a diverged model was written" >&2; failures=$((failures + 1)); }
+    # A rerun that fails leaves no labels.csv describing the earlier images.
+    "$trainer" variants --data "$data" --out "$tmp/set" --count 2 > /dev/null
+    rm -r "$tmp/set/thin-pen" && echo x > "$tmp/set/thin-pen"
+    expect 1 "thin-pen" variants --data "$data" --out "$tmp/set" --count 2 --seed 2
+    if [ -e "$tmp/set/labels.csv" ] || [ -e "$tmp/set/mnist/labels.csv" ]; then
+        echo "FAIL: a failed variants rerun left a labels.csv" >&2
+        failures=$((failures + 1))
+    fi
+else
+    echo "SKIPPED (part): no MNIST in $data; divergence and variants-rerun checks not run"
+fi
 
 if [ "$failures" -ne 0 ]; then
     echo "trainer_cli: $failures failure(s)" >&2
