@@ -24,6 +24,7 @@
   const uploadButton = $("upload");
   const fileInput = $("file");
   const digitOut = $("digit");
+  const padAnswer = $("pad-answer");   // the digit again, on the square (phones)
   const confidenceOut = $("confidence");
   const statusOut = $("status");
   const bars = Array.from($("bars").children);
@@ -43,6 +44,8 @@
   let pendingSince = null;
   let inFlight = null;            // AbortController of the request on its way
   let seq = 0;                    // the newest request; older answers are dropped
+  let retries = 0;                // automatic retries of the current drawing
+  const MAX_RETRIES = 3;
 
   // --- drawing ---------------------------------------------------------------
 
@@ -101,10 +104,12 @@
     paint(pad);
   }
 
+  // Not clamped to the square: a stroke that leaves it is cut off at the
+  // edge by the canvas, as on paper. Clamping drew a line along the border
+  // that nobody drew (a 1 that ran off the bottom became an L).
   function pointAt(e) {
     const rect = pad.getBoundingClientRect();
-    const clamp = (v) => Math.min(1, Math.max(0, v));
-    return [clamp((e.clientX - rect.left) / rect.width), clamp((e.clientY - rect.top) / rect.height)];
+    return [(e.clientX - rect.left) / rect.width, (e.clientY - rect.top) / rect.height];
   }
 
   function extendStroke(e) {
@@ -163,8 +168,13 @@
   penInput.addEventListener("input", showPen);
 
   function updateButtons() {
-    undoButton.disabled = actions.length === 0;
-    clearButton.disabled = actions.length === 0;
+    const empty = actions.length === 0;
+    // A disabled button loses the keyboard focus to the page: hand it on.
+    if (empty && (document.activeElement === undoButton || document.activeElement === clearButton)) {
+      uploadButton.focus();
+    }
+    undoButton.disabled = empty;
+    clearButton.disabled = empty;
   }
 
   function undo() {
@@ -182,7 +192,9 @@
     changed(true);
   });
   document.addEventListener("keydown", (e) => {
-    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && e.key.toLowerCase() === "z") {
+    // e.code: the Z key on any layout (e.key is "я" on a Russian one).
+    const z = e.key.toLowerCase() === "z" || e.code === "KeyZ";
+    if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && z) {
       e.preventDefault();
       undo();
     }
@@ -210,6 +222,7 @@
 
   /** Something changed: schedule a prediction (now-ish when done is true). */
   function changed(done) {
+    retries = 0;
     updateButtons();
     if (actions.length === 0) {
       cancelPending();
@@ -273,11 +286,13 @@
         showHint(only ? "There is no digit in this picture: it is blank (no ink)."
                       : "Nothing to read yet: the drawing has no ink. Draw a bit more.");
       } else {
-        showError(describeError(res, json, text));
+        const [headline, sentence] = describeError(res, json, text);
+        showError([headline, sentence + retryLater(res.status >= 500 ? retryAfter(res) : null)]);
       }
     } catch (err) {
       if (mine !== seq || (err && err.name === "AbortError")) return;
-      showError(["No connection", `Could not reach the server: ${err && err.message ? err.message : err}.`]);
+      const why = `Could not reach the server: ${err && err.message ? err.message : err}.`;
+      showError(["No connection", why + retryLater(2)]);
     } finally {
       if (mine === seq) {
         inFlight = null;
@@ -286,17 +301,39 @@
     }
   }
 
-  /** The server's own words, with a plain lead-in: [headline, sentence]. */
+  /** Seconds the server asks us to wait (Retry-After), 1 to 10. */
+  function retryAfter(res) {
+    const s = Number(res.headers.get("Retry-After"));
+    return Number.isFinite(s) && s > 0 ? Math.min(10, s) : 1;
+  }
+
+  /** Schedules another try of the same drawing after a passing failure (a
+   *  busy or restarting server, a dropped connection), a few times at most;
+   *  returns the words that say so, or "" when it will not. */
+  function retryLater(seconds) {
+    if (seconds === null || retries >= MAX_RETRIES) return "";
+    retries++;
+    clearTimeout(timer);
+    timer = setTimeout(predict, seconds * 1000);
+    app.dataset.pending = "1";
+    return ` Trying again in ${seconds} s.`;
+  }
+
+  /** The server's own words, with a plain lead-in: [headline, sentence]. A
+   *  body that is not our JSON (a proxy's HTML page) is not shown. */
   function describeError(res, json, text) {
-    const what = json && typeof json.error === "string" ? json.error : text.trim().slice(0, 160);
-    const code = json && typeof json.code === "string" ? ` ${json.code}` : "";
-    const lead = {
-      400: "The server could not read the picture",
-      413: "The picture is too large for the server",
-      415: "The server does not take this kind of file",
-      503: "The server is not ready",
-    }[res.status] || "The server answered with an error";
-    return [`Error ${res.status}${code}`, `${lead}: ${what || res.statusText || "no details"}.`];
+    const ours = json && typeof json.error === "string";
+    const what = ours ? json.error : "";
+    const code = ours && typeof json.code === "string" ? json.code : "";
+    const lead = code === "server_busy" ? "The server is busy with other uploads"
+      : {
+        400: "The server could not read the picture",
+        413: "The picture is too large for the server",
+        415: "The server does not take this kind of file",
+        503: "The server is not ready",
+      }[res.status] || "The server answered with an error";
+    const headline = `Error ${res.status}${code ? ` ${code}` : ""}`;
+    return [headline, `${lead}: ${what || res.statusText || (text ? "no details" : "an empty answer")}.`];
   }
 
   // --- showing the answer ----------------------------------------------------
@@ -332,6 +369,7 @@
   function showHint(text) {
     app.dataset.state = "hint";
     digitOut.textContent = "?";
+    padAnswer.textContent = "";
     confidenceOut.textContent = "\u00a0";
     statusOut.textContent = text;
     setBars(null, -1);
@@ -341,6 +379,7 @@
   function showError([headline, text]) {
     app.dataset.state = "error";
     digitOut.textContent = "!";
+    padAnswer.textContent = "!";
     confidenceOut.textContent = headline;
     statusOut.textContent = text;
     setBars(null, -1);
@@ -351,12 +390,17 @@
     app.dataset.state = "result";
     const d = r.digit;
     digitOut.textContent = String(d);
-    confidenceOut.textContent = `${(r.confidence * 100).toFixed(1)}% sure it is a ${d}`;
-    const ms = r.timings && typeof r.timings.total_ms === "number" ? ` in ${r.timings.total_ms.toFixed(1)} ms` : "";
+    padAnswer.textContent = String(d);
+    confidenceOut.textContent = `${(r.confidence * 100).toFixed(1)}% sure it is ${d === 8 ? "an" : "a"} ${d}`;
+    const ms = r.timings && typeof r.timings.total_ms === "number" ? ` Read in ${r.timings.total_ms.toFixed(1)} ms.` : "";
     const second = secondBest(r.probabilities, d);
-    statusOut.textContent =
-      (upload ? `Read from ${upload.name}${ms}.` : `Read from your drawing${ms}.`) +
-      (second >= 0 && r.probabilities[second] >= 0.05 ? ` Next best: ${second} (${pct(r.probabilities[second])}).` : "");
+    // The status is a live region: it says only what a listener needs, so
+    // that it changes (and is read out) when the answer does, not with
+    // every timing or percentage while a stroke goes on.
+    const text =
+      (upload ? `Read as ${d} from ${upload.name}.` : `Read as ${d} from your drawing.`) +
+      (second >= 0 && r.probabilities[second] >= 0.05 ? ` Next best: ${second}.` : "");
+    if (statusOut.textContent !== text) statusOut.textContent = text;
     setBars(r.probabilities, d);
     const ex = r.explain;
     if (ex && typeof ex.input_png === "string") {
@@ -368,7 +412,7 @@
         pre.inverted ? "dark ink on light paper, so the colours were inverted" : "light ink on dark, kept as it is",
       ];
       if (typeof pre.skew === "number" && Math.abs(pre.skew) >= 0.005) parts.push(`slant straightened by ${pre.skew.toFixed(2)}`);
-      setSeen(`data:image/png;base64,${ex.input_png}`, parts.join("; ") + ".");
+      setSeen(`data:image/png;base64,${ex.input_png}`, parts.join("; ") + "." + ms);
     } else {
       setSeen(null, SEEN_HINT);
     }
@@ -383,6 +427,13 @@
   // --- start -----------------------------------------------------------------
 
   new ResizeObserver(() => { fitCanvas(); showPen(); }).observe(pad);
+  // The pixel ratio also changes without a resize (browser zoom, a move to
+  // another screen): keep the canvas sharp then too.
+  function watchPixelRatio() {
+    const query = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    query.addEventListener("change", () => { fitCanvas(); showPen(); watchPixelRatio(); }, { once: true });
+  }
+  watchPixelRatio();
   fitCanvas();
   showPen();
   updateButtons();

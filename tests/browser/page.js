@@ -5,8 +5,9 @@
  * tests/shell/browser.sh started on a loopback port. It draws digits with
  * pointer strokes (mouse, pen and touch) at several pen widths, reads the
  * prediction and the bar chart, uses Undo, Clear and the upload button,
- * checks the headers, the keyboard, the layout on a desktop and a phone, and
- * that the page loads nothing from anywhere but this server. Screenshots and
+ * checks the headers, the keyboard, the layout on a desktop and on phones
+ * (small ones too), and that the page loads nothing from anywhere but this
+ * server. Screenshots and
  * results.json (every prediction made) go to OUT_DIR.
  *
  * Prints "ok: ..." / "FAIL: ..." lines; exits 0 when nothing failed.
@@ -229,6 +230,7 @@ async function main() {
   try {
     await desktop(browser, results);
     await phone(browser, results);
+    await smallScreens(browser);
   } finally {
     fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
     await browser.close();
@@ -461,6 +463,51 @@ async function phone(browser, results) {
   ok(scrolled === 0, "phone: drawing does not scroll the page", scrolled);
   ok(log.errors.length === 0 && log.console.length === 0, "phone: no script or console errors", [...log.errors, ...log.console]);
   await ctx.close();
+}
+
+/** Small phones, where the answer panel is below the square: the answer
+ *  shows on the square while drawing, and no text box cuts its words off.
+ *  And a stroke that runs off the square is cut at its edge, not drawn
+ *  along it (the page once clamped it, turning a 1 into an L). */
+async function smallScreens(browser) {
+  for (const [width, height] of [[320, 568], [375, 667]]) {
+    const ctx = await browser.newContext({
+      viewport: { width, height }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
+    });
+    const page = await ctx.newPage();
+    page.setDefaultTimeout(15000);
+    const log = { console: [], errors: [], requests: [], predicts: 0, predictHeaders: null };
+    watch(page, log);
+    await page.goto(base + "/", { waitUntil: "load" });
+    await page.waitForFunction(() => document.getElementById("app").dataset.ready === "1");
+    const before = log.predicts;
+    // a 1 whose stroke runs off the bottom edge, then along under it
+    await drawMouse(page, [[[0.45, 0.12], [0.45, 1.1], [0.95, 1.2]]]);
+    const s = await settle(page, log, before, `a 1 off the edge at ${width} px`);
+    const m = await page.evaluate(() => {
+      const cut = (el) => el.scrollHeight > el.clientHeight + 1 || el.scrollWidth > el.clientWidth + 1;
+      const pad = document.getElementById("pad");
+      const row = pad.getContext("2d").getImageData(0, pad.height - 2, pad.width, 1).data;
+      let dark = 0;
+      for (let i = 0; i < row.length; i += 4) dark += row[i] < 128;
+      const badge = document.getElementById("pad-answer");
+      const b = badge.getBoundingClientRect();
+      return {
+        cut: ["confidence", "status", "seen-info"].filter((id) => cut(document.getElementById(id))),
+        pcts: [...document.querySelectorAll(".pct")].filter((e) => e.scrollWidth > e.parentElement.clientWidth).length,
+        edgeInk: dark / pad.width,
+        badge: [badge.textContent, b.height > 0 && b.bottom <= window.innerHeight],
+      };
+    });
+    ok(s.digit === "1", `${width}x${height}: a 1 running off the edge is read as 1`, s.digit);
+    ok(m.edgeInk < 0.2, `${width}x${height}: nothing is drawn along the edge the stroke left by`, m.edgeInk);
+    ok(m.badge[0] === s.digit && m.badge[1], `${width}x${height}: the answer shows on the square, on screen`, m.badge);
+    ok(m.cut.length === 0 && m.pcts === 0, `${width}x${height}: no text is cut off`, m);
+    ok(log.errors.length === 0 && log.console.length === 0, `${width}x${height}: no script or console errors`,
+       [...log.errors, ...log.console]);
+    await page.screenshot({ path: path.join(outDir, `phone-${width}.png`) });
+    await ctx.close();
+  }
 }
 
 const watchdog = setTimeout(() => { console.log("FAIL: the browser test took over 150 s"); process.exit(1); }, 150000);
