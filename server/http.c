@@ -244,8 +244,11 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
     size_t limit = srv->state.cfg.max_upload;
     long long declared = declared_length(c);
     if (declared > (long long)limit) {
+        /* The header's own digits: declared saturates at LLONG_MAX. */
+        const char *said =
+            MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         char msg[160];
-        snprintf(msg, sizeof msg, "the body is %lld bytes; the limit is %zu", declared, limit);
+        snprintf(msg, sizeof msg, "the body is %.40s bytes; the limit is %zu", said, limit);
         return send_error(srv, c, rq, 413, "payload_too_large", msg);
     }
     /* Reserve what the client declared, or a modest start for chunked

@@ -850,13 +850,13 @@ START_TEST(test_error_declared_body_too_large)
 }
 END_TEST
 
-/* A Content-Length too big for 64-bit arithmetic is over the limit too,
- * refused before the body, not taken for "no length" and read. */
+/* A Content-Length too big for 64-bit signed arithmetic is over the limit
+ * too, refused with our 413 before the body, not taken for "no length" and
+ * read. (One past 2^64 - 1 libmicrohttpd refuses itself, in HTML.) */
 START_TEST(test_error_absurd_content_length)
 {
-    const char *lengths[] = {"9223372036854775807", "18446744073709551615",
-                             "99999999999999999999999"};
-    for (int i = 0; i < 3; i++) {
+    const char *lengths[] = {"9223372036854775807", "18446744073709551615"};
+    for (int i = 0; i < 2; i++) {
         int fd = tcp_connect(port);
         ck_assert_int_ge(fd, 0);
         char head[256];
@@ -866,7 +866,8 @@ START_TEST(test_error_absurd_content_length)
         ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
         http_resp r;
         ck_assert_int_eq(read_response(fd, false, &r), 0);
-        ck_assert_msg(r.status == 413, "Content-Length %s: %d", lengths[i], r.status);
+        assert_error(&r, 413, "payload_too_large");
+        ck_assert_ptr_nonnull(strstr(r.body, lengths[i]));   /* the size as the client said it */
         resp_free(&r);
         close(fd);
     }

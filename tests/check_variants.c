@@ -179,32 +179,32 @@ START_TEST(test_decodes_and_preprocesses)
 }
 END_TEST
 
-/* Number of 8-connected pieces of ink (red channel under 128: both pens
- * draw in grey) in a decoded RGBA picture, with how many ink
- * pixels there are in all and in the right half. */
-static int ink_pieces(const image *img, int *ink, int *ink_right)
+/* Number of 8-connected pieces of ink (ink: red channel under 128; both
+ * pens draw in grey), or of paper when ink is 0, in a decoded RGBA picture,
+ * with how many such pixels there are in all and in the right half. */
+static int pieces(const image *img, int ink, int *total, int *right)
 {
-    int w = img->width, h = img->height, pieces = 0;
+    int w = img->width, h = img->height, found = 0;
     int *stack = malloc((size_t)w * (size_t)h * sizeof *stack);
     uint8_t *seen = calloc((size_t)w * (size_t)h, 1);
     ck_assert(stack && seen);
-    *ink = *ink_right = 0;
+    *total = *right = 0;
     for (int start = 0; start < w * h; start++) {
-        if (seen[start] || img->pixels[(size_t)start * 4] >= 128)
+        if (seen[start] || (img->pixels[(size_t)start * 4] < 128) != ink)
             continue;
-        pieces++;
+        found++;
         int top = 0;
         stack[top++] = start;
         seen[start] = 1;
         while (top > 0) {
             int i = stack[--top], x = i % w, y = i / w;
-            (*ink)++;
-            *ink_right += x >= w / 2;
+            (*total)++;
+            *right += x >= w / 2;
             for (int dy = -1; dy <= 1; dy++)
                 for (int dx = -1; dx <= 1; dx++) {
                     int nx = x + dx, ny = y + dy, j = ny * w + nx;
                     if (nx < 0 || ny < 0 || nx >= w || ny >= h || seen[j] ||
-                        img->pixels[(size_t)j * 4] >= 128)
+                        (img->pixels[(size_t)j * 4] < 128) != ink)
                         continue;
                     seen[j] = 1;
                     stack[top++] = j;
@@ -213,7 +213,7 @@ static int ink_pieces(const image *img, int *ink, int *ink_right)
     }
     free(stack);
     free(seen);
-    return pieces;
+    return found;
 }
 
 /* A pen draws along the whole path the writer took, joined up: a ring
@@ -248,9 +248,12 @@ START_TEST(test_pens_keep_strokes_joined)
             ck_assert_int_eq(png_decode_rgba(png, len, 0, &img, detail, sizeof detail),
                              PNG_IO_OK);
             free(png);
-            int ink, ink_right;
-            ck_assert_msg(ink_pieces(&img, &ink, &ink_right) == 1, "%s seed %d", pens[p],
+            int ink, ink_right, paper, paper_right;
+            ck_assert_msg(pieces(&img, 1, &ink, &ink_right) == 1, "%s seed %d", pens[p],
                           (int)seed);
+            /* closed: the paper outside and the hole inside, nothing else */
+            ck_assert_msg(pieces(&img, 0, &paper, &paper_right) == 2, "%s seed %d: not closed",
+                          pens[p], (int)seed);
             ck_assert_msg(ink_right > ink / 3, "%s seed %d: right half %d of %d", pens[p],
                           (int)seed, ink_right, ink);
             /* Drawn at 4x: the thin pen's strokes are thinner than the

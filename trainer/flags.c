@@ -1,6 +1,7 @@
 /* flags.c -- flag matching and number parsing for digits-trainer (flags.h). */
 #include "flags.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,7 +40,9 @@ int flag_parse_int(const char *flag, const char *text, long min, long max, int *
     char *end;
     errno = 0;
     long v = strtol(text, &end, 10);
-    if (errno || end == text || *end || v < min || v > max) {
+    int digits_only = isdigit((unsigned char)text[0]) ||
+                      (min < 0 && text[0] == '-' && isdigit((unsigned char)text[1]));
+    if (!digits_only || errno || end == text || *end || v < min || v > max) {
         fprintf(stderr, "digits-trainer: %s '%s' is not a whole number in %ld..%ld\n", flag,
                 text, min, max);
         return -1;
@@ -59,5 +62,18 @@ int flag_parse_float(const char *flag, const char *text, double min, double max,
         return -1;
     }
     *out = (float)v;
+    return 0;
+}
+
+int flag_parse_u64(const char *flag, const char *text, unsigned long long *out)
+{
+    char *end;
+    errno = 0;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!isdigit((unsigned char)text[0]) || errno || *end) {
+        fprintf(stderr, "digits-trainer: %s '%s' is not a non-negative integer\n", flag, text);
+        return -1;
+    }
+    *out = v;
     return 0;
 }

@@ -14,8 +14,12 @@
 int flag_match(int argc, char **argv, int *i, const char *name, const char **value,
                int *misused);
 
-/* Whole number / number in [min, max]; -1 after a message naming the flag. */
+/* Whole number / number in [min, max]; -1 after a message naming the flag.
+ * Whole numbers are digits only (a '-' first where min < 0): no spaces or
+ * '+', which strtol would let through. */
 int flag_parse_int(const char *flag, const char *text, long min, long max, int *out);
+/* A non-negative whole number up to 2^64 - 1, digits only (a seed). */
+int flag_parse_u64(const char *flag, const char *text, unsigned long long *out);
 int flag_parse_float(const char *flag, const char *text, double min, double max, float *out);
 
 #endif

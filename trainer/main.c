@@ -4,11 +4,11 @@
  * report.c (what people see). Usage errors exit 2, runtime errors exit 1;
  * every message names the flag or the file at fault.
  */
-#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "augment.h"
@@ -174,13 +174,9 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         }
         else if (FLAG("--val-split")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
         else if (FLAG("--seed")) {
-            char *end;
-            errno = 0;
-            unsigned long long s = strtoull(v, &end, 10);
-            if (errno || end == v || *end || !isdigit((unsigned char)v[0])) {
-                fprintf(stderr, "digits-trainer: --seed '%s' is not a non-negative integer\n", v);
+            unsigned long long s;
+            if (flag_parse_u64(flag, v, &s) != 0)
                 return -1;
-            }
             o->cfg.seed = s;
         } else if (FLAG("--optimizer")) {
             if (strcmp(v, "adam") == 0) o->cfg.optimizer = OPTIMIZER_ADAM;
@@ -217,6 +213,11 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
  * better than finding out after hours of training. */
 static int check_out_writable(const char *path)
 {
+    struct stat st;
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "digits-trainer: --out: %s exists and is not a file\n", path);
+        return -1;
+    }
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
         fprintf(stderr, "digits-trainer: --out: path too long\n");

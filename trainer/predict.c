@@ -495,12 +495,6 @@ static void classify_one(run_ctx *ctx, item *it, uint8_t *input, float *scratch)
     uint8_t *data = NULL;
     size_t len = 0;
     char why[160] = "";
-    struct stat st;
-    if (stat(it->path, &st) == 0 && !S_ISREG(st.st_mode)) {
-        it->status = ITEM_READ_FAILED;
-        snprintf(it->reason, sizeof it->reason, "not a regular file");
-        return;
-    }
     if (read_file_bounded(it->path, MAX_IMAGE_BYTES, &data, &len, why, sizeof why) != 0) {
         it->status = ITEM_READ_FAILED;
         /* The reader names the file; the output line already does. */

@@ -192,8 +192,10 @@
     changed(true);
   });
   document.addEventListener("keydown", (e) => {
-    // e.code: the Z key on any layout (e.key is "я" on a Russian one).
-    const z = e.key.toLowerCase() === "z" || e.code === "KeyZ";
+    // By the letter on Latin layouts (Z sits where Y does on a German
+    // keyboard); by the key's place only where it types no Latin letter
+    // ("я" on a Russian one).
+    const z = /^[a-z]$/i.test(e.key) ? e.key.toLowerCase() === "z" : e.code === "KeyZ";
     if ((e.ctrlKey || e.metaKey) && !e.shiftKey && !e.altKey && z) {
       e.preventDefault();
       undo();
@@ -311,7 +313,8 @@
    *  busy or restarting server, a dropped connection), a few times at most;
    *  returns the words that say so, or "" when it will not. */
   function retryLater(seconds) {
-    if (seconds === null || retries >= MAX_RETRIES) return "";
+    // A request already waiting (the drawing changed meanwhile) goes first.
+    if (seconds === null || retries >= MAX_RETRIES || timer !== null) return "";
     retries++;
     clearTimeout(timer);
     timer = setTimeout(predict, seconds * 1000);
@@ -431,7 +434,16 @@
   // another screen): keep the canvas sharp then too.
   function watchPixelRatio() {
     const query = matchMedia(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
-    query.addEventListener("change", () => { fitCanvas(); showPen(); watchPixelRatio(); }, { once: true });
+    const refit = () => {
+      if (query.removeEventListener) query.removeEventListener("change", refit);
+      else query.removeListener(refit);
+      fitCanvas();
+      showPen();
+      watchPixelRatio();
+    };
+    // addListener: Safari before 14 has no addEventListener here.
+    if (query.addEventListener) query.addEventListener("change", refit);
+    else query.addListener(refit);
   }
   watchPixelRatio();
   fitCanvas();

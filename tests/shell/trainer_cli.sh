@@ -58,9 +58,11 @@ done
 expect 2 "--deskew needs --augment" train --deskew --data "$tmp/none" --out "$tmp/m.bin"
 expect 2 "--seed ' -1'" train --seed " -1" --data "$tmp/none" --out "$tmp/m.bin"
 expect 2 "--seed '+1'" variants --out "$tmp/v" --seed "+1" --data "$tmp/none"
+expect 2 "--count ' +3'" variants --out "$tmp/v" --count " +3" --data "$tmp/none"
 
 # Failures that are not the command line's fault: exit 1, saying where.
 expect 1 "--out: cannot write" train --out "$tmp/no/such/folder/m.bin" --data "$tmp/none"
+expect 1 "exists and is not a file" train --out "$tmp" --data "$tmp/none"
 mkfifo "$tmp/fifo"
 timeout 20 "$trainer" predict --labels "$tmp/fifo" > /dev/null 2> "$tmp/err"
 got=$?
