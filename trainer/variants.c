@@ -1005,12 +1005,37 @@ static int write_whole_file(const char *path, const uint8_t *data, size_t len, c
     return 0;
 }
 
+/* A labels.csv being written: it appears under its name (by rename) only
+ * once every image it lists is there. */
+typedef struct {
+    FILE *f;
+    char path[MAX_PATH];
+    char tmp[MAX_PATH + 8];
+} labels_file;
+
+/* Writes a PNG (and frees it) and lists it in the labels file as rel. */
+static int write_listed(const char *path, uint8_t *png, size_t len, labels_file *list,
+                        const char *rel, unsigned label, const char *style, uint32_t t10k_index,
+                        char *err, size_t err_len)
+{
+    int rc = write_whole_file(path, png, len, err, err_len);
+    free(png);
+    if (rc != 0)
+        return -1;
+    if (fprintf(list->f, "%s,%u,%s,%u\n", rel, label, style, (unsigned)t10k_index) < 0) {
+        snprintf(err, err_len, "cannot write %s: %s", list->tmp, strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
 /* Writes one style's renderings and their labels.csv rows, and each digit
  * as MNIST has it (28x28 grey, light on black) under out_dir/mnist/ with
  * its row in originals (same file names). */
 static int write_style(const idx_images *images, const idx_labels *labels, const char *out_dir,
-                       int style, int count, uint64_t seed, uint32_t *order, FILE *csv,
-                       FILE *originals, char *err, size_t err_len)
+                       int style, int count, uint64_t seed, uint32_t *order,
+                       labels_file *renderings, labels_file *originals, char *err,
+                       size_t err_len)
 {
     const char *name = styles[style].name;
     char path[MAX_PATH];
@@ -1044,15 +1069,9 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
             snprintf(err, err_len, "--out path too long");
             return -1;
         }
-        int rc = write_whole_file(path, png, len, err, err_len);
-        free(png);
-        if (rc != 0)
+        unsigned label = labels->labels[idx];
+        if (write_listed(path, png, len, renderings, rel, label, name, idx, err, err_len) != 0)
             return -1;
-        if (fprintf(csv, "%s,%u,%s,%u\n", rel, (unsigned)labels->labels[idx], name,
-                    (unsigned)idx) < 0) {
-            snprintf(err, err_len, "cannot write labels.csv: %s", strerror(errno));
-            return -1;
-        }
         image original = {SIDE, SIDE, 1, (uint8_t *)digit};
         if (snprintf(path, sizeof path, "%s/mnist/%s", out_dir, rel) >= (int)sizeof path) {
             snprintf(err, err_len, "--out path too long");
@@ -1062,26 +1081,11 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
             snprintf(err, err_len, "out of memory encoding %s", path);
             return -1;
         }
-        rc = write_whole_file(path, png, len, err, err_len);
-        free(png);
-        if (rc != 0)
+        if (write_listed(path, png, len, originals, rel, label, name, idx, err, err_len) != 0)
             return -1;
-        if (fprintf(originals, "%s,%u,%s,%u\n", rel, (unsigned)labels->labels[idx], name,
-                    (unsigned)idx) < 0) {
-            snprintf(err, err_len, "cannot write mnist/labels.csv: %s", strerror(errno));
-            return -1;
-        }
     }
     return 0;
 }
-
-/* A labels.csv being written: it appears under its name (by rename) only
- * once every image it lists is there. */
-typedef struct {
-    FILE *f;
-    char path[MAX_PATH];
-    char tmp[MAX_PATH + 8];
-} labels_file;
 
 /* Creates dir, removes an old dir/labels.csv and starts dir/labels.csv.tmp
  * with the header. */
@@ -1158,8 +1162,8 @@ int variants_write_set(const idx_images *images, const idx_labels *labels, const
     if (rc == 0)
         rc = labels_start(&originals, originals_dir, err, err_len);
     for (int s = 0; rc == 0 && s < N_STYLES; s++)
-        rc = write_style(images, labels, out_dir, s, count, seed, order, renderings.f,
-                         originals.f, err, err_len);
+        rc = write_style(images, labels, out_dir, s, count, seed, order, &renderings, &originals,
+                         err, err_len);
     free(order);
     /* The renderings' labels.csv last: it marks a complete set. Should it
      * fail after all, the originals' goes too: a failed run leaves none. */
