@@ -179,23 +179,24 @@ static void fail_inference(route_reply *rep, infer_status s, const infer_result 
 static int collect_images(const route_request *req, route_reply *rep,
                           const uint8_t **images, size_t *lens, bool *multipart)
 {
-    *multipart = false;
-    if (raw_image_type(req->content_type)) {
-        images[0] = req->body;
-        lens[0] = req->body_len;
-        return 1;
-    }
-    if (!media_type_is(req->content_type, "multipart/form-data")) {
+    *multipart = !raw_image_type(req->content_type);
+    if (*multipart && !media_type_is(req->content_type, "multipart/form-data")) {
         route_reply_error(rep, 415, "unsupported_media_type", -1,
                           "send the PNG as image/png (raw body) or multipart/form-data; "
                           "got %.100s",
                           req->content_type);
         return -1;
     }
-    *multipart = true;
-    if (req->body_len == 0) {   /* nothing to parse: say so rather than "malformed" */
+    /* Raw or multipart, an empty body has nothing to read: say so rather
+     * than "not a PNG" or "malformed". */
+    if (req->body_len == 0) {
         route_reply_error(rep, 400, "empty_body", -1, "the request body is empty");
         return -1;
+    }
+    if (!*multipart) {
+        images[0] = req->body;
+        lens[0] = req->body_len;
+        return 1;
     }
     char boundary[MULTIPART_MAX_BOUNDARY + 1];
     if (multipart_boundary(req->content_type, boundary) != MULTIPART_OK) {
@@ -257,9 +258,8 @@ static void route_predict(server_state *st, const route_request *req, route_repl
     if (n < 0)
         return;
     for (int i = 0; i < n; i++) {
-        if (lens[i] == 0) {
-            route_reply_error(rep, 400, "empty_body", multipart ? i : -1,
-                              multipart ? "the image part is empty" : "the request body is empty");
+        if (lens[i] == 0) {   /* only a part can be: collect_images refuses an empty body */
+            route_reply_error(rep, 400, "empty_body", i, "the image part is empty");
             return;
         }
     }
