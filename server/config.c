@@ -57,6 +57,7 @@ static const option_spec options[] = {
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
+_Static_assert(N_OPTIONS <= 32, "server_config.given_as_flag has a bit per option");
 
 void config_defaults(server_config *c)
 {
@@ -210,7 +211,7 @@ int config_from_env(server_config *c, char *err, size_t err_len)
         const char *value = getenv(options[i].env);
         /* An empty variable means "not set": docker-compose often passes
          * VAR= for unset ones. */
-        if (!value || !*value)
+        if (!value || !*value || (c->given_as_flag >> i & 1u))
             continue;
         if (apply_option(c, &options[i], options[i].env, value, err, err_len) != 0)
             return -1;
@@ -268,6 +269,7 @@ int config_from_args(server_config *c, int argc, char **argv, char *err, size_t 
         }
         if (apply_option(c, o, o->flag, value, err, err_len) != 0)
             return -1;
+        c->given_as_flag |= 1u << (o - options);
     }
     return 0;
 }

@@ -52,16 +52,19 @@ typedef struct {
     unsigned max_per_ip;             /* 0: no per-address limit */
     log_format log_format;
     mlp_weights_format weights;      /* how the forward pass holds the weights */
+    uint32_t given_as_flag;          /* bit per setting that a flag set: its variable is not read */
 } server_config;
 
 void config_defaults(server_config *c);
 
-/* Applies DIGITS_* environment variables. Returns 0, or -1 with a message. */
-int config_from_env(server_config *c, char *err, size_t err_len);
-
-/* Applies command-line flags (argv[0] is skipped). Returns 0, or -1 with a
- * message. */
+/* Applies command-line flags (argv[0] is skipped) and notes which settings
+ * they gave. Returns 0, or -1 with a message. */
 int config_from_args(server_config *c, int argc, char **argv, char *err, size_t err_len);
+
+/* Applies DIGITS_* environment variables, except for settings a flag gave
+ * (call it after config_from_args): a flag wins over its variable, even over
+ * a variable that would not parse. Returns 0, or -1 with a message. */
+int config_from_env(server_config *c, char *err, size_t err_len);
 
 /* The thread count to use: c->threads, or the CPUs this process may run on. */
 unsigned config_effective_threads(const server_config *c);

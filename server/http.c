@@ -42,9 +42,13 @@
  * per-connection memory. */
 #define CONNECTION_MEMORY_LIMIT ((size_t)32 * 1024)
 
-/* Status logged for a request whose client went away before the answer, as
- * nginx does; it keeps such requests visible in the metrics. */
+/* Statuses logged for a request that ended without an answer, as nginx
+ * logs them; they keep such requests visible in the metrics, and say whose
+ * doing it was: the client went away (499), it stalled past --timeout
+ * (408), or the server stopped under it at the end of a drain (503). */
 #define STATUS_CLIENT_CLOSED 499
+#define STATUS_CLIENT_TIMEOUT 408
+#define STATUS_SERVER_STOPPED 503
 
 typedef struct {
     uint64_t start_ns;
@@ -355,18 +359,38 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     return answer(srv, c, rq, method, url);
 }
 
+static unsigned unanswered_status(enum MHD_RequestTerminationCode toe)
+{
+    switch (toe) {
+    case MHD_REQUEST_TERMINATED_TIMEOUT_REACHED:
+        return STATUS_CLIENT_TIMEOUT;
+    case MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN:
+        return STATUS_SERVER_STOPPED;
+    default:
+        return STATUS_CLIENT_CLOSED;
+    }
+}
+
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    (void)c;
+    (void)socket_context;
+    http_server *srv = cls;
+    metrics_connection(&srv->state.metrics, code == MHD_CONNECTION_NOTIFY_STARTED);
+}
+
 static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
     (void)c;
-    (void)toe;
     http_server *srv = cls;
     request *rq = *con_cls;
     if (!rq)
         return;
     *con_cls = NULL;
     uint64_t ns = mono_ns() - rq->start_ns;
-    unsigned status = rq->status ? rq->status : STATUS_CLIENT_CLOSED;
+    unsigned status = rq->status ? rq->status : unanswered_status(toe);
     metrics_request_finished(&srv->state.metrics, rq->match.metric, status, ns);
     log_request_fields f = {
         .method = rq->method,
@@ -468,6 +492,7 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
 
     srv->threads = config_effective_threads(cfg);
     unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
+    srv->state.metrics.connections_max = max_conn;
     /* A pool only for more than one thread: libmicrohttpd warns at start-up
      * about a pool of 0 or 1 (and then runs without one, as wanted). */
     struct MHD_OptionItem pool[] = {
@@ -487,6 +512,7 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_len, "cannot listen on %s port %u: %s", cfg->bind_addr, cfg->port,

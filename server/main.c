@@ -85,23 +85,25 @@ int main(int argc, char **argv)
     server_config cfg;
     config_defaults(&cfg);
     char err[1024] = "";
-    if (config_from_env(&cfg, err, sizeof err) != 0 ||
-        config_from_args(&cfg, argc, argv, err, sizeof err) != 0) {
+    if (config_from_args(&cfg, argc, argv, err, sizeof err) != 0) {
         fprintf(stderr, "digits-server: %s\n", err);
         return 2;
     }
-    switch (cfg.mode) {
-    case CONFIG_MODE_HELP:
+    /* Help and version whatever the environment holds. */
+    if (cfg.mode == CONFIG_MODE_HELP) {
         config_print_usage(stdout, argv[0]);
         return 0;
-    case CONFIG_MODE_VERSION:
+    }
+    if (cfg.mode == CONFIG_MODE_VERSION) {
         printf("digits-server %s\n", DIGITS_VERSION);
         return 0;
-    case CONFIG_MODE_HEALTHCHECK:
-        return run_healthcheck(&cfg);
-    case CONFIG_MODE_SERVE:
-        break;
     }
+    if (config_from_env(&cfg, err, sizeof err) != 0) {
+        fprintf(stderr, "digits-server: %s\n", err);
+        return 2;
+    }
+    if (cfg.mode == CONFIG_MODE_HEALTHCHECK)
+        return run_healthcheck(&cfg);
 
     log_configure(cfg.log_format, 2);
 

@@ -87,6 +87,11 @@ void metrics_request_finished(metrics *m, metric_handler h, unsigned status, uin
     atomic_fetch_sub_explicit(&m->in_flight, 1, memory_order_relaxed);
 }
 
+void metrics_connection(metrics *m, bool opened)
+{
+    atomic_fetch_add_explicit(&m->connections_open, opened ? 1 : -1, memory_order_relaxed);
+}
+
 void metrics_stage(metrics *m, metric_stage s, uint64_t duration_ns)
 {
     if ((unsigned)s < METRIC_N_STAGES)
@@ -294,6 +299,15 @@ int metrics_render(metrics *m, const metrics_model_info *model, strbuf *out)
            "HTTP requests being handled right now.");
     strbuf_printf(out, "digits_http_requests_in_flight %lld\n",
                   (long long)atomic_load_explicit(&m->in_flight, memory_order_relaxed));
+
+    family(out, "digits_http_connections_open", "gauge",
+           "TCP connections open now, idle keep-alive ones included.");
+    strbuf_printf(out, "digits_http_connections_open %lld\n",
+                  (long long)atomic_load_explicit(&m->connections_open, memory_order_relaxed));
+    family(out, "digits_http_connections_max", "gauge",
+           "Connections served at once (--max-connections, less if the open-file limit is "
+           "lower); more wait unaccepted.");
+    strbuf_printf(out, "digits_http_connections_max %u\n", m->connections_max);
 
     family(out, "digits_http_request_duration_seconds", "histogram",
            "Time from a request's headers to its completion, by handler.");

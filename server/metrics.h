@@ -51,6 +51,8 @@ typedef struct {
     metric_histogram stages[METRIC_N_STAGES];
     atomic_uint_fast64_t predictions[10];
     atomic_int_fast64_t in_flight;
+    atomic_int_fast64_t connections_open;
+    unsigned connections_max;   /* the connection limit in force, set at start-up */
     atomic_uint_fast64_t reloads_ok;
     atomic_uint_fast64_t reloads_failed;
     double start_time;          /* process start, Unix seconds */
@@ -70,6 +72,9 @@ void metrics_init(metrics *m);
 void metrics_request_started(metrics *m);
 /* Records one finished request (status outside 100..599 is counted as 500). */
 void metrics_request_finished(metrics *m, metric_handler h, unsigned status, uint64_t duration_ns);
+/* A TCP connection was accepted (opened) or closed: with the limit, the
+ * open count says how close the server is to making new clients wait. */
+void metrics_connection(metrics *m, bool opened);
 void metrics_stage(metrics *m, metric_stage s, uint64_t duration_ns);
 void metrics_prediction(metrics *m, int digit);
 void metrics_reload(metrics *m, bool ok);

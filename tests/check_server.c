@@ -300,6 +300,7 @@ static void write_file(const char *path, const void *data, size_t len)
 /* --- the server under test ---------------------------------------------- */
 
 #define TEST_MAX_UPLOAD ((size_t)1 << 20)
+#define TEST_MAX_CONNECTIONS 64
 #define TEST_MAX_PIXELS ((uint64_t)512 * 512)
 
 static http_server *srv;
@@ -335,6 +336,10 @@ static void prepare_model(void)
     }
 }
 
+/* The idle timeout of the next server started; a test that needs a short
+ * one sets it and restarts the server. */
+static unsigned server_timeout_s = 10;
+
 static void start_server_with(size_t max_upload, uint64_t max_pixels)
 {
     snprintf(tmp_dir, sizeof tmp_dir, "%s/digits-check-server-XXXXXX",
@@ -349,9 +354,10 @@ static void start_server_with(size_t max_upload, uint64_t max_pixels)
     cfg.bind_addr = "127.0.0.1";
     cfg.port = 0;
     cfg.threads = 2;
+    cfg.max_connections = TEST_MAX_CONNECTIONS;
     cfg.max_upload = max_upload;
     cfg.max_pixels = max_pixels;
-    cfg.timeout_s = 10;
+    cfg.timeout_s = server_timeout_s;
     cfg.drain_timeout_s = 2;
     log_configure(LOG_FORMAT_TEXT, -1);
 
@@ -1224,6 +1230,36 @@ START_TEST(test_metrics_after_traffic)
     /* every sample belongs to a family with HELP and TYPE */
     ck_assert_ptr_nonnull(strstr(m, "# TYPE digits_http_request_duration_seconds histogram\n"));
     ck_assert_ptr_nonnull(strstr(m, "# TYPE digits_http_requests_total counter\n"));
+    ck_assert_double_eq(metric_value(m, "digits_http_connections_max"), TEST_MAX_CONNECTIONS);
+    free(m);
+}
+END_TEST
+
+START_TEST(test_metrics_count_open_connections)
+{
+    /* Earlier connections close as their clients do; wait for the scrape's
+     * own to be the only one. */
+    const char *open_now = "digits_http_connections_open";
+    char *m = scrape_when(open_now, 1);
+    ck_assert_double_eq(metric_value(m, open_now), 1);
+    free(m);
+    /* Two keep-alive clients, idle after an answer, still hold connections. */
+    int fds[2];
+    for (int i = 0; i < 2; i++) {
+        fds[i] = tcp_connect(port);
+        ck_assert_int_ge(fds[i], 0);
+        http_resp r;
+        ck_assert_int_eq(http_do(fds[i], "GET", "/healthz", NULL, NULL, 0, &r), 0);
+        ck_assert_int_eq(r.status, 200);
+        resp_free(&r);
+    }
+    m = scrape_when(open_now, 3);   /* theirs and the scrape's */
+    ck_assert_double_eq(metric_value(m, open_now), 3);
+    free(m);
+    for (int i = 0; i < 2; i++)
+        close(fds[i]);
+    m = scrape_when(open_now, 1);
+    ck_assert_double_eq(metric_value(m, open_now), 1);
     free(m);
 }
 END_TEST
@@ -1451,6 +1487,61 @@ START_TEST(test_drain_waits_for_requests_in_flight)
     close(fd);
     ck_assert_int_eq(http_server_drain(srv, 2000), 0);
     free(png);
+}
+END_TEST
+
+/* Sends a /predict request's headers and half its body, and no more. */
+static int send_half_upload(void)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+             "Content-Length: %zu\r\n\r\n", len);
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    ck_assert_int_eq(send_all(fd, png, len / 2), 0);
+    free(png);
+    for (int i = 0; i < 200 && http_server_in_flight(srv) < 1; i++)
+        sleep_ms(5);
+    ck_assert_int_eq(http_server_in_flight(srv), 1);
+    return fd;
+}
+
+START_TEST(test_unanswered_requests_say_whose_doing)
+{
+    /* The client gives up: 499, as nginx logs it. */
+    close(send_half_upload());
+    const char *left = "digits_http_requests_total{handler=\"/predict\",code=\"499\"}";
+    char *m = scrape_when(left, 1);
+    ck_assert_double_eq(metric_value(m, left), 1);
+    free(m);
+
+    /* The client stalls past the idle timeout and the server closes the
+     * connection: 408, so that slow or stuck clients are not taken for
+     * impatient ones. */
+    teardown();
+    server_timeout_s = 1;
+    setup();
+    server_timeout_s = 10;
+    int fd = send_half_upload();
+    const char *stalled = "digits_http_requests_total{handler=\"/predict\",code=\"408\"}";
+    for (int i = 0; i < 40; i++) {
+        m = scrape();
+        double v = metric_value(m, stalled);
+        free(m);
+        if (v == 1)
+            break;
+        sleep_ms(100);
+    }
+    m = scrape();
+    ck_assert_double_eq(metric_value(m, stalled), 1);
+    ck_assert_double_le(metric_value(m, left), 0);   /* not taken for a client leaving */
+    free(m);
+    close(fd);
 }
 END_TEST
 
@@ -1737,6 +1828,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_predict_multipart_several_in_order);
     tcase_add_test(tc, test_predict_explain);
     tcase_add_test(tc, test_metrics_after_traffic);
+    tcase_add_test(tc, test_metrics_count_open_connections);
     tcase_add_test(tc, test_shipped_model_reads_mnist_digits);
     suite_add_tcase(s, tc);
 
@@ -1772,6 +1864,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_reload_under_load);
     tcase_add_test(tc, test_drain_readiness_and_new_connections);
     tcase_add_test(tc, test_drain_waits_for_requests_in_flight);
+    tcase_add_test(tc, test_unanswered_requests_say_whose_doing);
     tcase_add_test(tc, test_healthcheck_client);
     tcase_add_test(tc, test_request_log_lines);
     tcase_set_timeout(tc, 120);

@@ -240,15 +240,23 @@ START_TEST(test_config_flags_beat_environment)
     server_config c;
     config_defaults(&c);
     char err[256];
+    char *no_flags[] = {"digits-server", NULL};
+    ck_assert_int_eq(config_from_args(&c, 1, no_flags, err, sizeof err), 0);
     ck_assert_int_eq(config_from_env(&c, err, sizeof err), 0);
     ck_assert_uint_eq(c.port, 9000);
     ck_assert_int_eq(c.log_format, LOG_FORMAT_JSON);
     ck_assert_uint_eq(c.max_upload, 2u << 20);
     ck_assert_int_eq(c.weights, MLP_WEIGHTS_F32);
+
+    /* A flag wins over its variable, even one that would not parse. */
+    setenv("DIGITS_TIMEOUT", "soon", 1);
+    config_defaults(&c);
     char *argv[] = {"digits-server", "--port", "9100", "--log-format=text", "--bind", "::1",
                     "--model", "m.bin", "--max-pixels=100", "--timeout", "5",
                     "--weights=bf16", NULL};
     ck_assert_int_eq(config_from_args(&c, 12, argv, err, sizeof err), 0);
+    ck_assert_int_eq(config_from_env(&c, err, sizeof err), 0);
+    ck_assert_uint_eq(c.max_upload, 2u << 20);   /* no flag: the variable's */
     ck_assert_int_eq(c.weights, MLP_WEIGHTS_BF16);
     ck_assert_uint_eq(c.port, 9100);
     ck_assert_int_eq(c.log_format, LOG_FORMAT_TEXT);
@@ -261,6 +269,7 @@ START_TEST(test_config_flags_beat_environment)
     unsetenv("DIGITS_MAX_UPLOAD");
     unsetenv("DIGITS_THREADS");
     unsetenv("DIGITS_WEIGHTS");
+    unsetenv("DIGITS_TIMEOUT");
 }
 END_TEST
 

@@ -250,6 +250,18 @@ if DIGITS_PORT=$port DIGITS_BIND=127.0.0.1 "$server" --healthcheck; then
 else
     fail "--healthcheck with the default URL"
 fi
+# A flag wins over its variable, so a stale one in the environment cannot
+# stop a command line that sets the same thing, nor --help.
+if DIGITS_PORT=nonsense DIGITS_BIND=127.0.0.1 "$server" --port "$port" --healthcheck; then
+    pass "--port wins over a bad DIGITS_PORT"
+else
+    fail "a bad DIGITS_PORT beat --port"
+fi
+if DIGITS_PORT=nonsense "$server" --help | grep -q "^Usage:"; then
+    pass "--help whatever the environment"
+else
+    fail "--help refused because of DIGITS_PORT"
+fi
 
 # --- SIGHUP reloads, SIGTERM drains and exits 0 -------------------------------
 
