@@ -12,11 +12,16 @@
  *   1. composite onto white paper and take luma (so a transparent canvas
  *      with black strokes is black-on-white, not a black square; light
  *      strokes on a transparent background go onto black instead);
- *   2. decide polarity from the border and flip so ink is bright ("v");
+ *   2. decide polarity from the border (or, when the border is a desk or a
+ *      scanner's lid around the sheet, from the whole picture) and flip so
+ *      ink is bright ("v");
  *   3. subtract a coarse local background (uneven lighting), giving the ink
  *      contrast "d" (0 = paper); refuse low-contrast pictures as blank;
- *   4. Otsu on d gives the ink seeds; 8-connected components far smaller
- *      than the largest and not near it are specks and are dropped;
+ *   4. Otsu on d gives the ink seeds, less a ruled page's lines; of their
+ *      8-connected components, what is not the digit is dropped: the desk,
+ *      margins and cut-off neighbours at the picture's edge, a printed box
+ *      round the digit, and specks far smaller than the digit and not near
+ *      it;
  *   5. the kept ink plus its anti-aliased fringe becomes a 0..1 intensity
  *      crop; strokes too thin to survive the reduction to 20 px (a 2 px pen
  *      on a 600 px canvas) are widened to a thin MNIST pen with a distance
@@ -807,6 +812,7 @@ typedef struct {
     size_t pixels;
     rect box;
     int keep;
+    int clutter;    /* not the digit: a desk, a margin, a neighbour, a printed box */
 } component;
 
 typedef struct {
@@ -838,6 +844,115 @@ static void run_join(run *r, uint32_t a, uint32_t b)
         r[a].comp = b;
 }
 
+/* Notebook paper's ruled lines pass the threshold as ink: long and thin,
+ * and joined to any stroke that crosses them, so the digit and the lines it
+ * touches become one component as wide as the page. A line here is a band
+ * of rows (or columns) whose seeds run from edge to edge, at most
+ * RULED_THICKNESS thick, with paper on both sides. When one direction has
+ * at least RULED_MIN_LINES of them (a ruled page has a family of lines,
+ * while one full-width bar could be the crossbar of a tightly cropped 4),
+ * they are taken out of the seeds, and so are single lines across them (a
+ * notebook's margin). A stroke crossing a line loses the line's few rows,
+ * which the fringe around the stroke on either side gives back its ink. */
+#define RULED_SPAN 0.75         /* of the line's length covered by seeds */
+#define RULED_EDGE 0.02         /* of the length: how close to each end it reaches */
+#define RULED_THICKNESS 0.02    /* of the picture across the lines (at least 2 px) */
+#define RULED_MIN_LINES 2
+
+/* Seed counts of each row (or column) i, and its first and last seed. */
+typedef struct {
+    int *count, *first, *last;
+} line_stats;
+
+/* Marks lines[i] = 1 for each row (or column) in a thin full-length band,
+ * out of n of them, each of the given length; returns how many bands. */
+static int find_ruled_lines(const line_stats *st, int n, int length, uint8_t *lines)
+{
+    int edge = (int)(RULED_EDGE * length), span = (int)ceil(RULED_SPAN * length);
+    int paper_count = span / 2;
+    int thickest = (int)(RULED_THICKNESS * n) > 2 ? (int)(RULED_THICKNESS * n) : 2;
+    int bands = 0;
+    for (int i = 0; i < n;) {
+        if (!(st->count[i] >= span && st->first[i] <= edge && st->last[i] >= length - 1 - edge)) {
+            i++;
+            continue;
+        }
+        int i0 = i;
+        while (i < n && st->count[i] >= span && st->first[i] <= edge &&
+               st->last[i] >= length - 1 - edge)
+            i++;
+        /* Thin, with paper on both sides: not the edge of a thick stroke. */
+        int t = i - i0;
+        if (t <= thickest && i0 >= t && i + t <= n && st->count[i0 - 1] < paper_count &&
+            st->count[i] < paper_count) {
+            memset(lines + i0, 1, (size_t)t);
+            bands++;
+        }
+    }
+    return bands;
+}
+
+static int erase_ruled_lines(uint8_t *seeds, int w, int h, arena *mem)
+{
+    if (w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP)
+        return 0;
+    int *ints = arena_alloc(mem, 3 * ((size_t)w + (size_t)h) * sizeof *ints);
+    uint8_t *row_line = arena_zalloc(mem, (size_t)h), *col_line = arena_zalloc(mem, (size_t)w);
+    if (!ints || !row_line || !col_line)
+        return -1;
+    line_stats rows = {ints, ints + h, ints + 2 * h};
+    line_stats cols = {ints + 3 * h, ints + 3 * h + w, ints + 3 * h + 2 * w};
+    /* Counts in loops that vectorise; the ends only of the rare rows and
+     * columns long enough to be lines. */
+    memset(cols.count, 0, (size_t)w * sizeof *cols.count);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = seeds + (size_t)y * (size_t)w;
+        int count = 0;
+        for (int x = 0; x < w; x++) {
+            count += row[x];
+            cols.count[x] += row[x];
+        }
+        rows.count[y] = count;
+    }
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = seeds + (size_t)y * (size_t)w;
+        rows.first[y] = w;
+        rows.last[y] = -1;
+        if (rows.count[y] < RULED_SPAN * w)
+            continue;
+        for (int x = 0; x < w; x++)
+            if (row[x]) {
+                rows.first[y] = x < rows.first[y] ? x : rows.first[y];
+                rows.last[y] = x;
+            }
+    }
+    for (int x = 0; x < w; x++) {
+        cols.first[x] = h;
+        cols.last[x] = -1;
+        if (cols.count[x] < RULED_SPAN * h)
+            continue;
+        for (int y = 0; y < h; y++)
+            if (seeds[(size_t)y * (size_t)w + (size_t)x]) {
+                cols.first[x] = y < cols.first[x] ? y : cols.first[x];
+                cols.last[x] = y;
+            }
+    }
+    int across = find_ruled_lines(&rows, h, w, row_line);
+    int down = find_ruled_lines(&cols, w, h, col_line);
+    if (across < RULED_MIN_LINES && down < RULED_MIN_LINES)
+        return 0;
+    for (int y = 0; y < h; y++) {
+        uint8_t *row = seeds + (size_t)y * (size_t)w;
+        if (row_line[y]) {
+            memset(row, 0, (size_t)w);
+            continue;
+        }
+        for (int x = 0; x < w; x++)
+            row[x] &= (uint8_t)!col_line[x];
+    }
+    return 0;
+}
+
 static int label_components(const uint8_t *d, int w, int h, int threshold, arena *mem,
                             components *c)
 {
@@ -858,6 +973,8 @@ static int label_components(const uint8_t *d, int w, int h, int threshold, arena
         return -1;
     for (size_t i = 0; i < n; i++)
         seeds[i] = d[i] > threshold;
+    if (erase_ruled_lines(seeds, w, h, mem) != 0)
+        return -1;
     size_t above = 0, above_end = 0;   /* the runs of row y - 1 */
     for (int y = 0; y < h; y++) {
         memcpy(mask + 1, seeds + (size_t)y * (size_t)w, (size_t)w);
@@ -920,7 +1037,7 @@ static int label_components(const uint8_t *d, int w, int h, int threshold, arena
     if (!comp)
         return -1;
     for (size_t k = 0; k <= n_comp; k++)
-        comp[k] = (component){0, 0, rect_empty(), 0};
+        comp[k] = (component){0, 0, rect_empty(), 0, 0};
     for (size_t r = 0; r < n_runs; r++) {
         const run *u = &runs[r];
         const uint8_t *row = d + (size_t)u->y * (size_t)w;
@@ -960,19 +1077,151 @@ static int run_near_big(const uint8_t *big, int pw, const run *u)
     return 0;
 }
 
+/* A photo can hold more than the digit: the desk around the sheet, a
+ * scanner's black margin, a notebook's margin line, part of a neighbouring
+ * character cut by the crop. These reach the picture's edge, which a
+ * digit in a photo rarely does. So when substantial ink lies clear of the
+ * edge, ink touching the edge is clutter if it is either no heavier than
+ * the heaviest clear component (a fragment) or spans half the picture (a
+ * desk, margin, strip or line), unless it comes within CLUTTER_REACH of
+ * the clear ink. A tightly cropped digit touches the edges itself and
+ * leaves nothing substantial clear of them: it is never dropped. */
+#define CLUTTER_FRAGMENT 1.0        /* of the heaviest clear component's mass */
+#define CLUTTER_SPAN 0.5            /* of the picture's width or height */
+#define CLUTTER_REACH 0.08          /* of the clear ink's size: nearer is the digit's */
+#define CLEAR_MIN_PIXELS 24
+#define CLEAR_MIN_SIDE 8            /* px, and 1/CLEAR_SIDE_DIVISOR of the picture */
+#define CLEAR_SIDE_DIVISOR 64
+
+/* A printed box or a circle drawn round the digit encloses it: the frame
+ * is clutter when it goes round another component of at least FRAMED_MASS
+ * of its mass and FRAMED_SIDE of its size (not a speck inside a 0). Only
+ * the FRAME_CANDIDATES heaviest components are compared, pair by pair. */
+#define FRAMED_MASS 0.1
+#define FRAMED_SIDE 0.25
+#define FRAME_CANDIDATES 16
+
+/* True when component k has pixels beyond inner on all four sides, on the
+ * row and the column through inner's centre: it goes round it, as a box
+ * or a circle does and the tail of a 6 curling past its loop does not. */
+static int surrounds(const components *c, uint32_t k, rect inner)
+{
+    rect kb = c->comp[k].box;
+    if (!(kb.x0 < inner.x0 && kb.y0 < inner.y0 && kb.x1 > inner.x1 && kb.y1 > inner.y1))
+        return 0;
+    int xc = (inner.x0 + inner.x1) / 2, yc = (inner.y0 + inner.y1) / 2;
+    int left = 0, right = 0, above = 0, below = 0;
+    for (size_t r = 0; r < c->n_runs; r++) {
+        const run *u = &c->runs[r];
+        if (u->comp != k)
+            continue;
+        if (u->y == yc) {
+            left |= u->x0 < inner.x0;
+            right |= u->x1 > inner.x1;
+        }
+        if (u->x0 <= xc && xc <= u->x1) {
+            above |= u->y < inner.y0;
+            below |= u->y > inner.y1;
+        }
+    }
+    return left && right && above && below;
+}
+
+static void mark_frames(components *c)
+{
+    size_t top[FRAME_CANDIDATES];
+    size_t n_top = 0;
+    for (size_t k = 1; k <= c->n_comp; k++) {
+        if (c->comp[k].pixels < CLEAR_MIN_PIXELS)
+            continue;
+        /* Insertion into the list of the heaviest, heaviest first. */
+        size_t at = n_top < FRAME_CANDIDATES ? n_top++ : FRAME_CANDIDATES;
+        while (at > 0 && c->comp[top[at - 1]].mass < c->comp[k].mass) {
+            if (at < FRAME_CANDIDATES)
+                top[at] = top[at - 1];
+            at--;
+        }
+        if (at < FRAME_CANDIDATES)
+            top[at] = k;
+    }
+    for (size_t i = 0; i < n_top; i++) {
+        component *frame = &c->comp[top[i]];
+        for (size_t j = 0; j < n_top && !frame->clutter; j++) {
+            const component *inside = &c->comp[top[j]];
+            frame->clutter = j != i && inside->mass >= FRAMED_MASS * frame->mass &&
+                             rect_long_side(inside->box) >= FRAMED_SIDE * rect_long_side(frame->box) &&
+                             surrounds(c, (uint32_t)top[i], inside->box);
+        }
+    }
+}
+
+static int touches_edge(rect r, int w, int h)
+{
+    return r.x0 <= 0 || r.y0 <= 0 || r.x1 >= w - 1 || r.y1 >= h - 1;
+}
+
+static void mark_clutter(components *c, int w, int h)
+{
+    /* A picture this small is a crop of the digit already (MNIST's 28 x 28
+     * among them), with no page around it: what reaches its edge is the
+     * digit's, such as the bar of a 5 running off it. */
+    if (w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP)
+        return;
+    mark_frames(c);
+    int longest = w > h ? w : h;
+    int min_side = longest / CLEAR_SIDE_DIVISOR > CLEAR_MIN_SIDE ? longest / CLEAR_SIDE_DIVISOR
+                                                                 : CLEAR_MIN_SIDE;
+    double clear_mass = 0;
+    rect clear = rect_empty();
+    for (size_t k = 1; k <= c->n_comp; k++) {
+        const component *p = &c->comp[k];
+        if (!p->clutter && !touches_edge(p->box, w, h) && p->pixels >= CLEAR_MIN_PIXELS &&
+            rect_long_side(p->box) >= min_side) {
+            rect_union(&clear, p->box);
+            clear_mass = p->mass > clear_mass ? p->mass : clear_mass;
+        }
+    }
+    if (clear_mass == 0)
+        return;
+    int candidates = 0;
+    for (size_t k = 1; k <= c->n_comp; k++) {
+        component *p = &c->comp[k];
+        if (p->clutter || !touches_edge(p->box, w, h))
+            continue;
+        int bw = p->box.x1 - p->box.x0 + 1, bh = p->box.y1 - p->box.y0 + 1;
+        p->clutter = p->mass <= CLUTTER_FRAGMENT * clear_mass || bw >= CLUTTER_SPAN * w ||
+                     bh >= CLUTTER_SPAN * h;
+        candidates += p->clutter;
+    }
+    if (!candidates)
+        return;
+    /* A light piece reaching close to the clear ink is the digit's own: the
+     * bar of a 5 that runs off a tight crop, its body clear of the edges. */
+    int reach = (int)lround(CLUTTER_REACH * rect_long_side(clear));
+    rect near = {clear.x0 - reach, clear.y0 - reach, clear.x1 + reach, clear.y1 + reach};
+    for (size_t r = 0; r < c->n_runs; r++) {
+        const run *u = &c->runs[r];
+        component *p = &c->comp[u->comp];
+        if (p->clutter && touches_edge(p->box, w, h) && u->y >= near.y0 &&
+            u->y <= near.y1 && u->x1 >= near.x0 && u->x0 <= near.x1)
+            p->clutter = 0;
+    }
+}
+
 /* Decides comp[].keep: 2 = big (part of the digit), 1 = kept small piece.
  * Several big strokes are all kept (a "4" or "5" drawn in two strokes);
  * smaller pieces only when close to them, so far specks cannot stretch the
  * bounding box. *kept receives the box of all kept ink. */
 static int select_components(components *c, int w, int h, arena *mem, rect *kept_out)
 {
+    mark_clutter(c, w, h);
     double largest = 0;
     for (size_t k = 1; k <= c->n_comp; k++)
-        if (c->comp[k].mass > largest)
+        if (!c->comp[k].clutter && c->comp[k].mass > largest)
             largest = c->comp[k].mass;
     rect big = rect_empty();
     for (size_t k = 1; k <= c->n_comp; k++)
-        if (c->comp[k].mass >= BIG_COMPONENT * largest) {
+        if (!c->comp[k].clutter && c->comp[k].mass >= BIG_COMPONENT * largest) {
             c->comp[k].keep = 2;
             rect_union(&big, c->comp[k].box);
         }
@@ -983,7 +1232,7 @@ static int select_components(components *c, int w, int h, arena *mem, rect *kept
     int any_tiny = 0;
     for (size_t k = 1; k <= c->n_comp; k++) {
         component *p = &c->comp[k];
-        if (p->keep)
+        if (p->keep || p->clutter)
             continue;
         if (p->mass >= MEDIUM_COMPONENT * largest) {
             if (rect_gap(p->box, big) <= medium_reach) {
@@ -1011,7 +1260,7 @@ static int select_components(components *c, int w, int h, arena *mem, rect *kept
         for (size_t r = 0; r < c->n_runs; r++) {
             const run *u = &c->runs[r];
             component *p = &c->comp[u->comp];
-            if (p->keep || p->mass >= MEDIUM_COMPONENT * largest)
+            if (p->keep || p->clutter || p->mass >= MEDIUM_COMPONENT * largest)
                 continue;
             if (run_near_big(bigmask, pw, u)) {
                 p->keep = 1;
@@ -1874,11 +2123,21 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
         return PREPROCESS_NO_MEMORY;
 
     int paper = border_median(v, w, h);
-    info->background = (float)paper;
     /* The histogram of v: for the polarity of a mid-grey border, the ink
      * level the border test needs, and a flat background's contrast. */
     uint32_t vhist[256];
     histogram(v, n, vhist);
+    /* A photo of a sheet on a darker desk, or a scan with black margins,
+     * has a border that is not the paper. The paper is most of the picture
+     * (ink rarely covers a fifth of it), so a light median over a border
+     * that is not clearly light is the paper. Not in a small picture, which
+     * is a crop of the digit (MNIST's size) where a fat digit can cover more
+     * than half. */
+    int median = hist_quantile(vhist, n, 0.5);
+    if (paper < LIGHT_PAPER && median >= LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP &&
+        h >= MIN_SIDE_FOR_MAP)
+        paper = median;
+    info->background = (float)paper;
     info->inverted = ink_is_dark(vhist, n, paper);
     int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP ||
                border_is_even(v, w, h, paper, ink_extreme_level(vhist, n, w, h, info->inverted),

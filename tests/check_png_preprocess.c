@@ -1565,6 +1565,141 @@ START_TEST(test_thin_digit_beside_a_shadow)
 }
 END_TEST
 
+/* ---- pictures with more than the digit in them -------------------------- */
+
+static void fill_rect(image *img, int x0, int y0, int x1, int y1, uint8_t level)
+{
+    for (int y = y0 < 0 ? 0 : y0; y <= y1 && y < img->height; y++)
+        for (int x = x0 < 0 ? 0 : x0; x <= x1 && x < img->width; x++)
+            img->pixels[(size_t)y * (size_t)img->width + (size_t)x] = level;
+}
+
+/* Draws a shape in ink over what the grey image already holds. */
+static void draw_over(image *img, const shape *sh, double ox, double oy, double height,
+                      double pen, double ink)
+{
+    float *cov = draw_coverage(sh, img->width, img->height, ox, oy, height, pen);
+    ck_assert_ptr_nonnull(cov);
+    for (size_t i = 0; i < (size_t)img->width * (size_t)img->height; i++)
+        img->pixels[i] = (uint8_t)lround(img->pixels[i] + (ink - img->pixels[i]) * cov[i]);
+    free(cov);
+}
+
+/* The reported box is the drawn digit's (pen included), within slack px,
+ * and the result is the digit. */
+static void assert_found_digit(const image *img, int digit, double ox, double oy, double height,
+                               double pen, const char *what)
+{
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    preprocess_status st = run(img, out, &info);
+    ck_assert_msg(st == PREPROCESS_OK, "%s: %s", what, preprocess_status_text(st));
+    ck_assert_msg(info.inverted == 1, "%s: dark ink on light paper not seen", what);
+    double x0 = ox - pen / 2, y0 = oy - pen / 2;
+    double w = shape_for(digit).width * height + pen, h = height + pen, slack = 4;
+    ck_assert_msg(fabs(info.box_x - x0) <= slack && fabs(info.box_y - y0) <= slack &&
+                      fabs(info.box_w - w) <= 2 * slack && fabs(info.box_h - h) <= 2 * slack,
+                  "%s: box %d,%d %dx%d, the digit is at %.0f,%.0f %.0fx%.0f", what, info.box_x,
+                  info.box_y, info.box_w, info.box_h, x0, y0, w, h);
+    out_stats s = assert_mnist_like(out, what);
+    assert_looks_like(digit, out, s, what);
+}
+
+/* A notebook page: pale ruled lines every 30 px that the digit crosses,
+ * and a margin line down the left. Each line alone is ink to the
+ * threshold, and touching the digit it would join it. */
+START_TEST(test_digit_on_ruled_paper)
+{
+    for (int digit = 0; digit < 3; digit++) {
+        int d = test_digits[digit];
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 320, 320, 1), 0);
+        memset(img.pixels, 245, 320 * 320);
+        for (int y = 25; y < 320; y += 30)
+            fill_rect(&img, 0, y, 319, y + 1, 175);
+        fill_rect(&img, 40, 0, 41, 319, 160);
+        shape sh = shape_for(d);
+        draw_over(&img, &sh, 140, 72, 70, 5, 30);
+        char what[64];
+        snprintf(what, sizeof what, "%d on ruled paper", d);
+        assert_found_digit(&img, d, 140, 72, 70, 5, what);
+        image_free(&img);
+    }
+}
+END_TEST
+
+/* A phone photo of a sheet lying on a dark desk: the picture's border is
+ * the desk, not the paper, and the desk is darker than the ink's paper. */
+START_TEST(test_sheet_on_a_dark_desk)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 400, 300, 1), 0);
+    memset(img.pixels, 55, 400 * 300);
+    fill_rect(&img, 50, 20, 360, 275, 235);
+    shape sh = shape_seven();
+    draw_over(&img, &sh, 170, 90, 110, 8, 25);
+    assert_found_digit(&img, 7, 170, 90, 110, 8, "7 on a sheet on a desk");
+    image_free(&img);
+}
+END_TEST
+
+/* A scan with the scanner's black lid showing along two sides, and a
+ * fragment of the next character cut by the right edge. */
+START_TEST(test_scan_margins_and_neighbours_ignored)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 300, 260, 1), 0);
+    memset(img.pixels, 240, 300 * 260);
+    fill_rect(&img, 0, 0, 299, 14, 8);
+    fill_rect(&img, 0, 0, 11, 259, 8);
+    shape zero = shape_zero();
+    draw_over(&img, &zero, 270, 80, 110, 9, 20);   /* the next digit, mostly off the edge */
+    draw_over(&img, &zero, 110, 70, 120, 9, 20);
+    assert_found_digit(&img, 0, 110, 70, 120, 9, "0 between a scan's margin and a neighbour");
+    image_free(&img);
+}
+END_TEST
+
+/* A digit written in a printed form's box, which does not touch it. */
+START_TEST(test_printed_box_around_the_digit)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 240, 240, 1), 0);
+    memset(img.pixels, 250, 240 * 240);
+    fill_rect(&img, 40, 30, 200, 32, 60);
+    fill_rect(&img, 40, 207, 200, 209, 60);
+    fill_rect(&img, 40, 30, 42, 209, 60);
+    fill_rect(&img, 198, 30, 200, 209, 60);
+    shape one = shape_one();
+    draw_over(&img, &one, 105, 60, 120, 7, 20);
+    assert_found_digit(&img, 1, 105, 60, 120, 7, "1 in a printed box");
+    image_free(&img);
+}
+END_TEST
+
+/* The other side of the rules above: a 7 whose bar runs off a tight crop
+ * (the bar a separate stroke, nearly touching the stem, which is clear of
+ * the edges) is one digit; and two parallel bars of a single digit, one at
+ * the top edge, are not ruled lines. */
+START_TEST(test_strokes_running_off_a_tight_crop_kept)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 160, 200, 1), 0);
+    memset(img.pixels, 245, 160 * 200);
+    shape stem = {.n = 0, .width = 0.6};
+    add_seg(&stem, 0.6, 0.08, 0.2, 1.0);
+    draw_over(&img, &stem, 40, 10, 170, 10, 20);
+    fill_rect(&img, 0, 0, 159, 9, 20);   /* the bar, cut by the top and both sides */
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.box_y == 0 && info.box_x == 0 && info.box_w == 160,
+                  "the bar was dropped: box %d,%d %dx%d", info.box_x, info.box_y, info.box_w,
+                  info.box_h);
+    image_free(&img);
+}
+END_TEST
+
 START_TEST(test_two_stroke_digit_kept_whole)
 {
     shape sh = shape_four_two_strokes();
@@ -1950,6 +2085,11 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_thin_digit_beside_a_shadow);
     tcase_add_test(tc, test_salt_specks_ignored);
     tcase_add_test(tc, test_two_stroke_digit_kept_whole);
+    tcase_add_test(tc, test_digit_on_ruled_paper);
+    tcase_add_test(tc, test_sheet_on_a_dark_desk);
+    tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
+    tcase_add_test(tc, test_printed_box_around_the_digit);
+    tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
     tcase_add_test(tc, test_large_photo);
     tcase_add_test(tc, test_blank_images);

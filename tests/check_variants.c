@@ -78,14 +78,15 @@ static ihdr read_ihdr(const uint8_t *png, size_t len)
 
 START_TEST(test_style_names)
 {
-    ck_assert_int_eq(variants_style_count(), 8);
-    const char *want[] = {"ink-on-paper", "thin-pen", "thick-marker", "off-centre",
-                          "canvas-rgba", "coloured-ink", "paper-photo", "chalkboard"};
-    for (int s = 0; s < 8; s++) {
+    ck_assert_int_eq(variants_style_count(), 10);
+    const char *want[] = {"ink-on-paper", "thin-pen",     "thick-marker", "off-centre",
+                          "canvas-rgba",  "coloured-ink", "paper-photo",  "chalkboard",
+                          "notebook-page", "photo-edges"};
+    for (int s = 0; s < 10; s++) {
         ck_assert_str_eq(variants_style_name(s), want[s]);
         ck_assert_int_eq(variants_style_find(want[s]), s);
     }
-    ck_assert_ptr_null(variants_style_name(8));
+    ck_assert_ptr_null(variants_style_name(10));
     ck_assert_ptr_null(variants_style_name(-1));
     ck_assert_int_eq(variants_style_find("nope"), -1);
 }
@@ -95,27 +96,36 @@ END_TEST
 START_TEST(test_layouts_and_sizes)
 {
     /* colour type, bit depth: 0 grey, 2 RGB, 3 palette, 4 grey+alpha, 6 RGBA */
-    const struct { unsigned color, depth, min_side, max_side; } want[] = {
-        {0, 8, 84, 196},     /* ink-on-paper */
-        {2, 8, 112, 112},    /* thin-pen */
-        {0, 16, 128, 128},   /* thick-marker */
-        {3, 4, 300, 300},    /* off-centre */
-        {6, 8, 280, 280},    /* canvas-rgba */
-        {2, 16, 100, 200},   /* coloured-ink */
-        {99, 8, 160, 256},   /* paper-photo: grey+alpha or Adam7 RGB */
-        {2, 8, 120, 200},    /* chalkboard */
+    const struct { unsigned color, depth, min_side, max_side, square; } want[] = {
+        {0, 8, 84, 196, 1},     /* ink-on-paper */
+        {2, 8, 112, 112, 1},    /* thin-pen */
+        {0, 16, 128, 128, 1},   /* thick-marker */
+        {3, 4, 300, 300, 1},    /* off-centre */
+        {6, 8, 280, 280, 1},    /* canvas-rgba */
+        {2, 16, 100, 200, 1},   /* coloured-ink */
+        {99, 8, 160, 256, 1},   /* paper-photo: grey+alpha or Adam7 RGB */
+        {2, 8, 120, 200, 1},    /* chalkboard */
+        {2, 8, 240, 320, 0},    /* notebook-page */
+        {98, 8, 280, 320, 0},   /* photo-edges: grey (a scan) or RGB, 320 x 280 */
     };
-    int photo_ga = 0, photo_rgb = 0;
-    for (int s = 0; s < 8; s++)
+    int photo_ga = 0, photo_rgb = 0, edges_grey = 0, edges_rgb = 0;
+    for (int s = 0; s < 10; s++)
         for (uint64_t seed = 1; seed <= 12; seed++) {
             size_t len;
             uint8_t *png = render(s, seed, &len);
             ihdr h = read_ihdr(png, len);
-            ck_assert_uint_eq(h.w, h.h);
+            if (want[s].square)
+                ck_assert_uint_eq(h.w, h.h);
             ck_assert_uint_ge(h.w, want[s].min_side);
             ck_assert_uint_le(h.w, want[s].max_side);
+            ck_assert_uint_ge(h.h, want[s].min_side);
+            ck_assert_uint_le(h.h, want[s].max_side);
             ck_assert_uint_eq(h.depth, want[s].depth);
-            if (want[s].color == 99) {
+            if (want[s].color == 98) {
+                ck_assert(h.color == 0 || h.color == 2);
+                edges_grey += h.color == 0;
+                edges_rgb += h.color == 2;
+            } else if (want[s].color == 99) {
                 ck_assert(h.color == 4 || h.color == 2);
                 ck_assert_uint_eq(h.interlace, h.color == 2 ? 1u : 0u);
                 photo_ga += h.color == 4;
@@ -128,6 +138,8 @@ START_TEST(test_layouts_and_sizes)
         }
     ck_assert_int_gt(photo_ga, 0);
     ck_assert_int_gt(photo_rgb, 0);
+    ck_assert_int_gt(edges_grey, 0);
+    ck_assert_int_gt(edges_rgb, 0);
 }
 END_TEST
 
@@ -276,7 +288,7 @@ START_TEST(test_render_rejects_bad_input)
     ck_assert_int_eq(variants_render_png(0, blank, 1, &png, &len, err, sizeof err), -1);
     ck_assert_ptr_null(png);
     ck_assert_int_eq(variants_render_png(-1, digit, 1, &png, &len, err, sizeof err), -1);
-    ck_assert_int_eq(variants_render_png(8, digit, 1, &png, &len, err, sizeof err), -1);
+    ck_assert_int_eq(variants_render_png(10, digit, 1, &png, &len, err, sizeof err), -1);
 }
 END_TEST
 

@@ -51,7 +51,8 @@ static const char usage_variants[] =
     "DIR/mnist/ holds the same digits as MNIST has them (28x28 grey, same file\n"
     "names, its own labels.csv): each style's baseline.\n"
     "Styles (the source column): ink-on-paper, thin-pen, thick-marker, off-centre,\n"
-    "canvas-rgba, coloured-ink, paper-photo, chalkboard.\n"
+    "canvas-rgba, coloured-ink, paper-photo, chalkboard, notebook-page,\n"
+    "photo-edges.\n"
     "\n"
     "  --out DIR           where to write (created if needed)\n"
     "  --data DIR          MNIST IDX files; only t10k-* are read (default data/mnist)\n"
@@ -870,6 +871,144 @@ static int style_chalkboard(const inkmap *digit, rng *r, canvas *out, png_layout
     return 0;
 }
 
+/* A page of a ruled notebook: pale blue lines every 24-34 px, printed
+ * behind the ink, that the digit sits on and crosses, and half the time
+ * the red margin line. The digit is 50-90 px on a 240-320 px photo. */
+static int style_notebook_page(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+{
+    int w = between(r, 240, 320), h = between(r, 240, 320);
+    int side = between(r, 50, 90);
+    inkmap small, placed;
+    if (ink_scaled_digit(digit, side, &small) != 0)
+        return -1;
+    int margin_x = rng_below(r, 2) ? between(r, 20, 50) : -1;
+    int left = margin_x >= 0 ? margin_x + 12 : 8;
+    int ox = between(r, left, w - 8 - small.w);
+    int oy = between(r, 8, h - 8 - small.h);
+    int rc = ink_place(&small, w, h, ox, oy, &placed);
+    ink_free(&small);
+    if (rc != 0)
+        return -1;
+    double paper[3], pen[3];
+    grey3(uniform(r, 0.90, 0.98), paper);
+    paper[2] = clampf(paper[2] + 0.02, 0.0, 1.0);
+    pen[0] = uniform(r, 0.05, 0.25);
+    pen[1] = uniform(r, 0.05, 0.25);
+    pen[2] = uniform(r, 0.10, 0.45);
+    rc = canvas_paint(out, &placed, paper, pen);
+    if (rc != 0) {
+        ink_free(&placed);
+        return -1;
+    }
+    /* Lines go where the paper shows: the ink covers them. */
+    double line[3] = {uniform(r, 0.55, 0.70), uniform(r, 0.70, 0.82), uniform(r, 0.85, 0.95)};
+    double red[3] = {uniform(r, 0.85, 0.95), uniform(r, 0.45, 0.60), uniform(r, 0.45, 0.60)};
+    int spacing = between(r, 24, 34), thick = between(r, 1, 2);
+    for (int y = between(r, 4, spacing); y < h; y += spacing)
+        for (int t = 0; t < thick && y + t < h; t++)
+            for (int x = 0; x < w; x++) {
+                double *p = out->px + ((size_t)(y + t) * (size_t)w + (size_t)x) * 4;
+                double a = 1.0 - clampf(placed.v[(size_t)(y + t) * (size_t)w + (size_t)x], 0, 1);
+                for (int k = 0; k < 3; k++)
+                    p[k] += a * (line[k] * paper[k] - p[k]);
+            }
+    if (margin_x >= 0)
+        for (int y = 0; y < h; y++)
+            for (int x = margin_x; x < margin_x + 2; x++) {
+                double *p = out->px + ((size_t)y * (size_t)w + (size_t)x) * 4;
+                for (int k = 0; k < 3; k++)
+                    p[k] = red[k] * paper[k];
+            }
+    ink_free(&placed);
+    double noise = 3.0 / 255.0;
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
+        double g = noise * rng_normal(r);
+        for (int k = 0; k < 3; k++)
+            out->px[i * 4 + (size_t)k] += g;
+    }
+    *fmt = FMT_RGB8;
+    return 0;
+}
+
+/* What else a photo or a scan shows beside the digit, one of three: the
+ * sheet lying on a darker desk (the sheet over half the picture), the
+ * scanner's black lid along one or two sides, or the next character on
+ * the line cut by the picture's edge. */
+static int style_photo_edges(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+{
+    const int w = 320, h = 280;
+    int side = between(r, 90, 150);
+    inkmap small, placed;
+    if (ink_scaled_digit(digit, side, &small) != 0)
+        return -1;
+    int ox = between(r, 90, w - 90 - small.w > 90 ? w - 90 - small.w : 90);
+    int oy = between(r, 40, h - 40 - small.h > 40 ? h - 40 - small.h : 40);
+    int rc = ink_place(&small, w, h, ox, oy, &placed);
+    if (rc != 0) {
+        ink_free(&small);
+        return -1;
+    }
+    int kind = (int)rng_below(r, 3);
+    if (kind == 2) {
+        /* The neighbour: the same writer's digit, a third of it showing. */
+        int nx = rng_below(r, 2) ? w - small.w / 3 : -small.w + small.w / 3;
+        int ny = oy + between(r, -10, 10);
+        for (int y = 0; y < small.h; y++)
+            for (int x = 0; x < small.w; x++) {
+                int px = nx + x, py = ny + y;
+                if (px < 0 || px >= w || py < 0 || py >= h)
+                    continue;
+                double *v = &placed.v[(size_t)py * (size_t)w + (size_t)px];
+                double add = small.v[(size_t)y * (size_t)small.w + (size_t)x];
+                *v = *v > add ? *v : add;
+            }
+    }
+    ink_free(&small);
+    double paper[3], pen[3];
+    grey3(uniform(r, 0.85, 0.97), paper);
+    grey3(uniform(r, 0.05, 0.20), pen);
+    rc = canvas_paint(out, &placed, paper, pen);
+    ink_free(&placed);
+    if (rc != 0)
+        return -1;
+    double dark[3];
+    grey3(kind == 0 ? uniform(r, 0.15, 0.45) : uniform(r, 0.0, 0.08), dark);
+    if (kind == 0) {
+        dark[0] *= 1.15;   /* a wooden desk */
+        dark[2] *= 0.8;
+    }
+    /* kind 0: the sheet's edges, 8-12% in from each side of the picture;
+     * kind 1: the lid, 4-10% deep along one or two sides. */
+    int cut[4] = {0, 0, 0, 0};   /* left, top, right, bottom */
+    if (kind == 0) {
+        cut[0] = between(r, w * 8 / 100, w * 12 / 100);
+        cut[1] = between(r, h * 8 / 100, h * 12 / 100);
+        cut[2] = between(r, w * 8 / 100, w * 12 / 100);
+        cut[3] = between(r, h * 8 / 100, h * 12 / 100);
+    } else if (kind == 1) {
+        int first = (int)rng_below(r, 4);
+        cut[first] = between(r, 12, 28);
+        if (rng_below(r, 2))
+            cut[(first + 1) % 4] = between(r, 12, 28);
+    }
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            if (x >= cut[0] && y >= cut[1] && x < w - cut[2] && y < h - cut[3])
+                continue;
+            double *p = out->px + ((size_t)y * (size_t)w + (size_t)x) * 4;
+            for (int k = 0; k < 3; k++)
+                p[k] = dark[k];
+        }
+    double noise = 4.0 / 255.0;
+    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
+        double g = noise * rng_normal(r);
+        for (int k = 0; k < 3; k++)
+            out->px[i * 4 + (size_t)k] += g;
+    }
+    *fmt = kind == 1 ? FMT_GRAY8 : FMT_RGB8;
+    return 0;
+}
+
 static const struct {
     const char *name;
     style_fn render;
@@ -882,6 +1021,8 @@ static const struct {
     {"coloured-ink", style_coloured_ink},
     {"paper-photo", style_paper_photo},
     {"chalkboard", style_chalkboard},
+    {"notebook-page", style_notebook_page},
+    {"photo-edges", style_photo_edges},
 };
 
 #define N_STYLES ((int)(sizeof styles / sizeof styles[0]))
