@@ -50,6 +50,9 @@
 /* Ink must stand at least this far above the paper (grey levels) somewhere,
  * or the picture is blank: faint sensor noise and JPEG-ish mush stay under. */
 #define MIN_CONTRAST 40
+/* Down to this, a picture is read when its ink forms a stroke (has_stroke):
+ * pencil on paper, photographed, can be that faint. */
+#define FAINT_CONTRAST 20
 /* Polarity from the border median: clearly light or clearly dark paper. In
  * between (dim photos of paper), the side the extreme pixels lie on decides. */
 #define LIGHT_PAPER 160
@@ -446,9 +449,43 @@ static int border_median(const uint8_t *lum, int w, int h)
 
 /* ---- step 2: polarity -------------------------------------------------- */
 
+/* A sheet of paper photographed on a desk can cover under half the
+ * picture. Its light pixels are then still one solid area, where a light
+ * digit's are strokes: in SHEET_SPAN of the rows, a span of light pixels
+ * crosses SHEET_SPAN of the width, broken only by gaps under SHEET_GAP
+ * (the ink written on the sheet). A light digit spans that far only along
+ * its bars, and a 0's two sides are a hole apart. SHEET_QUANTILE: a picture
+ * this light in 30% of its pixels, sheet or not, is a candidate. */
+#define SHEET_QUANTILE 0.7
+#define SHEET_SPAN 0.4
+#define SHEET_GAP 0.08   /* of the width: ink across the sheet */
+
+static int is_sheet(const uint8_t *v, int w, int h)
+{
+    int rows = 0, gap = (int)(SHEET_GAP * w);
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = v + (size_t)y * (size_t)w;
+        /* The longest span of light pixels with no dark gap wider than a
+         * pen stroke on the sheet might be. */
+        int start = 0, last = -w, longest = 0;
+        for (int x = 0; x < w; x++) {
+            if (row[x] < LIGHT_PAPER)
+                continue;
+            if (x - last - 1 > gap)
+                start = x;
+            last = x;
+            longest = x - start + 1 > longest ? x - start + 1 : longest;
+        }
+        rows += longest >= SHEET_SPAN * w;
+    }
+    return rows >= SHEET_SPAN * h;
+}
+
 /* 1 when the ink is darker than the paper. The border median decides when
- * it is clearly light or dark; a mid-grey border (a dim photo of paper) is
- * settled by which side of it the most extreme pixels reach furthest. hist
+ * it is clearly light or dark; a mid-grey border (a dim photo of paper, or
+ * a shadow over the border) is settled by a clearly light quarter of the
+ * picture, which is paper, else by which side of the border's level the
+ * most extreme pixels reach furthest. hist
  * (of all n pixels) is only read in that case. */
 static int ink_is_dark(const uint32_t *hist, size_t n, int paper)
 {
@@ -456,6 +493,10 @@ static int ink_is_dark(const uint32_t *hist, size_t n, int paper)
         return 1;
     if (paper <= DARK_PAPER)
         return 0;
+    /* A quarter of the picture clearly light is paper, not ink: a shadow
+     * fell over the border of a lit page. */
+    if (hist_quantile(hist, n, 0.75) >= LIGHT_PAPER)
+        return 1;
     int darkest = hist_quantile(hist, n, 0.001);
     int lightest = hist_quantile(hist, n, 0.999);
     return paper - darkest >= lightest - paper;
@@ -1272,6 +1313,25 @@ static int select_components(components *c, int w, int h, arena *mem, rect *kept
     return 0;
 }
 
+/* A faint picture (contrast under MIN_CONTRAST) is a digit only when its
+ * seeds hold a stroke: one component of FAINT_STROKE_PIXELS at least
+ * FAINT_STROKE_SIDE long, clear of the picture's edge. Noise that high
+ * over paper grain or JPEG blocks leaves scattered specks of a few pixels,
+ * and a vignette's dark corners reach the edge. */
+#define FAINT_STROKE_PIXELS 40
+#define FAINT_STROKE_SIDE 12
+
+static int has_stroke(const components *c, int w, int h)
+{
+    for (size_t k = 1; k <= c->n_comp; k++) {
+        rect b = c->comp[k].box;
+        if (c->comp[k].pixels >= FAINT_STROKE_PIXELS && rect_long_side(b) >= FAINT_STROKE_SIDE &&
+            b.x0 > 0 && b.y0 > 0 && b.x1 < w - 1 && b.y1 < h - 1)
+            return 1;
+    }
+    return 0;
+}
+
 static size_t largest_component_pixels(const components *c)
 {
     size_t best = 0;
@@ -2068,7 +2128,8 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inver
 
     contrast_levels lv = choose_levels(dhist, n);
     info->threshold = (float)lv.threshold;
-    if (lv.peak < MIN_CONTRAST)
+    int faint = lv.peak < MIN_CONTRAST;
+    if (lv.peak < FAINT_CONTRAST)
         return PREPROCESS_BLANK;
 
     components c;
@@ -2077,6 +2138,8 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inver
     /* A digit is more than a few specks: salt noise alone is blank. */
     size_t min_pixels = n / 50000 > 4 ? n / 50000 : 4;
     if (c.n_comp == 0 || largest_component_pixels(&c) < min_pixels)
+        return PREPROCESS_BLANK;
+    if (faint && !has_stroke(&c, w, h))
         return PREPROCESS_BLANK;
     rect kept;
     if (select_components(&c, w, h, mem, &kept) != 0)
@@ -2130,13 +2193,20 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
     /* A photo of a sheet on a darker desk, or a scan with black margins,
      * has a border that is not the paper. The paper is most of the picture
      * (ink rarely covers a fifth of it), so a light median over a border
-     * that is not clearly light is the paper. Not in a small picture, which
+     * that is not clearly light is the paper; so is a smaller light area
+     * within a dark border that is a sheet, not strokes (is_sheet; under a
+     * mid-grey border, ink_is_dark weighs the light area). Not in a small
+     * picture, which
      * is a crop of the digit (MNIST's size) where a fat digit can cover more
      * than half. */
-    int median = hist_quantile(vhist, n, 0.5);
-    if (paper < LIGHT_PAPER && median >= LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP &&
-        h >= MIN_SIDE_FOR_MAP)
-        paper = median;
+    if (paper < LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
+        int median = hist_quantile(vhist, n, 0.5);
+        int sheet = hist_quantile(vhist, n, SHEET_QUANTILE);
+        if (median >= LIGHT_PAPER)
+            paper = median;
+        else if (paper <= DARK_PAPER && sheet >= LIGHT_PAPER && is_sheet(v, w, h))
+            paper = sheet;
+    }
     info->background = (float)paper;
     info->inverted = ink_is_dark(vhist, n, paper);
     int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP ||

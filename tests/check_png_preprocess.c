@@ -1643,6 +1643,58 @@ START_TEST(test_sheet_on_a_dark_desk)
 }
 END_TEST
 
+/* The same with a smaller sheet, well under half of the picture: its light
+ * pixels are still one solid area, where a light digit's are strokes. */
+START_TEST(test_small_sheet_on_a_dark_desk)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 400, 300, 1), 0);
+    memset(img.pixels, 50, 400 * 300);
+    fill_rect(&img, 100, 45, 310, 255, 230);   /* 37% of the picture */
+    shape sh = shape_zero();
+    draw_over(&img, &sh, 170, 100, 100, 7, 25);
+    assert_found_digit(&img, 0, 170, 100, 100, 7, "0 on a small sheet on a desk");
+    image_free(&img);
+}
+END_TEST
+
+/* A hard shadow over most of the border: the border's median is the
+ * shadowed paper, mid-grey, and the lit paper is the lightest third of the
+ * picture, not ink. */
+START_TEST(test_shadow_over_most_of_the_border)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 300, 300, 1), 0);
+    memset(img.pixels, 240, 300 * 300);
+    shape sh = shape_seven();
+    draw_over(&img, &sh, 200, 90, 110, 7, 30);
+    for (int y = 0; y < 300; y++)
+        for (int x = 0; x < 300; x++)
+            if (x < 170 || y > 230) {
+                uint8_t *p = &img.pixels[(size_t)y * 300 + (size_t)x];
+                *p = (uint8_t)(*p / 2);
+            }
+    assert_found_digit(&img, 7, 200, 90, 110, 7, "7 beside a shadow over the border");
+    image_free(&img);
+}
+END_TEST
+
+/* Pencil photographed: 28 grey levels of contrast over slightly noisy
+ * paper, under MIN_CONTRAST, is still a digit, its strokes being strokes. */
+START_TEST(test_faint_pencil_is_read)
+{
+    shape sh = shape_seven();
+    layout L = {240, 240, 90, 50, 130, 6};
+    image img = draw_grey(&sh, L, 232, 204);
+    ck_assert_ptr_nonnull(img.pixels);
+    uint32_t seed = 7;
+    for (size_t i = 0; i < 240 * 240; i++)
+        img.pixels[i] = (uint8_t)(img.pixels[i] + lcg(&seed) % 5 - 2);
+    assert_found_digit(&img, 7, 90, 50, 130, 6, "faint pencil");
+    image_free(&img);
+}
+END_TEST
+
 /* A scan with the scanner's black lid showing along two sides, and a
  * fragment of the next character cut by the right edge. */
 START_TEST(test_scan_margins_and_neighbours_ignored)
@@ -1727,7 +1779,7 @@ START_TEST(test_blank_images)
     preprocess_info info;
     static const uint8_t zeros[MNIST_PIXELS];
     uint32_t seed = 99;
-    for (int kind = 0; kind < 9; kind++) {
+    for (int kind = 0; kind < 11; kind++) {
         ck_assert_int_eq(image_alloc(&img, w, h, kind <= 1 ? 4 : 1), 0);
         size_t n = (size_t)w * (size_t)h;
         for (size_t i = 0; i < n; i++) {
@@ -1740,7 +1792,20 @@ START_TEST(test_blank_images)
             case 5: img.pixels[i] = (uint8_t)(120 + lcg(&seed) % 31); break;  /* faint noise */
             case 6: img.pixels[i] = (uint8_t)(250 - 140 * (i % (size_t)w) / (size_t)w); break;
             case 7: img.pixels[i] = (uint8_t)(lcg(&seed) % 13 == 0 ? 225 : 240); break;
-            default: img.pixels[i] = 240; break;                        /* + specks below */
+            case 8: img.pixels[i] = 240; break;                         /* + specks below */
+            case 9: {   /* a blank sheet's photo: vignetting and sensor noise */
+                double dx = (double)(i % (size_t)w) - w / 2.0, dy = (double)(i / (size_t)w) - h / 2.0;
+                double v = 220 - 25 * (dx * dx + dy * dy) / (w * w / 4.0) + (int)(lcg(&seed) % 13) - 6;
+                img.pixels[i] = (uint8_t)(v < 0 ? 0 : v);
+                break;
+            }
+            default: {   /* coarse paper grain: a sum of uniforms, sigma about 8 */
+                int g = 0;
+                for (int k = 0; k < 4; k++)
+                    g += (int)(lcg(&seed) % 29) - 14;
+                img.pixels[i] = (uint8_t)(235 + g / 2 > 255 ? 255 : 235 + g / 2);
+                break;
+            }
             }
         }
         if (kind == 8) {
@@ -2087,6 +2152,9 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_two_stroke_digit_kept_whole);
     tcase_add_test(tc, test_digit_on_ruled_paper);
     tcase_add_test(tc, test_sheet_on_a_dark_desk);
+    tcase_add_test(tc, test_small_sheet_on_a_dark_desk);
+    tcase_add_test(tc, test_shadow_over_most_of_the_border);
+    tcase_add_test(tc, test_faint_pencil_is_read);
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
