@@ -50,9 +50,6 @@
 /* Ink must stand at least this far above the paper (grey levels) somewhere,
  * or the picture is blank: faint sensor noise and JPEG-ish mush stay under. */
 #define MIN_CONTRAST 40
-/* Down to this, a picture is read when its ink forms a stroke (has_stroke):
- * pencil on paper, photographed, can be that faint. */
-#define FAINT_CONTRAST 20
 /* Polarity from the border median: clearly light or clearly dark paper. In
  * between (dim photos of paper), the side the extreme pixels lie on decides. */
 #define LIGHT_PAPER 160
@@ -449,43 +446,62 @@ static int border_median(const uint8_t *lum, int w, int h)
 
 /* ---- step 2: polarity -------------------------------------------------- */
 
-/* A sheet of paper photographed on a desk can cover under half the
- * picture. Its light pixels are then still one solid area, where a light
- * digit's are strokes: in SHEET_SPAN of the rows, a span of light pixels
- * crosses SHEET_SPAN of the width, broken only by gaps under SHEET_GAP
- * (the ink written on the sheet). A light digit spans that far only along
- * its bars, and a 0's two sides are a hole apart. SHEET_QUANTILE: a picture
- * this light in 30% of its pixels, sheet or not, is a candidate. */
-#define SHEET_QUANTILE 0.7
-#define SHEET_SPAN 0.4
-#define SHEET_GAP 0.08   /* of the width: ink across the sheet */
+/* With the light pixels taken for paper, the ink is the dark pixels they
+ * enclose (those not joined to the border's dark). It is ink when there is
+ * some, at least INK_MIN_SHARE of the picture, in strokes under INK_MAX_WIDTH
+ * of the shorter side wide on average (twice the area over the outline):
+ * a sheet on a desk holds a written digit, while a fat light digit on a dark
+ * ground encloses nothing (a 2) or a hole as wide as its strokes (a 0). */
+#define INK_MIN_SHARE 0.002
+#define INK_MAX_WIDTH 0.09
 
-static int is_sheet(const uint8_t *v, int w, int h)
+static int encloses_dark_strokes(const uint8_t *v, int w, int h, arena *mem)
 {
-    int rows = 0, gap = (int)(SHEET_GAP * w);
-    for (int y = 0; y < h; y++) {
-        const uint8_t *row = v + (size_t)y * (size_t)w;
-        /* The longest span of light pixels with no dark gap wider than a
-         * pen stroke on the sheet might be. */
-        int start = 0, last = -w, longest = 0;
+    size_t n = (size_t)w * (size_t)h;
+    uint8_t *outside = arena_zalloc(mem, n);
+    uint32_t *stack = arena_alloc(mem, n * sizeof *stack);
+    if (!outside || !stack)
+        return 0;   /* no memory for the test: no sheet, as before it */
+    size_t top = 0;
+    for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
-            if (row[x] < LIGHT_PAPER)
-                continue;
-            if (x - last - 1 > gap)
-                start = x;
-            last = x;
-            longest = x - start + 1 > longest ? x - start + 1 : longest;
+            size_t i = (size_t)y * (size_t)w + (size_t)x;
+            if ((y == 0 || y == h - 1 || x == 0 || x == w - 1) && v[i] < LIGHT_PAPER &&
+                !outside[i]) {
+                outside[i] = 1;
+                stack[top++] = (uint32_t)i;
+            }
         }
-        rows += longest >= SHEET_SPAN * w;
+    while (top > 0) {   /* 4-connected fill of the dark joined to the border */
+        size_t i = stack[--top];
+        int x = (int)(i % (size_t)w), y = (int)(i / (size_t)w);
+        size_t next[4] = {i - 1, i + 1, i - (size_t)w, i + (size_t)w};
+        int ok[4] = {x > 0, x < w - 1, y > 0, y < h - 1};
+        for (int k = 0; k < 4; k++)
+            if (ok[k] && !outside[next[k]] && v[next[k]] < LIGHT_PAPER) {
+                outside[next[k]] = 1;
+                stack[top++] = (uint32_t)next[k];
+            }
     }
-    return rows >= SHEET_SPAN * h;
+    size_t area = 0, outline = 0;
+    for (int y = 1; y < h - 1; y++)
+        for (int x = 1; x < w - 1; x++) {
+            size_t i = (size_t)y * (size_t)w + (size_t)x;
+            if (v[i] >= LIGHT_PAPER || outside[i])
+                continue;
+            area++;
+            outline += (size_t)(v[i - 1] >= LIGHT_PAPER) + (size_t)(v[i + 1] >= LIGHT_PAPER) +
+                       (size_t)(v[i - (size_t)w] >= LIGHT_PAPER) +
+                       (size_t)(v[i + (size_t)w] >= LIGHT_PAPER);
+        }
+    if (area < INK_MIN_SHARE * (double)n || outline == 0)
+        return 0;
+    return 2.0 * (double)area / (double)outline <= INK_MAX_WIDTH * (w < h ? w : h);
 }
 
 /* 1 when the ink is darker than the paper. The border median decides when
- * it is clearly light or dark; a mid-grey border (a dim photo of paper, or
- * a shadow over the border) is settled by a clearly light quarter of the
- * picture, which is paper, else by which side of the border's level the
- * most extreme pixels reach furthest. hist
+ * it is clearly light or dark; a mid-grey border (a dim photo of paper) is
+ * settled by which side of it the most extreme pixels reach furthest. hist
  * (of all n pixels) is only read in that case. */
 static int ink_is_dark(const uint32_t *hist, size_t n, int paper)
 {
@@ -493,10 +509,6 @@ static int ink_is_dark(const uint32_t *hist, size_t n, int paper)
         return 1;
     if (paper <= DARK_PAPER)
         return 0;
-    /* A quarter of the picture clearly light is paper, not ink: a shadow
-     * fell over the border of a lit page. */
-    if (hist_quantile(hist, n, 0.75) >= LIGHT_PAPER)
-        return 1;
     int darkest = hist_quantile(hist, n, 0.001);
     int lightest = hist_quantile(hist, n, 0.999);
     return paper - darkest >= lightest - paper;
@@ -851,6 +863,7 @@ typedef struct {
 typedef struct {
     double mass;    /* sum of contrast over the component */
     size_t pixels;
+    size_t edge_pixels;   /* of them, on the picture's outermost rows and columns */
     rect box;
     int keep;
     int clutter;    /* not the digit: a desk, a margin, a neighbour, a printed box */
@@ -891,14 +904,15 @@ static void run_join(run *r, uint32_t a, uint32_t b)
  * of rows (or columns) whose seeds run from edge to edge, at most
  * RULED_THICKNESS thick, with paper on both sides. When one direction has
  * at least RULED_MIN_LINES of them (a ruled page has a family of lines,
- * while one full-width bar could be the crossbar of a tightly cropped 4),
+ * while one or two full-width bars could be a tightly cropped digit's: a
+ * 4's crossbar, a Z-shaped 2's top and foot),
  * they are taken out of the seeds, and so are single lines across them (a
  * notebook's margin). A stroke crossing a line loses the line's few rows,
  * which the fringe around the stroke on either side gives back its ink. */
 #define RULED_SPAN 0.75         /* of the line's length covered by seeds */
 #define RULED_EDGE 0.02         /* of the length: how close to each end it reaches */
 #define RULED_THICKNESS 0.02    /* of the picture across the lines (at least 2 px) */
-#define RULED_MIN_LINES 2
+#define RULED_MIN_LINES 3
 
 /* Seed counts of each row (or column) i, and its first and last seed. */
 typedef struct {
@@ -1078,7 +1092,7 @@ static int label_components(const uint8_t *d, int w, int h, int threshold, arena
     if (!comp)
         return -1;
     for (size_t k = 0; k <= n_comp; k++)
-        comp[k] = (component){0, 0, rect_empty(), 0, 0};
+        comp[k] = (component){0, 0, 0, rect_empty(), 0, 0};
     for (size_t r = 0; r < n_runs; r++) {
         const run *u = &runs[r];
         const uint8_t *row = d + (size_t)u->y * (size_t)w;
@@ -1090,6 +1104,10 @@ static int label_components(const uint8_t *d, int w, int h, int threshold, arena
         component *k = &comp[u->comp];
         k->mass += mass;
         k->pixels += (size_t)(u->x1 - u->x0 + 1);
+        if (u->y == 0 || u->y == h - 1)
+            k->edge_pixels += (size_t)(u->x1 - u->x0 + 1);
+        else
+            k->edge_pixels += (size_t)(u->x0 == 0) + (size_t)(u->x1 == w - 1);
         rect_add(&k->box, u->x0, u->y);
         rect_add(&k->box, u->x1, u->y);
     }
@@ -1122,23 +1140,28 @@ static int run_near_big(const uint8_t *big, int pw, const run *u)
  * scanner's black margin, a notebook's margin line, part of a neighbouring
  * character cut by the crop. These reach the picture's edge, which a
  * digit in a photo rarely does. So when substantial ink lies clear of the
- * edge, ink touching the edge is clutter if it is either no heavier than
- * the heaviest clear component (a fragment) or spans half the picture (a
- * desk, margin, strip or line), unless it comes within CLUTTER_REACH of
- * the clear ink. A tightly cropped digit touches the edges itself and
- * leaves nothing substantial clear of them: it is never dropped. */
+ * edge (a component of CLEAR_MIN_SIDE of the picture, not a speck), ink
+ * touching the edge is clutter if it is either no heavier than the
+ * heaviest clear component (a fragment, unless it comes within
+ * CLUTTER_REACH of the clear ink) or runs across the picture from edge to
+ * edge, or along an edge over half the picture (a desk, a scanner's lid, a
+ * line, a strip of shadow). A digit cut by the edge
+ * touches it only where its strokes cross it, and a tightly cropped digit
+ * leaves nothing substantial clear of the edges: neither is dropped. */
 #define CLUTTER_FRAGMENT 1.0        /* of the heaviest clear component's mass */
 #define CLUTTER_SPAN 0.5            /* of the picture's width or height */
+#define CLUTTER_BAND 0.25           /* thickness of a band across, of its length */
+#define CLUTTER_CONTACT 0.5         /* of the picture's shorter side, along the edge */
 #define CLUTTER_REACH 0.08          /* of the clear ink's size: nearer is the digit's */
 #define CLEAR_MIN_PIXELS 24
-#define CLEAR_MIN_SIDE 8            /* px, and 1/CLEAR_SIDE_DIVISOR of the picture */
-#define CLEAR_SIDE_DIVISOR 64
+#define CLEAR_MIN_SIDE 0.10         /* of the picture's shorter side */
 
 /* A printed box or a circle drawn round the digit encloses it: the frame
  * is clutter when it goes round another component of at least FRAMED_MASS
- * of its mass and FRAMED_SIDE of its size (not a speck inside a 0). Only
+ * of its mass and FRAMED_SIDE of its size (not a speck, nor a slash, inside
+ * a 0). Only
  * the FRAME_CANDIDATES heaviest components are compared, pair by pair. */
-#define FRAMED_MASS 0.1
+#define FRAMED_MASS 0.5
 #define FRAMED_SIDE 0.25
 #define FRAME_CANDIDATES 16
 
@@ -1209,9 +1232,8 @@ static void mark_clutter(components *c, int w, int h)
     if (w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP)
         return;
     mark_frames(c);
-    int longest = w > h ? w : h;
-    int min_side = longest / CLEAR_SIDE_DIVISOR > CLEAR_MIN_SIDE ? longest / CLEAR_SIDE_DIVISOR
-                                                                 : CLEAR_MIN_SIDE;
+    int shorter = w < h ? w : h;
+    double min_side = CLEAR_MIN_SIDE * shorter;
     double clear_mass = 0;
     rect clear = rect_empty();
     for (size_t k = 1; k <= c->n_comp; k++) {
@@ -1230,20 +1252,26 @@ static void mark_clutter(components *c, int w, int h)
         if (p->clutter || !touches_edge(p->box, w, h))
             continue;
         int bw = p->box.x1 - p->box.x0 + 1, bh = p->box.y1 - p->box.y0 + 1;
-        p->clutter = p->mass <= CLUTTER_FRAGMENT * clear_mass || bw >= CLUTTER_SPAN * w ||
-                     bh >= CLUTTER_SPAN * h;
-        candidates += p->clutter;
+        /* From edge to edge in a band, not a tightly cropped digit's box. */
+        int across = (bw == w && bh <= CLUTTER_BAND * w) || (bh == h && bw <= CLUTTER_BAND * h);
+        if (across || ((bw >= CLUTTER_SPAN * w || bh >= CLUTTER_SPAN * h) &&
+                       p->edge_pixels >= CLUTTER_CONTACT * shorter))
+            p->clutter = 1;   /* a desk's edge, a lid, a line, a band of shadow */
+        else if (p->mass <= CLUTTER_FRAGMENT * clear_mass)
+            p->clutter = 2;   /* a fragment, unless it comes near the clear ink */
+        candidates += p->clutter == 2;
     }
     if (!candidates)
         return;
-    /* A light piece reaching close to the clear ink is the digit's own: the
-     * bar of a 5 that runs off a tight crop, its body clear of the edges. */
+    /* A fragment reaching close to the clear ink is the digit's own: the bar
+     * of a 5 or the stem of a 4 that runs off a tight crop, the rest of the
+     * digit clear of the edges. */
     int reach = (int)lround(CLUTTER_REACH * rect_long_side(clear));
     rect near = {clear.x0 - reach, clear.y0 - reach, clear.x1 + reach, clear.y1 + reach};
     for (size_t r = 0; r < c->n_runs; r++) {
         const run *u = &c->runs[r];
         component *p = &c->comp[u->comp];
-        if (p->clutter && touches_edge(p->box, w, h) && u->y >= near.y0 &&
+        if (p->clutter == 2 && u->y >= near.y0 &&
             u->y <= near.y1 && u->x1 >= near.x0 && u->x0 <= near.x1)
             p->clutter = 0;
     }
@@ -1310,25 +1338,6 @@ static int select_components(components *c, int w, int h, arena *mem, rect *kept
         }
     }
     *kept_out = kept;
-    return 0;
-}
-
-/* A faint picture (contrast under MIN_CONTRAST) is a digit only when its
- * seeds hold a stroke: one component of FAINT_STROKE_PIXELS at least
- * FAINT_STROKE_SIDE long, clear of the picture's edge. Noise that high
- * over paper grain or JPEG blocks leaves scattered specks of a few pixels,
- * and a vignette's dark corners reach the edge. */
-#define FAINT_STROKE_PIXELS 40
-#define FAINT_STROKE_SIDE 12
-
-static int has_stroke(const components *c, int w, int h)
-{
-    for (size_t k = 1; k <= c->n_comp; k++) {
-        rect b = c->comp[k].box;
-        if (c->comp[k].pixels >= FAINT_STROKE_PIXELS && rect_long_side(b) >= FAINT_STROKE_SIDE &&
-            b.x0 > 0 && b.y0 > 0 && b.x1 < w - 1 && b.y1 < h - 1)
-            return 1;
-    }
     return 0;
 }
 
@@ -2128,8 +2137,7 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inver
 
     contrast_levels lv = choose_levels(dhist, n);
     info->threshold = (float)lv.threshold;
-    int faint = lv.peak < MIN_CONTRAST;
-    if (lv.peak < FAINT_CONTRAST)
+    if (lv.peak < MIN_CONTRAST)
         return PREPROCESS_BLANK;
 
     components c;
@@ -2138,8 +2146,6 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inver
     /* A digit is more than a few specks: salt noise alone is blank. */
     size_t min_pixels = n / 50000 > 4 ? n / 50000 : 4;
     if (c.n_comp == 0 || largest_component_pixels(&c) < min_pixels)
-        return PREPROCESS_BLANK;
-    if (faint && !has_stroke(&c, w, h))
         return PREPROCESS_BLANK;
     rect kept;
     if (select_components(&c, w, h, mem, &kept) != 0)
@@ -2193,19 +2199,13 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
     /* A photo of a sheet on a darker desk, or a scan with black margins,
      * has a border that is not the paper. The paper is most of the picture
      * (ink rarely covers a fifth of it), so a light median over a border
-     * that is not clearly light is the paper; so is a smaller light area
-     * within a dark border that is a sheet, not strokes (is_sheet; under a
-     * mid-grey border, ink_is_dark weighs the light area). Not in a small
-     * picture, which
-     * is a crop of the digit (MNIST's size) where a fat digit can cover more
-     * than half. */
+     * that is not clearly light is the paper, if it holds dark strokes (a
+     * fat light digit need not). Not in a small picture, which
+     * is a crop of the digit (MNIST's size). */
     if (paper < LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
         int median = hist_quantile(vhist, n, 0.5);
-        int sheet = hist_quantile(vhist, n, SHEET_QUANTILE);
-        if (median >= LIGHT_PAPER)
+        if (median >= LIGHT_PAPER && encloses_dark_strokes(v, w, h, mem))
             paper = median;
-        else if (paper <= DARK_PAPER && sheet >= LIGHT_PAPER && is_sheet(v, w, h))
-            paper = sheet;
     }
     info->background = (float)paper;
     info->inverted = ink_is_dark(vhist, n, paper);

@@ -1458,23 +1458,39 @@ START_TEST(test_drain_readiness_and_new_connections)
 }
 END_TEST
 
-START_TEST(test_drain_waits_for_requests_in_flight)
+/* Sends a /predict request's headers and half the body of a 28x28 PNG, and
+ * waits until the server has the request in flight. The PNG goes to *png
+ * and *len when png is not NULL (to send the rest), else it is freed. */
+static int send_half_upload(uint8_t **png, size_t *len)
 {
-    uint8_t *png;
-    size_t len;
-    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    uint8_t *data;
+    size_t n;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &data, &n);
     int fd = tcp_connect(port);
     ck_assert_int_ge(fd, 0);
     char head[256];
     snprintf(head, sizeof head,
              "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-             "Content-Length: %zu\r\n\r\n", len);
-    /* Headers and half the body: the request is in flight. */
+             "Content-Length: %zu\r\n\r\n", n);
     ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-    ck_assert_int_eq(send_all(fd, png, len / 2), 0);
+    ck_assert_int_eq(send_all(fd, data, n / 2), 0);
     for (int i = 0; i < 200 && http_server_in_flight(srv) < 1; i++)
         sleep_ms(5);
     ck_assert_int_eq(http_server_in_flight(srv), 1);
+    if (png) {
+        *png = data;
+        *len = n;
+    } else {
+        free(data);
+    }
+    return fd;
+}
+
+START_TEST(test_drain_waits_for_requests_in_flight)
+{
+    uint8_t *png;
+    size_t len;
+    int fd = send_half_upload(&png, &len);   /* the request is in flight */
 
     ck_assert_int_eq(http_server_drain(srv, 200), -1);   /* times out: still in flight */
     /* The rest of the body arrives during the drain and is answered. */
@@ -1490,31 +1506,10 @@ START_TEST(test_drain_waits_for_requests_in_flight)
 }
 END_TEST
 
-/* Sends a /predict request's headers and half its body, and no more. */
-static int send_half_upload(void)
-{
-    uint8_t *png;
-    size_t len;
-    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
-    int fd = tcp_connect(port);
-    ck_assert_int_ge(fd, 0);
-    char head[256];
-    snprintf(head, sizeof head,
-             "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-             "Content-Length: %zu\r\n\r\n", len);
-    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-    ck_assert_int_eq(send_all(fd, png, len / 2), 0);
-    free(png);
-    for (int i = 0; i < 200 && http_server_in_flight(srv) < 1; i++)
-        sleep_ms(5);
-    ck_assert_int_eq(http_server_in_flight(srv), 1);
-    return fd;
-}
-
 START_TEST(test_unanswered_requests_say_whose_doing)
 {
     /* The client gives up: 499, as nginx logs it. */
-    close(send_half_upload());
+    close(send_half_upload(NULL, NULL));
     const char *left = "digits_http_requests_total{handler=\"/predict\",code=\"499\"}";
     char *m = scrape_when(left, 1);
     ck_assert_double_eq(metric_value(m, left), 1);
@@ -1527,7 +1522,7 @@ START_TEST(test_unanswered_requests_say_whose_doing)
     server_timeout_s = 1;
     setup();
     server_timeout_s = 10;
-    int fd = send_half_upload();
+    int fd = send_half_upload(NULL, NULL);
     const char *stalled = "digits_http_requests_total{handler=\"/predict\",code=\"408\"}";
     for (int i = 0; i < 40; i++) {
         m = scrape();

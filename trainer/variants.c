@@ -274,6 +274,17 @@ static int canvas_paint(canvas *c, const inkmap *ink, const double paper[3], con
     return 0;
 }
 
+/* Sensor noise: one normal draw of the given sigma per pixel, the same on
+ * all three channels (grey grain, not colour speckle). */
+static void add_grey_noise(canvas *c, double sigma, rng *r)
+{
+    for (size_t i = 0; i < (size_t)c->w * (size_t)c->h; i++) {
+        double g = sigma * rng_normal(r);
+        for (int k = 0; k < 3; k++)
+            c->px[i * 4 + (size_t)k] += g;
+    }
+}
+
 /* ---- PNG layouts --------------------------------------------------------- */
 
 typedef enum {
@@ -861,12 +872,7 @@ static int style_chalkboard(const inkmap *digit, rng *r, canvas *out, png_layout
     ink_free(&big);
     if (rc != 0)
         return -1;
-    double noise = 4.0 / 255.0;
-    for (size_t i = 0; i < n; i++) {
-        double g = noise * rng_normal(r);
-        for (int k = 0; k < 3; k++)
-            out->px[i * 4 + (size_t)k] += g;
-    }
+    add_grey_noise(out, 4.0 / 255.0, r);
     *fmt = FMT_RGB8;
     return 0;
 }
@@ -920,12 +926,7 @@ static int style_notebook_page(const inkmap *digit, rng *r, canvas *out, png_lay
                     p[k] = red[k] * paper[k];
             }
     ink_free(&placed);
-    double noise = 3.0 / 255.0;
-    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
-        double g = noise * rng_normal(r);
-        for (int k = 0; k < 3; k++)
-            out->px[i * 4 + (size_t)k] += g;
-    }
+    add_grey_noise(out, 3.0 / 255.0, r);
     *fmt = FMT_RGB8;
     return 0;
 }
@@ -999,12 +1000,7 @@ static int style_photo_edges(const inkmap *digit, rng *r, canvas *out, png_layou
             for (int k = 0; k < 3; k++)
                 p[k] = dark[k];
         }
-    double noise = 4.0 / 255.0;
-    for (size_t i = 0; i < (size_t)w * (size_t)h; i++) {
-        double g = noise * rng_normal(r);
-        for (int k = 0; k < 3; k++)
-            out->px[i * 4 + (size_t)k] += g;
-    }
+    add_grey_noise(out, 4.0 / 255.0, r);
     *fmt = kind == 1 ? FMT_GRAY8 : FMT_RGB8;
     return 0;
 }

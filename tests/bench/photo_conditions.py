@@ -405,15 +405,20 @@ def c_gradient(rng, d, ctx):
     return (2, pg.out(rng, 3.0)), f'grad={g:.2f};vign={v:.2f}'
 
 
-def c_low_contrast(rng, d, ctx):
+def _pale_ink(rng, d, paper_lo, paper_hi, c_lo, c_hi, noise):
+    """Grey paper and ink c_lo..c_hi grey levels darker, on a 280-360 px page."""
     W, H = int(rng.integers(280, 361)), int(rng.integers(280, 361))
-    paper = rng.uniform(0.55, 0.78)
-    c = rng.uniform(30, 75) / 255.0
+    paper = rng.uniform(paper_lo, paper_hi)
+    c = rng.uniform(c_lo, c_hi) / 255.0
     pg = Page(H, W, (paper,) * 3)
     dig = d.natural(rng.uniform(0.4, 0.6) * min(W, H))
     x, y = centre_xy(pg, dig, W / 2 + rng.uniform(-30, 30), H / 2 + rng.uniform(-30, 30))
     pg.ink(dig, x, y, ((paper - c) / paper,) * 3)
-    return (0, pg.out(rng, 3.0, grey=True)), f'contrast={c * 255:.0f};paper={paper * 255:.0f}'
+    return (0, pg.out(rng, noise, grey=True)), f'contrast={c * 255:.0f};paper={paper * 255:.0f}'
+
+
+def c_low_contrast(rng, d, ctx):
+    return _pale_ink(rng, d, 0.55, 0.78, 30, 75, 3.0)
 
 
 def c_jpeg_noise(rng, d, ctx):
@@ -726,14 +731,7 @@ def c_page_on_desk(rng, d, ctx):
 
 def c_faint(rng, d, ctx):
     """Like low-contrast, fainter: 10-40 grey levels between pencil and paper."""
-    W, H = int(rng.integers(280, 361)), int(rng.integers(280, 361))
-    paper = rng.uniform(0.55, 0.9)
-    c = rng.uniform(10, 40) / 255.0
-    pg = Page(H, W, (paper,) * 3)
-    dig = d.natural(rng.uniform(0.4, 0.6) * min(W, H))
-    x, y = centre_xy(pg, dig, W / 2 + rng.uniform(-30, 30), H / 2 + rng.uniform(-30, 30))
-    pg.ink(dig, x, y, ((paper - c) / paper,) * 3)
-    return (0, pg.out(rng, 2.0, grey=True)), f'contrast={c * 255:.0f};paper={paper * 255:.0f}'
+    return _pale_ink(rng, d, 0.55, 0.9, 10, 40, 2.0)
 
 
 def c_page_edge(rng, d, ctx):
