@@ -1145,9 +1145,9 @@ static int run_near_big(const uint8_t *big, int pw, const run *u)
  * heaviest clear component (a fragment, unless it comes within
  * CLUTTER_REACH of the clear ink) or runs across the picture from edge to
  * edge, or along an edge over half the picture (a desk, a scanner's lid, a
- * line, a strip of shadow). A digit cut by the edge
- * touches it only where its strokes cross it, and a tightly cropped digit
- * leaves nothing substantial clear of the edges: neither is dropped. */
+ * line, a strip of shadow). A digit cut by the edge touches it only where
+ * its strokes cross it, and a tightly cropped digit leaves nothing
+ * substantial clear of the edges: neither is dropped. */
 #define CLUTTER_FRAGMENT 1.0        /* of the heaviest clear component's mass */
 #define CLUTTER_SPAN 0.5            /* of the picture's width or height */
 #define CLUTTER_BAND 0.25           /* thickness of a band across, of its length */
@@ -1159,8 +1159,8 @@ static int run_near_big(const uint8_t *big, int pw, const run *u)
 /* A printed box or a circle drawn round the digit encloses it: the frame
  * is clutter when it goes round another component of at least FRAMED_MASS
  * of its mass and FRAMED_SIDE of its size (not a speck, nor a slash, inside
- * a 0). Only
- * the FRAME_CANDIDATES heaviest components are compared, pair by pair. */
+ * a 0). Only the FRAME_CANDIDATES heaviest components are compared, pair
+ * by pair. */
 #define FRAMED_MASS 0.5
 #define FRAMED_SIDE 0.25
 #define FRAME_CANDIDATES 16
@@ -2200,8 +2200,8 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
      * has a border that is not the paper. The paper is most of the picture
      * (ink rarely covers a fifth of it), so a light median over a border
      * that is not clearly light is the paper, if it holds dark strokes (a
-     * fat light digit need not). Not in a small picture, which
-     * is a crop of the digit (MNIST's size). */
+     * fat light digit need not). Not in a small picture, which is a crop of
+     * the digit (MNIST's size). */
     if (paper < LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
         int median = hist_quantile(vhist, n, 0.5);
         if (median >= LIGHT_PAPER && encloses_dark_strokes(v, w, h, mem))

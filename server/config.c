@@ -211,7 +211,7 @@ int config_from_env(server_config *c, char *err, size_t err_len)
         const char *value = getenv(options[i].env);
         /* An empty variable means "not set": docker-compose often passes
          * VAR= for unset ones. */
-        if (!value || !*value || (c->given_as_flag >> i & 1u))
+        if (!value || !*value || ((c->given_as_flag >> i) & 1u))
             continue;
         if (apply_option(c, &options[i], options[i].env, value, err, err_len) != 0)
             return -1;
