@@ -1219,6 +1219,73 @@ static void mark_frames(components *c)
     }
 }
 
+/* An underline: a thin stroke (no taller than UNDERLINE_THIN of its width)
+ * under the rest of the ink, at least UNDERLINE_WIDE of that ink's width and
+ * overlapping most of it. Drawn apart from the digit, it would otherwise
+ * join the box and squash the digit into its top. */
+#define UNDERLINE_THIN 0.2
+#define UNDERLINE_WIDE 0.6
+
+/* The box of all ink but one component's, for every component at once:
+ * each side's best and second-best edge and who holds the best. */
+typedef struct {
+    int best[4], second[4];   /* x0, y0 (least) and x1, y1 (greatest) */
+    size_t holder[4];
+} ink_extent;
+
+static int underline_eligible(const component *p)
+{
+    return !p->clutter && p->pixels >= CLEAR_MIN_PIXELS;
+}
+
+static void extent_add(ink_extent *e, rect r, size_t k)
+{
+    int v[4] = {-r.x0, -r.y0, r.x1, r.y1};   /* larger is further out on every side */
+    for (int s = 0; s < 4; s++) {
+        if (v[s] > e->best[s]) {
+            e->second[s] = e->best[s];
+            e->best[s] = v[s];
+            e->holder[s] = k;
+        } else if (v[s] > e->second[s]) {
+            e->second[s] = v[s];
+        }
+    }
+}
+
+static rect extent_without(const ink_extent *e, size_t k)
+{
+    int v[4];
+    for (int s = 0; s < 4; s++)
+        v[s] = e->holder[s] == k ? e->second[s] : e->best[s];
+    return (rect){-v[0], -v[1], v[2], v[3]};
+}
+
+static void mark_underline(components *c)
+{
+    ink_extent e;
+    for (int s = 0; s < 4; s++) {
+        e.best[s] = e.second[s] = INT32_MIN / 2;
+        e.holder[s] = 0;
+    }
+    for (size_t k = 1; k <= c->n_comp; k++)
+        if (underline_eligible(&c->comp[k]))
+            extent_add(&e, c->comp[k].box, k);
+    for (size_t k = 1; k <= c->n_comp; k++) {
+        component *u = &c->comp[k];
+        int uw = u->box.x1 - u->box.x0 + 1, uh = u->box.y1 - u->box.y0 + 1;
+        if (!underline_eligible(u) || uh > UNDERLINE_THIN * uw)
+            continue;
+        rect rest = extent_without(&e, k);
+        if (rest.x1 < rest.x0 || rest.y1 < rest.y0)
+            continue;   /* no other ink */
+        int rw = rest.x1 - rest.x0 + 1, rh = rest.y1 - rest.y0 + 1;
+        int overlap = (u->box.x1 < rest.x1 ? u->box.x1 : rest.x1) -
+                      (u->box.x0 > rest.x0 ? u->box.x0 : rest.x0) + 1;
+        u->clutter = u->box.y0 > rest.y1 - rh / 8 && uw >= UNDERLINE_WIDE * rw &&
+                     overlap >= rw / 2 && rh >= 2 * uh;
+    }
+}
+
 static int touches_edge(rect r, int w, int h)
 {
     return r.x0 <= 0 || r.y0 <= 0 || r.x1 >= w - 1 || r.y1 >= h - 1;
@@ -1232,6 +1299,7 @@ static void mark_clutter(components *c, int w, int h)
     if (w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP)
         return;
     mark_frames(c);
+    mark_underline(c);
     int shorter = w < h ? w : h;
     double min_side = CLEAR_MIN_SIDE * shorter;
     double clear_mass = 0;

@@ -1710,6 +1710,26 @@ START_TEST(test_printed_box_around_the_digit)
 }
 END_TEST
 
+/* A digit underlined apart from it: the line is wider than the digit and
+ * under it, and would otherwise squash the digit into the top of the box. */
+START_TEST(test_underline_ignored)
+{
+    for (int i = 0; i < 3; i++) {
+        int d = test_digits[i];
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 240, 240, 1), 0);
+        memset(img.pixels, 248, 240 * 240);
+        shape sh = shape_for(d);
+        draw_over(&img, &sh, 95, 50, 110, 7, 20);
+        fill_rect(&img, 60, 180, 190, 184, 20);
+        char what[64];
+        snprintf(what, sizeof what, "underlined %d", d);
+        assert_found_digit(&img, d, 95, 50, 110, 7, what);
+        image_free(&img);
+    }
+}
+END_TEST
+
 /* The other side of the rules above: a 5 whose bar runs off the top of a
  * tight crop (a separate stroke, nearly touching the body, which is clear
  * of the edges) is one digit. */
@@ -2138,6 +2158,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_fat_light_digit_and_cut_digit_kept);
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
+    tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
     tcase_add_test(tc, test_large_photo);
