@@ -13,10 +13,12 @@
  *      with black strokes is black-on-white, not a black square; light
  *      strokes on a transparent background go onto black instead);
  *   2. decide polarity from the border (or, when the border is a desk or a
- *      scanner's lid around the sheet, from the whole picture) and flip so
- *      ink is bright ("v");
- *   3. subtract a coarse local background (uneven lighting), giving the ink
- *      contrast "d" (0 = paper); refuse low-contrast pictures as blank;
+ *      scanner's lid around the sheet, from the whole picture; when a
+ *      shadow splits it, from the side of its range the ink lies on) and
+ *      flip so ink is bright ("v");
+ *   3. subtract a coarse local background (uneven lighting), raised to the
+ *      paper's level under a hard shadow, giving the ink contrast "d" (0 =
+ *      paper); refuse low-contrast pictures as blank;
  *   4. Otsu on d gives the ink seeds, less a ruled page's lines; of their
  *      8-connected components, what is not the digit is dropped: the desk,
  *      margins and cut-off neighbours at the picture's edge, a printed box
@@ -422,7 +424,16 @@ static int hist_quantile(const uint32_t hist[256], size_t total, double q)
     return 255;
 }
 
-static int border_median(const uint8_t *lum, int w, int h)
+/* The border's grey levels: its median, which is the paper's level on a
+ * plain picture, and its spread. */
+typedef struct {
+    int median;
+    int low, high;   /* BORDER_RANGE_QUANTILE from either end */
+} border_levels;
+
+#define BORDER_RANGE_QUANTILE 0.05
+
+static border_levels measure_border(const uint8_t *lum, int w, int h)
 {
     uint32_t hist[256] = {0};
     size_t total = 0;
@@ -441,21 +452,29 @@ static int border_median(const uint8_t *lum, int w, int h)
             }
         }
     }
-    return hist_quantile(hist, total, 0.5);
+    border_levels b = {
+        .median = hist_quantile(hist, total, 0.5),
+        .low = hist_quantile(hist, total, BORDER_RANGE_QUANTILE),
+        .high = hist_quantile(hist, total, 1.0 - BORDER_RANGE_QUANTILE),
+    };
+    return b;
 }
 
 /* ---- step 2: polarity -------------------------------------------------- */
 
-/* With the light pixels taken for paper, the ink is the dark pixels they
- * enclose (those not joined to the border's dark). It is ink when there is
- * some, at least INK_MIN_SHARE of the picture, in strokes under INK_MAX_WIDTH
- * of the shorter side wide on average (twice the area over the outline):
- * a sheet on a desk holds a written digit, while a fat light digit on a dark
- * ground encloses nothing (a 2) or a hole as wide as its strokes (a 0). */
+/* With the pixels at level light or above taken for paper, the ink is the
+ * dark pixels they enclose (those not joined to the border's dark). It is
+ * ink when there is some, at least INK_MIN_SHARE of the picture, in strokes
+ * under INK_MAX_WIDTH of the shorter side wide on average (twice the area
+ * over the outline): a sheet on a desk holds a written digit, while a fat
+ * light digit on a dark ground encloses nothing (a 2) or a hole as wide as
+ * its strokes (a 0). With flip 255, the same of light strokes on a dark
+ * ground (of 255 - v, light then being a level of 255 - v too). */
 #define INK_MIN_SHARE 0.002
 #define INK_MAX_WIDTH 0.09
 
-static int encloses_dark_strokes(const uint8_t *v, int w, int h, arena *mem)
+static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light,
+                            arena *mem)
 {
     size_t n = (size_t)w * (size_t)h;
     uint8_t *outside = arena_zalloc(mem, n);
@@ -466,7 +485,7 @@ static int encloses_dark_strokes(const uint8_t *v, int w, int h, arena *mem)
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
             size_t i = (size_t)y * (size_t)w + (size_t)x;
-            if ((y == 0 || y == h - 1 || x == 0 || x == w - 1) && v[i] < LIGHT_PAPER &&
+            if ((y == 0 || y == h - 1 || x == 0 || x == w - 1) && (v[i] ^ flip) < light &&
                 !outside[i]) {
                 outside[i] = 1;
                 stack[top++] = (uint32_t)i;
@@ -478,7 +497,7 @@ static int encloses_dark_strokes(const uint8_t *v, int w, int h, arena *mem)
         size_t next[4] = {i - 1, i + 1, i - (size_t)w, i + (size_t)w};
         int ok[4] = {x > 0, x < w - 1, y > 0, y < h - 1};
         for (int k = 0; k < 4; k++)
-            if (ok[k] && !outside[next[k]] && v[next[k]] < LIGHT_PAPER) {
+            if (ok[k] && !outside[next[k]] && (v[next[k]] ^ flip) < light) {
                 outside[next[k]] = 1;
                 stack[top++] = (uint32_t)next[k];
             }
@@ -487,31 +506,63 @@ static int encloses_dark_strokes(const uint8_t *v, int w, int h, arena *mem)
     for (int y = 1; y < h - 1; y++)
         for (int x = 1; x < w - 1; x++) {
             size_t i = (size_t)y * (size_t)w + (size_t)x;
-            if (v[i] >= LIGHT_PAPER || outside[i])
+            if ((v[i] ^ flip) >= light || outside[i])
                 continue;
             area++;
-            outline += (size_t)(v[i - 1] >= LIGHT_PAPER) + (size_t)(v[i + 1] >= LIGHT_PAPER) +
-                       (size_t)(v[i - (size_t)w] >= LIGHT_PAPER) +
-                       (size_t)(v[i + (size_t)w] >= LIGHT_PAPER);
+            outline += (size_t)((v[i - 1] ^ flip) >= light) +
+                       (size_t)((v[i + 1] ^ flip) >= light) +
+                       (size_t)((v[i - (size_t)w] ^ flip) >= light) +
+                       (size_t)((v[i + (size_t)w] ^ flip) >= light);
         }
     if (area < INK_MIN_SHARE * (double)n || outline == 0)
         return 0;
     return 2.0 * (double)area / (double)outline <= INK_MAX_WIDTH * (w < h ? w : h);
 }
 
-/* 1 when the ink is darker than the paper. The border median decides when
- * it is clearly light or dark; a mid-grey border (a dim photo of paper) is
- * settled by which side of it the most extreme pixels reach furthest. hist
- * (of all n pixels) is only read in that case. */
-static int ink_is_dark(const uint32_t *hist, size_t n, int paper)
+/* A border whose levels spread this far is lit two ways (a hard shadow
+ * across the page) or is two things (paper and desk, a board and the wall
+ * behind it). Its median then says little: under a shadow over half the
+ * border it is the shadowed paper, mid-grey or darker, and the lit paper
+ * beyond is the lightest thing in the picture, as light ink would be. But
+ * paper in shadow is still far lighter than ink: the ink reaches well below
+ * the border's whole range (INK_BEYOND_MIN, and INK_BEYOND_RATIO times as
+ * far as anything reaches above it), and taking everything above halfway
+ * down to it for paper, what the paper encloses is written strokes; while
+ * the light side, taken from halfway up from the border's darkest to the
+ * lightest pixels, encloses no strokes: it is paper, lit or in shade.
+ * Pictures that fail it: chalk on a board with the lit wall in view beside
+ * an eraser or a dark frame (the chalk is light strokes the board
+ * encloses), and a dark canvas in a grey window frame (far too wide for
+ * strokes). Only on pictures of at least MIN_SIDE_FOR_MAP a side, as small
+ * ones are crops of the digit. */
+#define TWO_LIGHTS_SPREAD 48
+#define INK_BEYOND_MIN 30
+#define INK_BEYOND_RATIO 2
+
+/* 1 when the ink is darker than the paper. A border median that is clearly
+ * light or dark decides; a mid-grey border (a dim photo of paper) is
+ * settled by which side of it the most extreme pixels reach furthest; and
+ * when that says light ink, a border spanning two lightings may still show
+ * dark ink (above). hist (of all n pixels of v) is only read when the
+ * median is not clearly light. */
+static int ink_is_dark(const uint8_t *v, int w, int h, const uint32_t *hist, int paper,
+                       border_levels border, arena *mem)
 {
     if (paper >= LIGHT_PAPER)
         return 1;
-    if (paper <= DARK_PAPER)
-        return 0;
+    size_t n = (size_t)w * (size_t)h;
     int darkest = hist_quantile(hist, n, 0.001);
     int lightest = hist_quantile(hist, n, 0.999);
-    return paper - darkest >= lightest - paper;
+    if (paper > DARK_PAPER && paper - darkest >= lightest - paper)
+        return 1;
+    /* Light ink by the median: unless the border spans two lightings. The
+     * enclosure tests walk the whole picture, so only now. */
+    int below = border.low - darkest, above = lightest - border.high;
+    return border.high - border.low >= TWO_LIGHTS_SPREAD && w >= MIN_SIDE_FOR_MAP &&
+           h >= MIN_SIDE_FOR_MAP && below >= INK_BEYOND_MIN &&
+           below >= INK_BEYOND_RATIO * (above > 0 ? above : 0) &&
+           encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, mem) &&
+           !encloses_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2, mem);
 }
 
 /* ---- step 3: background and contrast ----------------------------------- */
@@ -700,6 +751,204 @@ static int build_bg_map(const uint8_t *v, uint8_t flip, int w, int h, bg_map *m,
     return smooth_tiles(m, mem);
 }
 
+/* ---- shadows ----------------------------------------------------------
+ *
+ * A hard shadow across a photographed page (a hand, a phone) has an edge
+ * the tile map cannot follow: the tiles it crosses take the lit paper's
+ * level, and the shadowed paper beside it then stands out from that level
+ * as much as ink does, in a region touching the digit. An opening (a
+ * running minimum over a square window, then a running maximum) wipes out
+ * every stroke narrower than the window and keeps anything wider at its
+ * own level with its edges where they were: the paper in shadow. The
+ * background is raised to it. But where the opening holds a region nearly
+ * as bright as the ink itself, that is no shadow: some stroke is wider than
+ * the window (a fat digit cropped tight), the opening would eat into every
+ * stroke as wide, and the tile map alone is used, as before.
+ *
+ * The window is two tiles and one pixel wide, a quarter of the picture's
+ * longer side: wider than any stroke of a digit that leaves room for paper
+ * around it. A shadow that wide holds whole tiles, and along its edge a
+ * tile in shadow lies next to one whose level is still the lit paper's:
+ * unless some two neighbouring tiles differ by SHADOW_MIN_STEP there is no
+ * hard shadow, and the opening (on a large photo, half as long as all the
+ * rest of the pipeline) is not computed. A lighting ramp or a soft shadow,
+ * which the tile map follows, changes by less from tile to tile. */
+#define SHADOW_MAX_SHARE 0.8
+#define SHADOW_MIN_STEP 48
+
+/* The running extreme over [y - r, y + r] down every column of a w x h
+ * picture, rows that fall outside ignored: van Herk and Gil-Werman's
+ * method, which cuts the columns into blocks of 2r + 1 rows, takes within
+ * each block the extreme from its start down to each row (pre) and from
+ * each row to its end (post), and then needs one more comparison per
+ * pixel: any window is the tail of one block and the head of the next.
+ * Every step is an element-wise operation on two whole rows, which the
+ * compiler vectorises. flip 255 makes it a minimum, of 255 - each byte. */
+static void column_extreme(const uint8_t *restrict in, uint8_t *restrict out,
+                           uint8_t *restrict pre, uint8_t *restrict post, int w, int h, int r,
+                           uint8_t flip)
+{
+    /* A strip of columns at a time, so that its rows of pre and post are
+     * still in cache when the last loop reads them. */
+    enum { STRIP = 64 };
+    int k = 2 * r + 1;
+    size_t ws = (size_t)w;
+    for (int x0 = 0; x0 < w; x0 += STRIP) {
+        int sw = w - x0 < STRIP ? w - x0 : STRIP;
+        for (int y = 0; y < h; y++) {
+            const uint8_t *src = in + (size_t)y * ws + (size_t)x0;
+            uint8_t *p = pre + (size_t)y * STRIP;
+            if (y % k == 0) {
+                for (int x = 0; x < sw; x++)
+                    p[x] = src[x] ^ flip;
+            } else {
+                const uint8_t *up = p - STRIP;
+                for (int x = 0; x < sw; x++) {
+                    uint8_t v = src[x] ^ flip;
+                    p[x] = up[x] > v ? up[x] : v;
+                }
+            }
+        }
+        for (int y = h - 1; y >= 0; y--) {
+            const uint8_t *src = in + (size_t)y * ws + (size_t)x0;
+            uint8_t *p = post + (size_t)y * STRIP;
+            if (y == h - 1 || (y + 1) % k == 0) {
+                for (int x = 0; x < sw; x++)
+                    p[x] = src[x] ^ flip;
+            } else {
+                const uint8_t *down = p + STRIP;
+                for (int x = 0; x < sw; x++) {
+                    uint8_t v = src[x] ^ flip;
+                    p[x] = down[x] > v ? down[x] : v;
+                }
+            }
+        }
+        for (int y = 0; y < h; y++) {
+            int top = y - r, end = y + r < h - 1 ? y + r : h - 1;
+            uint8_t *o = out + (size_t)y * ws + (size_t)x0;
+            const uint8_t *head = pre + (size_t)end * STRIP;
+            const uint8_t *tail = post + (size_t)(top > 0 ? top : 0) * STRIP;
+            if (top < 0) {
+                for (int x = 0; x < sw; x++)
+                    o[x] = head[x] ^ flip;
+            } else if (top / k == end / k) {
+                for (int x = 0; x < sw; x++)
+                    o[x] = tail[x] ^ flip;
+            } else {
+                for (int x = 0; x < sw; x++)
+                    o[x] = (tail[x] > head[x] ? tail[x] : head[x]) ^ flip;
+            }
+        }
+    }
+}
+
+/* out (h x w) = in (w x h) transposed. Whole 8 x 8 blocks go through
+ * eight 64-bit words: swapping bytes between pairs of words, then byte
+ * pairs, then halves, transposes the block in 24 word operations instead
+ * of 64 byte moves (this reads byte j of a word as bits 8j..8j+7, so only
+ * on little-endian machines). The ragged edges go byte by byte. */
+static void transpose(const uint8_t *restrict in, uint8_t *restrict out, int w, int h)
+{
+    int w8 = 0, h8 = 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    w8 = w & ~7;
+    h8 = h & ~7;
+    for (int y0 = 0; y0 < h8; y0 += 8)
+        for (int x0 = 0; x0 < w8; x0 += 8) {
+            uint64_t r[8];
+            for (int i = 0; i < 8; i++)
+                memcpy(&r[i], in + (size_t)(y0 + i) * (size_t)w + (size_t)x0, 8);
+            for (int i = 0; i < 8; i += 2) {
+                uint64_t t = ((r[i] >> 8) ^ r[i + 1]) & 0x00FF00FF00FF00FFull;
+                r[i + 1] ^= t;
+                r[i] ^= t << 8;
+            }
+            for (int i = 0; i < 8; i += (i & 1) ? 3 : 1) {
+                uint64_t t = ((r[i] >> 16) ^ r[i + 2]) & 0x0000FFFF0000FFFFull;
+                r[i + 2] ^= t;
+                r[i] ^= t << 16;
+            }
+            for (int i = 0; i < 4; i++) {
+                uint64_t t = ((r[i] >> 32) ^ r[i + 4]) & 0x00000000FFFFFFFFull;
+                r[i + 4] ^= t;
+                r[i] ^= t << 32;
+            }
+            for (int i = 0; i < 8; i++)
+                memcpy(out + (size_t)(x0 + i) * (size_t)h + (size_t)y0, &r[i], 8);
+        }
+#endif
+    for (int y = 0; y < h; y++)
+        for (int x = y < h8 ? w8 : 0; x < w; x++)
+            out[(size_t)x * (size_t)h + (size_t)y] = in[(size_t)y * (size_t)w + (size_t)x];
+}
+
+/* The opening of a w x h picture by a (2r+1)-square window, in place:
+ * the erosion (minimum) and then the dilation (maximum), each down the
+ * columns and then, transposed, along the rows. The erosion takes the
+ * world outside the picture for paper (0): a stroke cut by the picture's
+ * edge is no wider there than anywhere else, and must not survive as a
+ * wide region along the edge. scratch: 2 w h + 128 max(w, h) bytes. */
+static void open_square(uint8_t *img, int w, int h, int r, uint8_t *scratch)
+{
+    size_t n = (size_t)w * (size_t)h;
+    size_t strip = 64 * (size_t)(w > h ? w : h);
+    uint8_t *a = scratch, *t = scratch + n, *pre = scratch + 2 * n, *post = pre + strip;
+    column_extreme(img, a, pre, post, w, h, r, 255);
+    transpose(a, t, w, h);
+    column_extreme(t, a, pre, post, h, w, r, 255);   /* now w rows of h */
+    for (int x = 0; x < w; x++) {
+        uint8_t *row = a + (size_t)x * (size_t)h;
+        if (x < r || x >= w - r)
+            memset(row, 0, (size_t)h);
+        else
+            for (int y = 0; y < h; y++)
+                row[y] = y < r || y >= h - r ? 0 : row[y];
+    }
+    column_extreme(a, t, pre, post, h, w, r, 0);
+    transpose(t, a, h, w);
+    column_extreme(a, img, pre, post, w, h, r, 0);
+}
+
+/* The opening of the ink-bright picture v ^ flip, in *floor; NULL there
+ * when it reaches SHADOW_MAX_SHARE of the way from the lightest paper of
+ * the map to the ink (ink-bright level). -1 when out of memory. */
+/* Not inlined: inlined into run_pipeline, where it is rarely called, it
+ * slowed the whole pipeline by 5-8% on ordinary uploads (code layout; the
+ * preprocess_speed bench). */
+__attribute__((noinline)) static int shadow_floor(const uint8_t *v, uint8_t flip, int w, int h,
+                                                  const bg_map *m, int ink, arena *mem,
+                                                  const uint8_t **floor)
+{
+    *floor = NULL;
+    float paper = m->level[0], step = 0;
+    for (int ty = 0; ty < m->rows; ty++)
+        for (int tx = 0; tx < m->cols; tx++) {
+            const float *l = m->level + (size_t)ty * (size_t)m->cols + (size_t)tx;
+            paper = *l < paper ? *l : paper;
+            if (tx + 1 < m->cols)
+                step = fabsf(l[1] - l[0]) > step ? fabsf(l[1] - l[0]) : step;
+            if (ty + 1 < m->rows)
+                step = fabsf(l[m->cols] - l[0]) > step ? fabsf(l[m->cols] - l[0]) : step;
+        }
+    if (step < SHADOW_MIN_STEP)
+        return 0;
+    size_t n = (size_t)w * (size_t)h;
+    uint8_t *bright = arena_alloc(mem, n);
+    uint8_t *scratch = arena_alloc(mem, 2 * n + 128 * (size_t)(w > h ? w : h));
+    if (!bright || !scratch)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        bright[i] = v[i] ^ flip;
+    open_square(bright, w, h, m->tile, scratch);
+    uint8_t top = 0;
+    for (size_t i = 0; i < n; i++)
+        top = bright[i] > top ? bright[i] : top;
+    if (top >= paper + (float)SHADOW_MAX_SHARE * ((float)ink - paper))
+        return 0;
+    *floor = bright;
+    return 0;
+}
+
 /* The contrast d = v' - background, rounded half away from zero and clamped
  * to 0..255, as clampi((int)lroundf(t), 0, 255) gave before, without the
  * libm call (which also kept the loop from vectorising). For t < 0.5 that
@@ -712,13 +961,14 @@ static uint8_t contrast_of(float t)
     return t < 0.5f ? 0 : (t >= 255.0f ? 255 : (uint8_t)(int)(t + 0.5f));
 }
 
-/* Replaces v by its contrast over the bilinearly interpolated tile levels.
+/* Replaces v by its contrast over the bilinearly interpolated tile levels,
+ * raised to the shadow floor where that is higher (floor NULL: none).
  * The interpolation is computed exactly as it was pixel by pixel (bg_at:
  * same expressions, same operand order), but its per-column and per-row
  * parts once, and along runs of columns between the same two tile centres,
  * which lets the compiler vectorise it. */
 static int subtract_background(uint8_t *v, uint8_t flip, int w, int h, const bg_map *m,
-                               arena *mem)
+                               const uint8_t *floor, arena *mem)
 {
     int *col0 = arena_alloc(mem, (size_t)w * sizeof *col0);
     int *run_end = arena_alloc(mem, (size_t)w * sizeof *run_end);
@@ -753,6 +1003,11 @@ static int subtract_background(uint8_t *v, uint8_t flip, int w, int h, const bg_
             }
         }
         uint8_t *row = v + (size_t)y * (size_t)w;
+        if (floor) {
+            const uint8_t *f = floor + (size_t)y * (size_t)w;
+            for (int x = 0; x < w; x++)
+                bg[x] = f[x] > bg[x] ? f[x] : bg[x];
+        }
         for (int x = 0; x < w; x++)
             row[x] = contrast_of((float)(row[x] ^ flip) - bg[x]);
     }
@@ -2184,9 +2439,9 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
 
 /* Steps 3-5 on the composited grey image v (overwritten by the contrast).
  * vhist is v's histogram. */
-static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inverted, int flat,
-                                  const uint32_t *vhist, preprocess_info *info, arena *mem,
-                                  crop *cr, rect *box)
+static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, int inverted,
+                                  int flat, const uint32_t *vhist, preprocess_info *info,
+                                  arena *mem, crop *cr, rect *box)
 {
     size_t n = (size_t)w * (size_t)h;
     uint8_t flip = inverted ? 255 : 0;
@@ -2197,9 +2452,13 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int inver
         contrast_flat(v, flip, n, flat_level, vhist, dhist);
     } else {
         bg_map map;
-        if (build_bg_map(v, flip, w, h, &map, mem) != 0 ||
-            subtract_background(v, flip, w, h, &map, mem) != 0)
+        if (build_bg_map(v, flip, w, h, &map, mem) != 0)
             return PREPROCESS_NO_MEMORY;
+        const uint8_t *floor;
+        if (shadow_floor(v, flip, w, h, &map, ink ^ flip, mem, &floor) != 0 ||
+            subtract_background(v, flip, w, h, &map, floor, mem) != 0)
+            return PREPROCESS_NO_MEMORY;
+        info->shadow = floor != NULL;
         histogram(v, n, dhist);
     }
 
@@ -2259,7 +2518,8 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
     else if (composite_reduce(src, under, f, v, w, h, mem) != 0)
         return PREPROCESS_NO_MEMORY;
 
-    int paper = border_median(v, w, h);
+    border_levels border = measure_border(v, w, h);
+    int paper = border.median;
     /* The histogram of v: for the polarity of a mid-grey border, the ink
      * level the border test needs, and a flat background's contrast. */
     uint32_t vhist[256];
@@ -2272,19 +2532,19 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
      * the digit (MNIST's size). */
     if (paper < LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
         int median = hist_quantile(vhist, n, 0.5);
-        if (median >= LIGHT_PAPER && encloses_dark_strokes(v, w, h, mem))
+        if (median >= LIGHT_PAPER && encloses_strokes(v, 0, w, h, LIGHT_PAPER, mem))
             paper = median;
     }
     info->background = (float)paper;
-    info->inverted = ink_is_dark(vhist, n, paper);
+    info->inverted = ink_is_dark(v, w, h, vhist, paper, border, mem);
+    int ink = ink_extreme_level(vhist, n, w, h, info->inverted);
     int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP ||
-               border_is_even(v, w, h, paper, ink_extreme_level(vhist, n, w, h, info->inverted),
-                              info->inverted);
+               border_is_even(v, w, h, paper, ink, info->inverted);
 
     crop cr;
     rect box;
     preprocess_status st =
-        find_ink(v, w, h, paper, info->inverted, flat, vhist, info, mem, &cr, &box);
+        find_ink(v, w, h, paper, ink, info->inverted, flat, vhist, info, mem, &cr, &box);
     if (st != PREPROCESS_OK)
         return st;
     if (f > 1)

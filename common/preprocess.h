@@ -31,6 +31,7 @@ typedef struct {
     float background;      /* estimated paper level, 0..255 grey (after compositing) */
     float threshold;       /* the ink/paper threshold chosen, 0..255 */
     float skew;            /* horizontal shear removed by deskewing (dx per dy), 0 if off */
+    int shadow;            /* 1 when the background followed a hard shadow's edge */
 } preprocess_info;
 
 /* Choices that change what the network sees; a model is trained with one set

@@ -132,7 +132,7 @@ static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
     strbuf_json_float(sb, r->info.threshold);
     strbuf_puts(sb, ",\"skew\":");
     strbuf_json_float(sb, r->info.skew);
-    strbuf_puts(sb, "}}");
+    strbuf_printf(sb, ",\"shadow\":%s}}", r->info.shadow ? "true" : "false");
 }
 
 static void put_stage_timings(strbuf *sb, const infer_result *r, uint64_t total_ns)

@@ -1643,6 +1643,75 @@ START_TEST(test_sheet_on_a_dark_desk)
 }
 END_TEST
 
+/* A hard shadow (a hand, a phone) across a photographed page, covering
+ * half the border or more: the border's median is the shadow's mid-grey,
+ * and the lit paper is the lightest thing in the picture, so judged by the
+ * median alone the lit paper looked like light ink. And with the polarity
+ * right, the tiles of the background map that the shadow's edge crosses
+ * take the lit paper's level, so the shadowed paper beside them looked
+ * like ink joined to the digit. A straight edge and a slanting one. */
+START_TEST(test_hard_shadow_across_the_page)
+{
+    for (int slant = 0; slant <= 1; slant++) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 320, 300, 1), 0);
+        memset(img.pixels, 235, 320 * 300);
+        shape seven = shape_seven();
+        draw_over(&img, &seven, 130, 90, 110, 8, 25);
+        for (int y = 0; y < 300; y++)
+            for (int x = 0; x < 320; x++)
+                if (slant ? x + y > 300 : x > 150) {
+                    uint8_t *p = &img.pixels[(size_t)y * 320 + (size_t)x];
+                    *p = (uint8_t)(*p * 45 / 100);
+                }
+        assert_found_digit(&img, 7, 130, 90, 110, 8,
+                           slant ? "7 in a slanting shadow" : "7 in a straight shadow");
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+        ck_assert_int_eq(info.shadow, 1);
+        image_free(&img);
+    }
+}
+END_TEST
+
+/* Borders of two levels that are no shadow: chalk on a board with the lit
+ * wall beside it and a dark eraser on the board (the eraser reaches as far
+ * below the border as shadowed ink would, but the board encloses the light
+ * chalk strokes), and a dark-mode drawing app (grey window frame, light
+ * title bar, black canvas: far too wide to be strokes). Both stay light
+ * ink on dark; a first version of the shadow rule took both for dark ink. */
+START_TEST(test_two_level_borders_keep_light_ink)
+{
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    image img;
+    shape seven = shape_seven();
+
+    ck_assert_int_eq(image_alloc(&img, 400, 300, 1), 0);
+    memset(img.pixels, 70, 400 * 300);
+    fill_rect(&img, 0, 0, 119, 299, 230);     /* the wall */
+    fill_rect(&img, 170, 40, 229, 59, 15);    /* the eraser */
+    draw_over(&img, &seven, 240, 90, 140, 10, 235);
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.inverted == 0, "chalk beside a lit wall and an eraser taken for dark ink");
+    ck_assert_msg(info.box_x >= 230 && info.box_y >= 80, "box %d,%d %dx%d is not the chalk 7",
+                  info.box_x, info.box_y, info.box_w, info.box_h);
+    image_free(&img);
+
+    ck_assert_int_eq(image_alloc(&img, 400, 300, 1), 0);
+    memset(img.pixels, 74, 400 * 300);
+    fill_rect(&img, 0, 0, 399, 29, 220);      /* title bar */
+    fill_rect(&img, 20, 45, 379, 284, 0);     /* canvas */
+    draw_over(&img, &seven, 150, 100, 120, 9, 241);
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.inverted == 0, "a dark-mode canvas taken for dark ink");
+    ck_assert_msg(info.box_x >= 140 && info.box_y >= 90, "box %d,%d %dx%d is not the 7",
+                  info.box_x, info.box_y, info.box_w, info.box_h);
+    image_free(&img);
+}
+END_TEST
+
 /* The other side of it: a fat light digit on a dark ground, covering more
  * than half the picture, is ink (a sheet would hold written strokes, and
  * the 2 encloses nothing); and a digit cut by the picture's edge stays the
@@ -2155,6 +2224,8 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_two_stroke_digit_kept_whole);
     tcase_add_test(tc, test_digit_on_ruled_paper);
     tcase_add_test(tc, test_sheet_on_a_dark_desk);
+    tcase_add_test(tc, test_hard_shadow_across_the_page);
+    tcase_add_test(tc, test_two_level_borders_keep_light_ink);
     tcase_add_test(tc, test_fat_light_digit_and_cut_digit_kept);
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
