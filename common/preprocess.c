@@ -473,14 +473,26 @@ static border_levels measure_border(const uint8_t *lum, int w, int h)
 #define INK_MIN_SHARE 0.002
 #define INK_MAX_WIDTH 0.09
 
+/* Its scratch, 5 bytes a pixel, allocated by the first of the (up to
+ * three) tests on a picture and reused by the others. */
+typedef struct {
+    uint8_t *outside;
+    uint32_t *stack;
+} enclosure_scratch;
+
 static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light,
-                            arena *mem)
+                            enclosure_scratch *scratch, arena *mem)
 {
     size_t n = (size_t)w * (size_t)h;
-    uint8_t *outside = arena_zalloc(mem, n);
-    uint32_t *stack = arena_alloc(mem, n * sizeof *stack);
-    if (!outside || !stack)
-        return 0;   /* no memory for the test: no sheet, as before it */
+    if (!scratch->outside || !scratch->stack) {
+        scratch->outside = arena_alloc(mem, n);
+        scratch->stack = arena_alloc(mem, n * sizeof *scratch->stack);
+        if (!scratch->outside || !scratch->stack)
+            return 0;   /* no memory for the test: no sheet, as before it */
+    }
+    uint8_t *outside = scratch->outside;
+    uint32_t *stack = scratch->stack;
+    memset(outside, 0, n);
     size_t top = 0;
     for (int y = 0; y < h; y++)
         for (int x = 0; x < w; x++) {
@@ -546,7 +558,7 @@ static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int li
  * dark ink (above). hist (of all n pixels of v) is only read when the
  * median is not clearly light. */
 static int ink_is_dark(const uint8_t *v, int w, int h, const uint32_t *hist, int paper,
-                       border_levels border, arena *mem)
+                       border_levels border, enclosure_scratch *scratch, arena *mem)
 {
     if (paper >= LIGHT_PAPER)
         return 1;
@@ -561,8 +573,8 @@ static int ink_is_dark(const uint8_t *v, int w, int h, const uint32_t *hist, int
     return border.high - border.low >= TWO_LIGHTS_SPREAD && w >= MIN_SIDE_FOR_MAP &&
            h >= MIN_SIDE_FOR_MAP && below >= INK_BEYOND_MIN &&
            below >= INK_BEYOND_RATIO * (above > 0 ? above : 0) &&
-           encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, mem) &&
-           !encloses_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2, mem);
+           encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, scratch, mem) &&
+           !encloses_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2, scratch, mem);
 }
 
 /* ---- step 3: background and contrast ----------------------------------- */
@@ -2520,6 +2532,7 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
 
     border_levels border = measure_border(v, w, h);
     int paper = border.median;
+    enclosure_scratch scratch = {NULL, NULL};
     /* The histogram of v: for the polarity of a mid-grey border, the ink
      * level the border test needs, and a flat background's contrast. */
     uint32_t vhist[256];
@@ -2532,11 +2545,11 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
      * the digit (MNIST's size). */
     if (paper < LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
         int median = hist_quantile(vhist, n, 0.5);
-        if (median >= LIGHT_PAPER && encloses_strokes(v, 0, w, h, LIGHT_PAPER, mem))
+        if (median >= LIGHT_PAPER && encloses_strokes(v, 0, w, h, LIGHT_PAPER, &scratch, mem))
             paper = median;
     }
     info->background = (float)paper;
-    info->inverted = ink_is_dark(v, w, h, vhist, paper, border, mem);
+    info->inverted = ink_is_dark(v, w, h, vhist, paper, border, &scratch, mem);
     int ink = ink_extreme_level(vhist, n, w, h, info->inverted);
     int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP ||
                border_is_even(v, w, h, paper, ink, info->inverted);
