@@ -13,9 +13,9 @@
  *      with black strokes is black-on-white, not a black square; light
  *      strokes on a transparent background go onto black instead);
  *   2. decide polarity from the border (or, when the border is a desk or a
- *      scanner's lid around the sheet, from the whole picture; when a
- *      shadow splits it, from the side of its range the ink lies on) and
- *      flip so ink is bright ("v");
+ *      scanner's lid around the sheet, from the whole picture or from a
+ *      convex written sheet in it; when a shadow splits it, from the side
+ *      of its range the ink lies on) and flip so ink is bright ("v");
  *   3. subtract a coarse local background (uneven lighting), raised to the
  *      paper's level under a hard shadow, giving the ink contrast "d" (0 =
  *      paper); refuse low-contrast pictures as blank;
@@ -82,6 +82,10 @@
 /* Images above this many pixels are block-averaged first (see
  * work_factor): about 1450 x 1450, far more than a 20 px digit needs. */
 #define WORK_PIXELS ((size_t)1 << 21)
+/* Steps most pictures never take are kept out of line: inlined into
+ * run_pipeline, they slowed ordinary uploads by 5-12% (code layout, in
+ * tests/bench/preprocess_speed). GCC and clang both know the attribute. */
+#define RARELY_TAKEN __attribute__((noinline))
 /* M_PI is not ISO C. */
 #define PI 3.14159265358979323846
 
@@ -480,15 +484,26 @@ typedef struct {
     uint32_t *stack;
 } enclosure_scratch;
 
-static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light,
-                            enclosure_scratch *scratch, arena *mem)
+/* What the paper (pixels at level light or above, of v ^ flip) encloses. */
+typedef struct {
+    size_t area, outline;              /* of the enclosed dark */
+    size_t paper_area, paper_outline;  /* of the paper, when asked for */
+    size_t span_gaps;                  /* when asked: see holds_written_sheet */
+} enclosure;
+
+/* Fills *e; -1 when out of memory. with_paper also measures the paper and
+ * the gaps in its spans. */
+RARELY_TAKEN static int measure_enclosure(const uint8_t *v, uint8_t flip, int w, int h,
+                                          int light, int with_paper,
+                                          enclosure_scratch *scratch, arena *mem, enclosure *e)
 {
+    memset(e, 0, sizeof *e);
     size_t n = (size_t)w * (size_t)h;
     if (!scratch->outside || !scratch->stack) {
         scratch->outside = arena_alloc(mem, n);
         scratch->stack = arena_alloc(mem, n * sizeof *scratch->stack);
         if (!scratch->outside || !scratch->stack)
-            return 0;   /* no memory for the test: no sheet, as before it */
+            return -1;
     }
     uint8_t *outside = scratch->outside;
     uint32_t *stack = scratch->stack;
@@ -514,21 +529,94 @@ static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int li
                 stack[top++] = (uint32_t)next[k];
             }
     }
-    size_t area = 0, outline = 0;
     for (int y = 1; y < h - 1; y++)
         for (int x = 1; x < w - 1; x++) {
             size_t i = (size_t)y * (size_t)w + (size_t)x;
-            if ((v[i] ^ flip) >= light || outside[i])
+            int is_paper = (v[i] ^ flip) >= light;
+            if (is_paper ? !with_paper : outside[i])
                 continue;
-            area++;
-            outline += (size_t)((v[i - 1] ^ flip) >= light) +
-                       (size_t)((v[i + 1] ^ flip) >= light) +
-                       (size_t)((v[i - (size_t)w] ^ flip) >= light) +
-                       (size_t)((v[i + (size_t)w] ^ flip) >= light);
+            size_t edges = (size_t)(((v[i - 1] ^ flip) >= light) != is_paper) +
+                           (size_t)(((v[i + 1] ^ flip) >= light) != is_paper) +
+                           (size_t)(((v[i - (size_t)w] ^ flip) >= light) != is_paper) +
+                           (size_t)(((v[i + (size_t)w] ^ flip) >= light) != is_paper);
+            if (is_paper) {
+                e->paper_area++;
+                e->paper_outline += edges;
+            } else {
+                e->area++;
+                e->outline += edges;
+            }
         }
-    if (area < INK_MIN_SHARE * (double)n || outline == 0)
+    if (!with_paper)
         return 0;
-    return 2.0 * (double)area / (double)outline <= INK_MAX_WIDTH * (w < h ? w : h);
+    /* Between the first and the last paper pixel of each row and of each
+     * column, the pixels joined to the border's dark. */
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = v + (size_t)y * (size_t)w;
+        int x0 = 0, x1 = w - 1;
+        while (x0 < w && (row[x0] ^ flip) < light)
+            x0++;
+        while (x1 > x0 && (row[x1] ^ flip) < light)
+            x1--;
+        for (int x = x0; x < x1; x++)
+            e->span_gaps += outside[(size_t)y * (size_t)w + (size_t)x];
+    }
+    for (int x = 0; x < w; x++) {
+        int y0 = 0, y1 = h - 1;
+        while (y0 < h && (v[(size_t)y0 * (size_t)w + (size_t)x] ^ flip) < light)
+            y0++;
+        while (y1 > y0 && (v[(size_t)y1 * (size_t)w + (size_t)x] ^ flip) < light)
+            y1--;
+        for (int y = y0; y < y1; y++)
+            e->span_gaps += outside[(size_t)y * (size_t)w + (size_t)x];
+    }
+    return 0;
+}
+
+/* Strokes: some ink, at least INK_MIN_SHARE of the picture, under
+ * INK_MAX_WIDTH of the shorter side wide on average (twice the area over
+ * the outline). */
+static int are_strokes(const enclosure *e, int w, int h)
+{
+    return e->area >= INK_MIN_SHARE * (double)w * (double)h && e->outline > 0 &&
+           2.0 * (double)e->area / (double)e->outline <= INK_MAX_WIDTH * (w < h ? w : h);
+}
+
+static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light,
+                            enclosure_scratch *scratch, arena *mem)
+{
+    enclosure e;
+    if (measure_enclosure(v, flip, w, h, light, 0, scratch, mem, &e) != 0)
+        return 0;   /* no memory for the test: no sheet, as before it */
+    return are_strokes(&e, w, h);
+}
+
+/* A sheet under half of a photo on a darker desk: the desk is the border
+ * and most of the picture, so neither the border nor the median is the
+ * paper; the light fifth or more of the picture may be (SHEET_MIN_SHARE).
+ * It is a sheet, written on, when the paper (pixels at level light or
+ * above) encloses strokes; the paper is at least SHEET_WIDTH_RATIO times as
+ * wide as they are; and it is convex, as a sheet is whatever its angle:
+ * between the first and last paper pixel of a row or a column there is
+ * hardly any of the desk (SHEET_MAX_GAPS of the strokes' area). A fat light
+ * digit on a dark ground is not convex where it has gaps (a 4, a 7), and a
+ * hole of an 8 or a 9 is no wider than its strokes; what passes is a light
+ * blob round a slit of a hole. */
+#define SHEET_MIN_SHARE 0.2
+#define SHEET_WIDTH_RATIO 3.0
+#define SHEET_MAX_GAPS 0.1
+
+RARELY_TAKEN static int holds_written_sheet(const uint8_t *v, int w, int h, int light,
+                                            enclosure_scratch *scratch, arena *mem)
+{
+    enclosure e;
+    if (measure_enclosure(v, 0, w, h, light, 1, scratch, mem, &e) != 0 || !are_strokes(&e, w, h) ||
+        e.paper_outline == 0)
+        return 0;
+    double stroke_width = 2.0 * (double)e.area / (double)e.outline;
+    double paper_width = 2.0 * (double)e.paper_area / (double)e.paper_outline;
+    return paper_width >= SHEET_WIDTH_RATIO * stroke_width &&
+           (double)e.span_gaps <= SHEET_MAX_GAPS * (double)e.area;
 }
 
 /* A border whose levels spread this far is lit two ways (a hard shadow
@@ -924,12 +1012,8 @@ static void open_square(uint8_t *img, int w, int h, int r, uint8_t *scratch)
 /* The opening of the ink-bright picture v ^ flip, in *floor; NULL there
  * when it reaches SHADOW_MAX_SHARE of the way from the lightest paper of
  * the map to the ink (ink-bright level). -1 when out of memory. */
-/* Not inlined: inlined into run_pipeline, where it is rarely called, it
- * slowed the whole pipeline by 5-8% on ordinary uploads (code layout; the
- * preprocess_speed bench). */
-__attribute__((noinline)) static int shadow_floor(const uint8_t *v, uint8_t flip, int w, int h,
-                                                  const bg_map *m, int ink, arena *mem,
-                                                  const uint8_t **floor)
+RARELY_TAKEN static int shadow_floor(const uint8_t *v, uint8_t flip, int w, int h,
+                                     const bg_map *m, int ink, arena *mem, const uint8_t **floor)
 {
     *floor = NULL;
     float paper = m->level[0], step = 0;
@@ -2543,13 +2627,23 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
      * that is not clearly light is the paper, if it holds dark strokes (a
      * fat light digit need not). Not in a small picture, which is a crop of
      * the digit (MNIST's size). */
-    if (paper < LIGHT_PAPER && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
-        int median = hist_quantile(vhist, n, 0.5);
-        if (median >= LIGHT_PAPER && encloses_strokes(v, 0, w, h, LIGHT_PAPER, &scratch, mem))
-            paper = median;
+    int map_sized = w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP;
+    int median = hist_quantile(vhist, n, 0.5);
+    if (paper < LIGHT_PAPER && map_sized && median >= LIGHT_PAPER &&
+        encloses_strokes(v, 0, w, h, LIGHT_PAPER, &scratch, mem))
+        paper = median;
+    info->inverted = ink_is_dark(v, w, h, vhist, paper, border, &scratch, mem);
+    /* A smaller sheet, under half the picture: only where the ink would
+     * otherwise be light, and then the sheet is the paper. */
+    if (!info->inverted && map_sized && median < LIGHT_PAPER) {
+        int sheet = hist_quantile(vhist, n, 1.0 - SHEET_MIN_SHARE);
+        if (sheet >= LIGHT_PAPER &&
+            holds_written_sheet(v, w, h, (paper + sheet + 1) / 2, &scratch, mem)) {
+            paper = sheet;
+            info->inverted = 1;
+        }
     }
     info->background = (float)paper;
-    info->inverted = ink_is_dark(v, w, h, vhist, paper, border, &scratch, mem);
     int ink = ink_extreme_level(vhist, n, w, h, info->inverted);
     int flat = w < MIN_SIDE_FOR_MAP || h < MIN_SIDE_FOR_MAP ||
                border_is_even(v, w, h, paper, ink, info->inverted);

@@ -1712,6 +1712,31 @@ START_TEST(test_two_level_borders_keep_light_ink)
 }
 END_TEST
 
+/* A sticky note photographed on a dark table: the note is under a third
+ * of the picture, so the border and the median are both the table. Upright
+ * and turned by 25 degrees. */
+START_TEST(test_small_sheet_on_a_desk)
+{
+    for (int turned = 0; turned <= 1; turned++) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 400, 300, 1), 0);
+        double c = cos(turned ? 0.436 : 0.0), sn = sin(turned ? 0.436 : 0.0);
+        for (int y = 0; y < 300; y++)
+            for (int x = 0; x < 400; x++) {
+                double dx = x - 220.0, dy = y - 150.0;
+                double u = dx * c + dy * sn, t = -dx * sn + dy * c;
+                img.pixels[(size_t)y * 400 + (size_t)x] =
+                    fabs(u) <= 85 && fabs(t) <= 80 ? 236 : 52;
+            }
+        shape seven = shape_seven();
+        draw_over(&img, &seven, 195, 105, 90, 7, 25);
+        assert_found_digit(&img, 7, 195, 105, 90, 7,
+                           turned ? "7 on a turned note on a desk" : "7 on a note on a desk");
+        image_free(&img);
+    }
+}
+END_TEST
+
 /* The other side of it: a fat light digit on a dark ground, covering more
  * than half the picture, is ink (a sheet would hold written strokes, and
  * the 2 encloses nothing); and a digit cut by the picture's edge stays the
@@ -2226,6 +2251,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_sheet_on_a_dark_desk);
     tcase_add_test(tc, test_hard_shadow_across_the_page);
     tcase_add_test(tc, test_two_level_borders_keep_light_ink);
+    tcase_add_test(tc, test_small_sheet_on_a_desk);
     tcase_add_test(tc, test_fat_light_digit_and_cut_digit_kept);
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
