@@ -478,7 +478,7 @@ static border_levels measure_border(const uint8_t *lum, int w, int h)
 #define INK_MAX_WIDTH 0.09
 
 /* Its scratch, 5 bytes a pixel, allocated by the first of the (up to
- * three) tests on a picture and reused by the others. */
+ * four) tests on a picture and reused by the others. */
 typedef struct {
     uint8_t *outside;
     uint32_t *stack;
