@@ -52,6 +52,22 @@
 /* Ink must stand at least this far above the paper (grey levels) somewhere,
  * or the picture is blank: faint sensor noise and JPEG-ish mush stay under. */
 #define MIN_CONTRAST 40
+/* Fainter ink (pencil in a dim photo, yellow highlighter in grey) is read,
+ * when the caller asks (read_faint), down to FAINT_MIN_CONTRAST and only
+ * where the paper is quiet; else it is reported as faint. Its peak must
+ * stand FAINT_SNR times above the paper's noise, taken as the contrast's
+ * PAPER_NOISE_QUANTILE (ink covers far less of a page than a tenth). Over
+ * pure noise the peak is about 2.5 times that quantile. */
+#define FAINT_MIN_CONTRAST 12
+#define FAINT_SNR 3
+#define PAPER_NOISE_QUANTILE 0.90
+/* What faint seeds must look like to be read as strokes: see
+ * faint_ink_is_strokes. */
+#define FAINT_LARGEST_SHARE 0.25
+#define FAINT_MIN_SPAN 0.125
+#define FAINT_MAX_BOUNDARY_SHARE 0.8
+#define FAINT_EDGE_PX 2
+#define FAINT_MAX_EDGE_RATIO 0.5
 /* Polarity from the border median: clearly light or clearly dark paper. In
  * between (dim photos of paper), the side the extreme pixels lie on decides. */
 #define LIGHT_PAPER 160
@@ -96,6 +112,8 @@ const char *preprocess_status_text(preprocess_status status)
     case PREPROCESS_BLANK: return "no digit found (blank image)";
     case PREPROCESS_BAD_INPUT: return "unsupported or empty image";
     case PREPROCESS_NO_MEMORY: return "out of memory";
+    case PREPROCESS_FAINT:
+        return "only faint ink found (under 40 grey levels above the paper)";
     }
     return "unknown preprocess status";
 }
@@ -1175,7 +1193,7 @@ typedef struct {
     int threshold;  /* seeds are d > threshold */
 } contrast_levels;
 
-static contrast_levels choose_levels(const uint32_t hist[256], size_t n)
+static contrast_levels choose_levels(const uint32_t hist[256], size_t n, int floor)
 {
     /* The peak ignores the very top few pixels (isolated hot pixels) but
      * must still see a thin digit that covers a tiny part of a big canvas. */
@@ -1193,10 +1211,23 @@ static contrast_levels choose_levels(const uint32_t hist[256], size_t n)
     /* Otsu is reliable when ink is a fair share of the picture; when it is a
      * sliver it drifts into the paper noise, hence the clamp to the peak. */
     int t = otsu(hist, n);
-    int lo = lv.peak / 4 > MIN_CONTRAST / 2 ? lv.peak / 4 : MIN_CONTRAST / 2;
+    int lo = lv.peak / 4 > floor ? lv.peak / 4 : floor;
     int hi = lv.peak * 3 / 5;
     lv.threshold = clampi(t, lo, hi > lo ? hi : lo);
     return lv;
+}
+
+/* Levels for ink under MIN_CONTRAST, or 0 when there is none to read: the
+ * peak is within the paper's noise. Seeds then start at twice the noise
+ * quantile, where noise alone gives isolated pixels at most. */
+static int faint_levels(const uint32_t hist[256], size_t n, contrast_levels *lv)
+{
+    int noise = hist_quantile(hist, n, PAPER_NOISE_QUANTILE);
+    if (lv->peak < FAINT_MIN_CONTRAST || lv->peak < FAINT_SNR * (noise > 1 ? noise : 1))
+        return 0;
+    int floor = 2 * noise > FAINT_MIN_CONTRAST / 2 ? 2 * noise : FAINT_MIN_CONTRAST / 2;
+    *lv = choose_levels(hist, n, floor);
+    return 1;
 }
 
 /* ---- step 4: connected components -------------------------------------- */
@@ -1767,6 +1798,73 @@ static size_t largest_component_pixels(const components *c)
         if (c->comp[k].pixels > best)
             best = c->comp[k].pixels;
     return best;
+}
+
+/* Whether faint seeds are written strokes rather than the lighting or a
+ * mark on the paper:
+ * - they hang together: the largest component holds FAINT_LARGEST_SHARE of
+ *   the seed pixels outside clutter (grain and specks scattered over the
+ *   page do not);
+ * - they stand clear of the picture's edges (a vignette's corners, a crease
+ *   or a shadow across the page do not) and span FAINT_MIN_SPAN of its
+ *   shorter side (dust does not);
+ * - they are wider than a line: at most FAINT_MAX_BOUNDARY_SHARE of the
+ *   kept seeds lie on their boundary (all of a 1 px line do: a
+ *   screenshot's rules and boxes, a hair);
+ * - they have edges: FAINT_EDGE_PX outside a stroke the paper is back,
+ *   where a smudge, a ghost or what is left of uneven light fades over many
+ *   pixels. The contrast there must average under FAINT_MAX_EDGE_RATIO of
+ *   the seeds'. */
+static int faint_ink_is_strokes(const uint8_t *d, int w, int h, const components *c,
+                                rect kept)
+{
+    size_t total = 0, largest = 0;
+    for (size_t k = 1; k <= c->n_comp; k++) {
+        if (c->comp[k].clutter)
+            continue;
+        total += c->comp[k].pixels;
+        if (c->comp[k].pixels > largest)
+            largest = c->comp[k].pixels;
+    }
+    if ((double)largest < FAINT_LARGEST_SHARE * (double)total)
+        return 0;
+    if (touches_edge(kept, w, h) ||
+        rect_long_side(kept) < FAINT_MIN_SPAN * (w < h ? w : h))
+        return 0;
+    /* Kept ink stands clear of the edges, so every neighbour of a seed is
+     * inside the picture. */
+    const int o = FAINT_EDGE_PX;
+    const size_t row = (size_t)w;
+    uint64_t seed_sum = 0, out_sum = 0;
+    size_t seed_n = 0, boundary_n = 0, out_n = 0;
+    for (size_t r = 0; r < c->n_runs; r++) {
+        const run *u = &c->runs[r];
+        if (!c->comp[u->comp].keep)
+            continue;
+        for (int x = u->x0; x <= u->x1; x++) {
+            size_t i = (size_t)u->y * row + (size_t)x;
+            seed_sum += d[i];
+            seed_n++;
+            boundary_n += !c->seeds[i - 1] || !c->seeds[i + 1] || !c->seeds[i - row] ||
+                          !c->seeds[i + row];
+            const int probe[4][2] = {{x - o, u->y}, {x + o, u->y}, {x, u->y - o}, {x, u->y + o}};
+            for (int k = 0; k < 4; k++) {
+                int px = probe[k][0], py = probe[k][1];
+                if (px < 0 || py < 0 || px >= w || py >= h)
+                    continue;
+                size_t j = (size_t)py * row + (size_t)px;
+                if (!c->seeds[j]) {
+                    out_sum += d[j];
+                    out_n++;
+                }
+            }
+        }
+    }
+    if (seed_n == 0 || out_n == 0 ||
+        (double)boundary_n > FAINT_MAX_BOUNDARY_SHARE * (double)seed_n)
+        return 0;
+    return (double)out_sum / (double)out_n <=
+           FAINT_MAX_EDGE_RATIO * (double)seed_sum / (double)seed_n;
 }
 
 /* ---- step 5: the intensity crop ---------------------------------------- */
@@ -2536,8 +2634,8 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
 /* Steps 3-5 on the composited grey image v (overwritten by the contrast).
  * vhist is v's histogram. */
 static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, int inverted,
-                                  int flat, const uint32_t *vhist, preprocess_info *info,
-                                  arena *mem, crop *cr, rect *box)
+                                  int flat, int read_faint, const uint32_t *vhist,
+                                  preprocess_info *info, arena *mem, crop *cr, rect *box)
 {
     size_t n = (size_t)w * (size_t)h;
     uint8_t flip = inverted ? 255 : 0;
@@ -2558,9 +2656,10 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, 
         histogram(v, n, dhist);
     }
 
-    contrast_levels lv = choose_levels(dhist, n);
+    contrast_levels lv = choose_levels(dhist, n, MIN_CONTRAST / 2);
     info->threshold = (float)lv.threshold;
-    if (lv.peak < MIN_CONTRAST)
+    int faint = lv.peak < MIN_CONTRAST;
+    if (faint && !faint_levels(dhist, n, &lv))
         return PREPROCESS_BLANK;
 
     components c;
@@ -2573,6 +2672,14 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, 
     rect kept;
     if (select_components(&c, w, h, mem, &kept) != 0)
         return PREPROCESS_NO_MEMORY;
+    if (faint) {
+        if (!faint_ink_is_strokes(v, w, h, &c, kept))
+            return PREPROCESS_BLANK;
+        if (!read_faint)
+            return PREPROCESS_FAINT;
+        info->faint = 1;
+        info->threshold = (float)lv.threshold;
+    }
     ink_ramp ramp = choose_ramp(v, w, &c, dhist, lv.threshold);
     rect src_box;
     preprocess_status st = build_crop(v, &c, w, h, kept, ramp, mem, cr, &src_box, box);
@@ -2651,7 +2758,8 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
     crop cr;
     rect box;
     preprocess_status st =
-        find_ink(v, w, h, paper, ink, info->inverted, flat, vhist, info, mem, &cr, &box);
+        find_ink(v, w, h, paper, ink, info->inverted, flat, opts && opts->read_faint, vhist, info,
+                 mem, &cr, &box);
     if (st != PREPROCESS_OK)
         return st;
     if (f > 1)

@@ -21,6 +21,7 @@ typedef enum {
     PREPROCESS_BLANK,      /* no ink found: nothing to classify */
     PREPROCESS_BAD_INPUT,  /* unsupported channel count or empty image */
     PREPROCESS_NO_MEMORY,
+    PREPROCESS_FAINT,      /* only ink fainter than 40 grey levels, not asked to read it */
 } preprocess_status;
 
 /* What the pipeline decided, for observability (?explain=1, --dump). */
@@ -32,12 +33,24 @@ typedef struct {
     float threshold;       /* the ink/paper threshold chosen, 0..255 */
     float skew;            /* horizontal shear removed by deskewing (dx per dy), 0 if off */
     int shadow;            /* 1 when the background followed a hard shadow's edge */
+    int faint;             /* 1 when faint ink was read (see read_faint) */
 } preprocess_info;
 
-/* Choices that change what the network sees; a model is trained with one set
- * and must be served with the same, so models record it by name. */
+/* Choices that change what the network sees. deskew is the model's: a model
+ * is trained with it on or off and must be served the same way, so models
+ * record it by name. read_faint is the caller's, per picture, and no part of
+ * the name.
+ *
+ * read_faint: ink must normally stand 40 grey levels above the paper. With
+ * read_faint, ink down to 12 levels (pencil in a dim photo, yellow ink) is
+ * read where the paper is quiet and the ink has the shape of written strokes;
+ * without it such a picture is PREPROCESS_FAINT, so that the caller can say
+ * what to do. It is not the default because at that depth a faint ring, a
+ * printed box, a stray line or a logo has the shape of strokes too, and a
+ * picture holding one and no digit would be read as a digit. */
 typedef struct {
     int deskew;            /* shear the digit upright by its second moments */
+    int read_faint;        /* read ink down to 12 grey levels (see above) */
 } preprocess_options;
 
 /* The options a model's "input_pipeline" metadata stands for: "preprocess"

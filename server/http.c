@@ -58,6 +58,7 @@ typedef struct {
     char remote[INET6_ADDRSTRLEN];
     const char *content_type;          /* owned by libmicrohttpd for the request */
     bool explain;
+    bool faint;
     uint8_t *body;
     size_t len, cap;
     size_t charged;                    /* of srv->body_bytes, for this body */
@@ -207,6 +208,7 @@ static enum MHD_Result answer(http_server *srv, struct MHD_Connection *c, reques
         .body = rq->body,
         .body_len = rq->len,
         .explain = rq->explain,
+        .faint = rq->faint,
         .start_ns = rq->start_ns,
     };
     route_reply rep = {0};
@@ -218,6 +220,13 @@ static enum MHD_Result answer(http_server *srv, struct MHD_Connection *c, reques
      * slow reader does not pin megabytes. */
     body_free(srv, rq);
     return send_reply(srv, c, rq, &rep);
+}
+
+/* A yes/no query parameter such as ?explain=1: set when it is 1 or true. */
+static bool query_flag(struct MHD_Connection *c, const char *name)
+{
+    const char *v = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, name);
+    return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
 /* The first call for a request: everything that can be decided from the
@@ -235,8 +244,8 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
     }
 
     rq->content_type = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    const char *explain = MHD_lookup_connection_value(c, MHD_GET_ARGUMENT_KIND, "explain");
-    rq->explain = explain && (strcmp(explain, "1") == 0 || strcmp(explain, "true") == 0);
+    rq->explain = query_flag(c, "explain");
+    rq->faint = query_flag(c, "faint");
 
     if (!routes_predict_accepts(rq->content_type)) {
         route_reply rep = {0};

@@ -22,7 +22,7 @@ static infer_status from_png_status(png_io_status s)
 }
 
 infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
-                       uint64_t max_pixels, float *scratch, infer_result *out)
+                       uint64_t max_pixels, bool read_faint, float *scratch, infer_result *out)
 {
     memset(out, 0, sizeof *out);
     out->digit = -1;
@@ -56,7 +56,9 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
         return from_png_status(ps);
     }
 
-    preprocess_status pp = preprocess_to_mnist_with(&img, &sm->preprocess, out->input, &out->info);
+    preprocess_options opts = sm->preprocess;
+    opts.read_faint = read_faint;
+    preprocess_status pp = preprocess_to_mnist_with(&img, &opts, out->input, &out->info);
     image_free(&img);
     uint64_t t2 = mono_ns();
     out->preprocess_ns = t2 - t1;
@@ -64,6 +66,7 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
         snprintf(out->detail, sizeof out->detail, "%s", preprocess_status_text(pp));
         switch (pp) {
         case PREPROCESS_BLANK: return INFER_NO_INK;
+        case PREPROCESS_FAINT: return INFER_FAINT_INK;
         case PREPROCESS_NO_MEMORY: return INFER_NO_MEMORY;
         default: return INFER_INTERNAL;
         }

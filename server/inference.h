@@ -13,6 +13,7 @@
 #ifndef DIGITS_INFERENCE_H
 #define DIGITS_INFERENCE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -25,6 +26,7 @@ typedef enum {
     INFER_CORRUPT_PNG,      /* signature, but undecodable */
     INFER_TOO_MANY_PIXELS,  /* over the configured limit */
     INFER_NO_INK,           /* a blank picture */
+    INFER_FAINT_INK,        /* only faint ink, and reading it was not asked for */
     INFER_NO_MEMORY,
     INFER_INTERNAL,         /* the model misbehaved: a server bug, not the client's */
 } infer_status;
@@ -40,8 +42,9 @@ typedef struct {
     char detail[200];                /* why it failed, for the error message */
 } infer_result;
 
-/* Runs the pipeline. scratch holds sm->scratch_floats floats. */
+/* Runs the pipeline. scratch holds sm->scratch_floats floats. read_faint:
+ * read ink down to 12 grey levels above the paper (preprocess.h). */
 infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
-                       uint64_t max_pixels, float *scratch, infer_result *out);
+                       uint64_t max_pixels, bool read_faint, float *scratch, infer_result *out);
 
 #endif

@@ -132,7 +132,8 @@ static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
     strbuf_json_float(sb, r->info.threshold);
     strbuf_puts(sb, ",\"skew\":");
     strbuf_json_float(sb, r->info.skew);
-    strbuf_printf(sb, ",\"shadow\":%s}}", r->info.shadow ? "true" : "false");
+    strbuf_printf(sb, ",\"shadow\":%s,\"faint\":%s}}", r->info.shadow ? "true" : "false",
+                  r->info.faint ? "true" : "false");
 }
 
 static void put_stage_timings(strbuf *sb, const infer_result *r, uint64_t total_ns)
@@ -164,6 +165,11 @@ static void fail_inference(route_reply *rep, infer_status s, const infer_result 
     case INFER_NO_INK:
         route_reply_error(rep, 422, "no_ink", part,
                           "the image has no ink: there is no digit to classify");
+        break;
+    case INFER_FAINT_INK:
+        route_reply_error(rep, 422, "faint_ink", part,
+                          "the only ink is faint (under 40 grey levels above the paper), too "
+                          "faint to read by default: send it again with ?faint=1 to read it");
         break;
     case INFER_NO_MEMORY:
         route_reply_error(rep, 500, "out_of_memory", part, "out of memory decoding the image");
@@ -284,8 +290,8 @@ static void route_predict(server_state *st, const route_request *req, route_repl
     float *scratch = (float *)(void *)(mem + results_bytes);
 
     for (int i = 0; i < n; i++) {
-        infer_status s = infer_png(sm, images[i], lens[i], st->cfg.max_pixels, scratch,
-                                   &results[i]);
+        infer_status s = infer_png(sm, images[i], lens[i], st->cfg.max_pixels, req->faint,
+                                   scratch, &results[i]);
         if (results[i].decode_ns)
             metrics_stage(&st->metrics, METRIC_STAGE_DECODE, results[i].decode_ns);
         if (results[i].preprocess_ns)

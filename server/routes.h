@@ -38,6 +38,7 @@ typedef struct {
     const uint8_t *body;
     size_t body_len;
     bool explain;                /* ?explain=1 on /predict */
+    bool faint;                  /* ?faint=1 on /predict: read ink under 40 grey levels */
     uint64_t start_ns;           /* mono_ns() when the headers arrived */
 } route_request;
 

@@ -1850,7 +1850,7 @@ static void expected_for(const char *path, expected_answer *e)
     ck_assert_msg(served_model_load(path, defaults.weights, &sm, err, sizeof err) == 0, "%s", err);
     float *scratch = malloc((sm->scratch_floats + 1) * sizeof(float));
     infer_result *res = malloc(sizeof *res);
-    ck_assert_int_eq(infer_png(sm, good_png, good_png_len, 1u << 24, scratch, res), INFER_OK);
+    ck_assert_int_eq(infer_png(sm, good_png, good_png_len, 1u << 24, false, scratch, res), INFER_OK);
     snprintf(e->id, sizeof e->id, "%s", sm->id);
     memcpy(e->probs, res->probabilities, sizeof e->probs);
     free(res);

@@ -522,7 +522,7 @@ static infer_result expected_for(const uint8_t *png, size_t len)
     served_model *sm = model_store_acquire(&srv->state.store);
     float *scratch = malloc(sm->scratch_floats * sizeof(float));
     infer_result r;
-    ck_assert_int_eq(infer_png(sm, png, len, TEST_MAX_PIXELS, scratch, &r), INFER_OK);
+    ck_assert_int_eq(infer_png(sm, png, len, TEST_MAX_PIXELS, false, scratch, &r), INFER_OK);
     free(scratch);
     served_model_release(sm);
     return r;
@@ -992,6 +992,48 @@ START_TEST(test_error_no_ink)
     make_png(SHAPE_BLANK, 28, 28, 1, &png, &len);
     http_resp r = post_png(png, len);
     assert_error(&r, 422, "no_ink");
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
+/* Pencil in a dim photo: a 7 only 22 grey levels darker than noisy paper.
+ * By default that is refused as faint (not as blank: there is ink, and the
+ * client is told how to have it read); ?faint=1 reads it and says so. */
+START_TEST(test_faint_ink)
+{
+    /* The 7 in a 100 px square of a 300 px page: faint ink must be a small
+     * part of the picture, or it is taken for the paper's noise. */
+    const int side = 300, digit = 100, at = 100;
+    image img;
+    ck_assert_int_eq(image_alloc(&img, side, side, 1), 0);
+    uint32_t seed = 5;
+    for (int y = 0; y < side; y++)
+        for (int x = 0; x < side; x++) {
+            seed = seed * 1664525u + 1013904223u;
+            int noise = (int)((seed >> 8) % 7) - 3;
+            bool ink = x >= at && x < at + digit && y >= at && y < at + digit &&
+                       shape_ink(SHAPE_SEVEN, x - at, y - at, digit, digit);
+            img.pixels[y * side + x] = (uint8_t)(200 + noise - (ink ? 22 : 0));
+        }
+    uint8_t *png;
+    size_t len;
+    ck_assert_int_eq(png_encode_memory(&img, &png, &len), PNG_IO_OK);
+    image_free(&img);
+
+    http_resp r = post_png(png, len);
+    assert_error(&r, 422, "faint_ink");
+    ck_assert_ptr_nonnull(strstr(r.body, "faint=1"));
+    resp_free(&r);
+
+    r = request_once(port, "POST", "/predict?faint=1&explain=1", PNG_HEADER, png, len);
+    assert_single_answer(&r);
+    cJSON *j = json_body(&r);
+    const cJSON *pp = cJSON_GetObjectItemCaseSensitive(
+        cJSON_GetObjectItemCaseSensitive(j, "explain"), "preprocess");
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pp, "faint")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pp, "inverted")));
+    cJSON_Delete(j);
     resp_free(&r);
     free(png);
 }
@@ -1840,6 +1882,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_error_too_many_pixels);
     tcase_add_test(tc, test_error_unsupported_media_type);
     tcase_add_test(tc, test_error_no_ink);
+    tcase_add_test(tc, test_faint_ink);
     tcase_add_test(tc, test_error_not_found);
     tcase_add_test(tc, test_error_method_not_allowed);
     tcase_add_test(tc, test_error_bad_multipart);

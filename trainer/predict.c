@@ -86,6 +86,9 @@ static const char usage_predict[] =
     "  --weights W         auto (default, as digits-server: int8 with AVX512-VNNI,\n"
     "                      else bf16 with AVX512-BF16, else f32), int8, bf16 or\n"
     "                      f32: how the forward pass holds the weights\n"
+    "  --faint             read ink down to 12 grey levels above the paper, as\n"
+    "                      POST /predict?faint=1 does (by default ink under 40\n"
+    "                      levels is refused: 'only faint ink found')\n"
     "  --misses            with --labels, list wrong answers on stderr\n"
     "  --threads N         threads (default: all CPUs)\n"
     "\n"
@@ -98,7 +101,7 @@ typedef struct {
     const char *model_path, *labels_path, *dump_dir;
     pipeline_kind pipeline;
     mlp_weights_format weights;
-    int json, misses, threads;
+    int json, misses, threads, read_faint;
     const char **images;           /* the file arguments (malloc'd array) */
     int n_images;
 } predict_options;
@@ -176,6 +179,7 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
         else if (flag_match(argc, argv, &i, "--dump", &v, &misused)) o->dump_dir = v;
         else if (flag_match(argc, argv, &i, "--json", NULL, &misused)) o->json = 1;
         else if (flag_match(argc, argv, &i, "--misses", NULL, &misused)) o->misses = 1;
+        else if (flag_match(argc, argv, &i, "--faint", NULL, &misused)) o->read_faint = 1;
         else if (flag_match(argc, argv, &i, "--threads", &v, &misused))
             rc = flag_parse_int("--threads", v, 1, 256, &o->threads) ? -1 : 1;
         else if (flag_match(argc, argv, &i, "--weights", &v, &misused)) {
@@ -580,6 +584,7 @@ static int classify_all(const model *m, const predict_options *o, item_list *l,
     ctx.pipeline = o->pipeline;
     if (preprocess_options_from_name(model_get_meta(m, "input_pipeline"), &ctx.preprocess) != 0)
         return -1;
+    ctx.preprocess.read_faint = o->read_faint;
     ctx.items = l->items;
     ctx.n_items = l->n_items;
     ctx.inputs = inputs;

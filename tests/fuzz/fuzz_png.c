@@ -26,9 +26,9 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_preprocess(const image *img, int deskew)
+static void check_preprocess(const image *img, int deskew, int read_faint)
 {
-    preprocess_options opts = {.deskew = deskew};
+    preprocess_options opts = {.deskew = deskew, .read_faint = read_faint};
     uint8_t out[MNIST_PIXELS];
     preprocess_info info;
     preprocess_status st = preprocess_to_mnist_with(img, &opts, out, &info);
@@ -41,6 +41,10 @@ static void check_preprocess(const image *img, int deskew)
         if (info.box_w <= 0 || info.box_h <= 0 || info.box_x < 0 || info.box_y < 0 ||
             info.box_x + info.box_w > img->width || info.box_y + info.box_h > img->height)
             abort();   /* the bounding box lies inside the source */
+        if (info.faint && !read_faint)
+            abort();   /* faint ink is read only when asked for */
+    } else if (st == PREPROCESS_FAINT && read_faint) {
+        abort();   /* asked for, faint ink is read or refused as blank */
     }
 }
 
@@ -62,12 +66,13 @@ static void fuzz_png(const uint8_t *data, size_t size)
         img.channels > 4 ||
         (uint64_t)w * (uint64_t)h > FUZZ_MAX_PIXELS)
         abort();
-    check_preprocess(&img, size & 1);
+    check_preprocess(&img, size & 1, (size & 2) != 0);
     image_free(&img);
 }
 
 /* Raw pixels: width = 1 + b0 % 96, height = 1 + b1 % 96, channels 1 or 4
- * (bit 0 of b3), deskew (bit 1 of b3); b2 is spare; the pixels are the rest
+ * (bit 0 of b3), deskew (bit 1 of b3), read_faint (bit 2 of b3); b2 is
+ * spare; the pixels are the rest
  * of the input, repeated to fill the image. Photos over ~2 Mpx (which the
  * preprocessing first block-averages) are left to the unit tests: under
  * ASan each one takes most of a second, which would starve the fuzzer. */
@@ -84,7 +89,7 @@ static void fuzz_pixels(const uint8_t *data, size_t size)
     size_t n = size - 4, total = (size_t)w * (size_t)h * (size_t)channels;
     for (size_t i = 0; i < total; i++)
         img.pixels[i] = px[i % n];
-    check_preprocess(&img, (data[3] & 2) != 0);
+    check_preprocess(&img, (data[3] & 2) != 0, (data[3] & 4) != 0);
     image_free(&img);
 }
 
