@@ -2255,12 +2255,14 @@ typedef struct {
     int canvas;   /* 1 = RGBA transparent canvas, 0 = grey */
     layout L;
     double paper, ink;
+    int faint;    /* 1 = read only when faint ink is asked for */
 } fixture;
 
 static const fixture fixtures[] = {
-    {"seven_canvas_rgba.png", 7, 1, {200, 200, 65, 30, 140, 9}, 0, 0},
-    {"one_dark_on_white.png", 1, 0, {120, 160, 50, 25, 110, 5}, 250, 15},
-    {"zero_light_on_dark.png", 0, 0, {96, 96, 28, 14, 64, 5}, 10, 240},
+    {"seven_canvas_rgba.png", 7, 1, {200, 200, 65, 30, 140, 9}, 0, 0, 0},
+    {"one_dark_on_white.png", 1, 0, {120, 160, 50, 25, 110, 5}, 250, 15, 0},
+    {"zero_light_on_dark.png", 0, 0, {96, 96, 28, 14, 64, 5}, 10, 240, 0},
+    {"seven_faint_pencil.png", 7, 0, {240, 200, 80, 40, 120, 7}, 205, 183, 1},
 };
 #define N_FIXTURES ((int)(sizeof fixtures / sizeof fixtures[0]))
 
@@ -2304,7 +2306,11 @@ START_TEST(test_fixtures_decode_and_preprocess)
             ck_assert_msg(abs((int)got.pixels[i] - (int)rgba[i]) <= 2, "%s: byte %zu", fx->name, i);
         uint8_t out[MNIST_PIXELS];
         preprocess_info info;
-        ck_assert_int_eq(run(&got, out, &info), PREPROCESS_OK);
+        const preprocess_options faint = {.deskew = 0, .read_faint = 1};
+        if (fx->faint)
+            ck_assert_int_eq(run(&got, out, &info), PREPROCESS_FAINT);
+        ck_assert_int_eq(run_with(&got, fx->faint ? &faint : NULL, out, &info), PREPROCESS_OK);
+        ck_assert_int_eq(info.faint, fx->faint);
         ck_assert_int_eq(info.inverted, fx->canvas || fx->paper > fx->ink);
         out_stats s = assert_mnist_like(out, fx->name);
         assert_looks_like(fx->digit, out, s, fx->name);

@@ -271,17 +271,16 @@
       // A lone upload goes as it is; anything drawn goes as the canvas.
       const only = actions.length === 1 && actions[0].type === "image" ? actions[0] : null;
       const body = only ? only.blob : await exportPng();
-      const res = await fetch("/predict?explain=1", {
-        method: "POST",
-        headers: { "Content-Type": "image/png" },
-        body,
-        signal: controller.signal,
-        cache: "no-store",
-      });
-      const text = await res.text();
+      let { res, json, text } = await send(body, false, controller.signal);
       if (mine !== seq) return;
-      let json = null;
-      try { json = JSON.parse(text); } catch (_) { json = null; }
+      // An uploaded photo whose only ink is faint (pencil in dim light) is
+      // read as such: someone who uploads a picture means a digit is in it.
+      // The server does not do this by default, since at that depth a ring
+      // or a printed box is read as a digit too.
+      if (only && res.status === 422 && json && json.code === "faint_ink") {
+        ({ res, json, text } = await send(body, true, controller.signal));
+        if (mine !== seq) return;
+      }
       if (res.ok && json && Array.isArray(json.probabilities)) {
         showResult(json, only);
       } else if (res.status === 422 && json && json.code === "no_ink") {
@@ -301,6 +300,22 @@
         if (timer === null) app.dataset.pending = "0";
       }
     }
+  }
+
+  /** POSTs the PNG to /predict (with ?faint=1 when faint) and reads the
+   *  answer: { res, json (null when not JSON), text }. */
+  async function send(body, faint, signal) {
+    const res = await fetch(`/predict?explain=1${faint ? "&faint=1" : ""}`, {
+      method: "POST",
+      headers: { "Content-Type": "image/png" },
+      body,
+      signal,
+      cache: "no-store",
+    });
+    const text = await res.text();
+    let json = null;
+    try { json = JSON.parse(text); } catch (_) { json = null; }
+    return { res, json, text };
   }
 
   /** Seconds the server asks us to wait (Retry-After), 1 to 10. */
@@ -400,8 +415,10 @@
     // The status is a live region: it says only what a listener needs, so
     // that it changes (and is read out) when the answer does, not with
     // every timing or percentage while a stroke goes on.
+    const faint = Boolean(r.explain && r.explain.preprocess && r.explain.preprocess.faint);
     const text =
-      (upload ? `Read as ${d} from ${upload.name}.` : `Read as ${d} from your drawing.`) +
+      (upload ? `Read as ${d} from ${upload.name}${faint ? ", whose ink is faint" : ""}.`
+              : `Read as ${d} from your drawing.`) +
       (second >= 0 && r.probabilities[second] >= 0.05 ? ` Next best: ${second}.` : "");
     if (statusOut.textContent !== text) statusOut.textContent = text;
     setBars(r.probabilities, d);
@@ -415,6 +432,7 @@
         pre.inverted ? "dark ink on light paper, so the colours were inverted" : "light ink on dark, kept as it is",
       ];
       if (typeof pre.skew === "number" && Math.abs(pre.skew) >= 0.005) parts.push(`slant straightened by ${pre.skew.toFixed(2)}`);
+      if (pre.faint) parts.push("the ink is very faint (under 40 grey levels), read as pencil");
       setSeen(`data:image/png;base64,${ex.input_png}`, parts.join("; ") + "." + ms);
     } else {
       setSeen(null, SEEN_HINT);

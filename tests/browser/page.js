@@ -111,6 +111,7 @@ async function state(page) {
       fills: bars.map((li) => li.querySelector(".fill").getBoundingClientRect().height),
       seenShown: !seen.classList.contains("empty") && seen.complete && seen.naturalWidth,
       seenSize: [seen.naturalWidth, seen.naturalHeight],
+      seenInfo: document.getElementById("seen-info").textContent,
       undo: !document.getElementById("undo").disabled,
     };
   });
@@ -366,14 +367,21 @@ async function desktop(browser, results) {
   });
   ok(pixels === 0, "the cleared canvas is white", pixels);
 
-  // Upload through the button: a PNG someone exported from another canvas.
-  for (const [file, digit] of [["tests/data/png/seven_canvas_rgba.png", "7"], ["tests/data/png/zero_light_on_dark.png", "0"]]) {
+  // Upload through the button: a PNG someone exported from another canvas,
+  // light chalk on dark, and pencil too faint for the server's default
+  // (422 faint_ink), which the page asks again to read.
+  for (const [file, digit] of [["tests/data/png/seven_canvas_rgba.png", "7"], ["tests/data/png/zero_light_on_dark.png", "0"],
+    ["tests/data/png/seven_faint_pencil.png", "7"]]) {
     before = log.predicts;
     await upload(page, path.join(root, file));
     s = await settle(page, log, before, `upload ${file}`);
     results.uploads.push({ file, read: Number(s.digit), confidence: s.confidence });
     ok(s.state === "result" && s.digit === digit && s.status.includes(path.basename(file)),
       `uploading ${path.basename(file)} with the button reads ${digit}`, s);
+    if (file.includes("faint")) {
+      ok(/ink is faint/.test(s.status) && /faint/.test(s.seenInfo || ""),
+        "a faint pencil upload is read and said to be faint", [s.status, s.seenInfo]);
+    }
     await checkShown(page, `upload ${path.basename(file)}`);
   }
   const uploadLayout = await layout(page);
