@@ -21,10 +21,12 @@ typedef enum {
     PREPROCESS_BLANK,      /* no ink found: nothing to classify */
     PREPROCESS_BAD_INPUT,  /* unsupported channel count or empty image */
     PREPROCESS_NO_MEMORY,
-    PREPROCESS_FAINT,      /* only ink fainter than 40 grey levels, not asked to read it */
+    PREPROCESS_FAINT,      /* only ink fainter than 40 grey levels, which read_faint would
+                              read, and it was not set */
 } preprocess_status;
 
-/* What the pipeline decided, for observability (?explain=1, --dump). */
+/* What the pipeline decided, for observability (?explain=1, --dump). Only
+ * PREPROCESS_OK fills it all; on other statuses its fields mean nothing. */
 typedef struct {
     int inverted;          /* 1 when the source had dark ink on a light background */
     int box_x, box_y;      /* the digit's bounding box in source pixels */

@@ -209,6 +209,11 @@ static int parse_predict_flags(int argc, char **argv, predict_options *o)
                         "not both\n");
         return -1;
     }
+    if (o->read_faint && o->pipeline == PIPELINE_NAIVE) {
+        fprintf(stderr, "digits-trainer predict: --faint is part of the mnist pipeline; "
+                        "the naive one reads every picture as it is\n");
+        return -1;
+    }
     if (!o->labels_path && o->n_images == 0) {
         fprintf(stderr, "digits-trainer predict: no images given (see --help)\n");
         return -1;

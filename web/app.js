@@ -271,13 +271,15 @@
       // A lone upload goes as it is; anything drawn goes as the canvas.
       const only = actions.length === 1 && actions[0].type === "image" ? actions[0] : null;
       const body = only ? only.blob : await exportPng();
-      let { res, json, text } = await send(body, false, controller.signal);
-      if (mine !== seq) return;
       // An uploaded photo whose only ink is faint (pencil in dim light) is
       // read as such: someone who uploads a picture means a digit is in it.
       // The server does not do this by default, since at that depth a ring
-      // or a printed box is read as a digit too.
-      if (only && res.status === 422 && json && json.code === "faint_ink") {
+      // or a printed box is read as a digit too. Once known, a retry (a busy
+      // server) asks for it at once.
+      let { res, json, text } = await send(body, Boolean(only && only.faint), controller.signal);
+      if (mine !== seq) return;
+      if (only && !only.faint && res.status === 422 && json && json.code === "faint_ink") {
+        only.faint = true;
         ({ res, json, text } = await send(body, true, controller.signal));
         if (mine !== seq) return;
       }

@@ -415,7 +415,7 @@ async function desktop(browser, results) {
   const foreign = log.requests.filter((u) => !u.startsWith(origin + "/") && !u.startsWith("data:"));
   ok(foreign.length === 0, "the page requests nothing from anywhere else", foreign);
   ok(log.errors.length === 0, "no script errors", log.errors);
-  const bad = log.console.filter((m) => !/status of 4\d\d/.test(m));   // the 400 above is logged by Chromium
+  const bad = log.console.filter((m) => !/status of 4\d\d/.test(m));   // the 400 and 422s above are logged by Chromium
   ok(bad.length === 0, "no console errors or CSP violations", bad);
   results.checks.desktop_requests = log.requests.length;
   await ctx.close();

@@ -47,6 +47,7 @@ done
 expect 2 "--frobnicate" train --frobnicate
 expect 2 "--frobnicate" predict some.png --frobnicate
 expect 2 "auto, int8, bf16 or f32" predict some.png --weights fp16
+expect 2 "--faint is part of the mnist pipeline" predict some.png --pipeline naive --faint
 expect 2 "none, preprocess or full" train --augment most
 expect 2 "--epochs" train --epochs 0
 for cmd in train predict eval variants; do
