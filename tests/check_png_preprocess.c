@@ -1675,9 +1675,8 @@ END_TEST
 
 /* Faint marks on quiet paper that are not writing, each stopped, even when
  * faint ink is asked for, by one of the tests faint ink must pass (named
- * below): on a 300x300 page at 200
- * with +-3 noise, all 25 grey levels deep, as deep as the faint digits
- * above. */
+ * below): on a 300x300 page at 200 with +-3 noise, all 25 grey levels
+ * deep, as deep as the faint digits above. */
 START_TEST(test_faint_marks_stay_blank)
 {
     const int side = 300;

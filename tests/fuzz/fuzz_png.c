@@ -72,10 +72,10 @@ static void fuzz_png(const uint8_t *data, size_t size)
 
 /* Raw pixels: width = 1 + b0 % 96, height = 1 + b1 % 96, channels 1 or 4
  * (bit 0 of b3), deskew (bit 1 of b3), read_faint (bit 2 of b3); b2 is
- * spare; the pixels are the rest
- * of the input, repeated to fill the image. Photos over ~2 Mpx (which the
- * preprocessing first block-averages) are left to the unit tests: under
- * ASan each one takes most of a second, which would starve the fuzzer. */
+ * spare; the pixels are the rest of the input, repeated to fill the
+ * image. Photos over ~2 Mpx (which the preprocessing first
+ * block-averages) are left to the unit tests: under ASan each one takes
+ * most of a second, which would starve the fuzzer. */
 static void fuzz_pixels(const uint8_t *data, size_t size)
 {
     if (size < 5)
