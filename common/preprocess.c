@@ -2594,12 +2594,305 @@ static int valid_input(const image *src)
     return (size_t)src->width <= MAX_PIXELS / (size_t)src->height;
 }
 
+/* ---- step 5b: a ring drawn round the digit ------------------------------ */
+
+/* People circle an answer on a form. A ring clear of the digit is a
+ * component of its own, which mark_frames drops; one that touches the
+ * digit is one component with it, and the network then sees a 0 with
+ * something inside. The ring is found as what lies outermost: on RING_RAYS
+ * rays from the centre of the ink's box out to the ellipse inscribed in
+ * that box, the outermost ink must lie near the ellipse (RING_OUTER_MIN of
+ * its radius or beyond) on nearly every ray (RING_MIN_COVER: a ring drawn
+ * round need not close), as a band thin next to the ellipse
+ * (RING_MAX_THICK of its smaller radius) and of even width (RING_EVEN_SHARE
+ * of those rays within RING_EVEN_WIDTH times its median). A digit's own
+ * outline fails that, except a 0's. What the ring encloses must then be a
+ * digit, not what a 0 holds: RING_INNER_SHARE of the ring's ink or more,
+ * with a main piece (RING_BODY_SHARE of it) that spans RING_INNER_SPAN of
+ * the ring's height, centred in it (RING_MAX_OFFSET: a 0's tail or the curl
+ * at its join is not), not lying along the ring (RING_MAX_AGAINST: the
+ * inner edge of a ring of uneven width, left standing), and broader across
+ * its main axis than RING_INNER_BREADTH stroke widths: a straight stroke in
+ * a ring is a slashed 0 as much as a circled 1 without its flag, and is
+ * left as it is. Only on pictures of at least MIN_SIDE_FOR_MAP a side,
+ * like the other clutter tests: a smaller one is a crop of the digit. */
+#define RING_RAYS 120
+#define RING_RAY_STRIDE 37
+#define RING_MIN_SIDE 10          /* smaller radius, px: fewer leaves rays too coarse */
+#define RING_OUTER_MIN 0.8
+#define RING_MIN_COVER 0.85
+#define RING_EVEN_WIDTH 1.6
+#define RING_EVEN_SHARE 0.6
+#define RING_NEAR_RAYS (RING_RAYS / 12)   /* either side: 30 degrees */
+#define RING_OWN_WIDTH 1.6
+#define RING_MAX_THICK 0.3
+#define RING_INNER_SHARE 0.15
+#define RING_INNER_SPAN 0.5
+#define RING_MAX_OFFSET 0.25
+#define RING_INNER_BREADTH 3.5
+#define RING_BODY_SHARE 0.5
+#define RING_PIECE_SHARE 0.15
+#define RING_MAX_AGAINST 0.25
+
+#define RING_CUT UINT32_MAX
+
+typedef struct {
+    double cx, cy, a, b;          /* the ellipse inscribed in the ink's box */
+    double cut[RING_RAYS];        /* ink beyond this radius (of the ellipse's) is ring */
+    uint32_t *piece;              /* per crop pixel: RING_CUT, a piece's label or 0 */
+    size_t *piece_size;           /* by label */
+    size_t min_piece;             /* pieces smaller than this are slivers of the ring */
+} ring_fit;
+
+static int crop_seed_at(const crop *cr, double x, double y)
+{
+    if (x < -0.5 || y < -0.5)
+        return 0;
+    int ix = (int)(x + 0.5), iy = (int)(y + 0.5);   /* rounds: both are >= 0 here */
+    return ix < cr->w && iy < cr->h && cr->seed[(size_t)iy * (size_t)cr->w + (size_t)ix];
+}
+
+static int compare_doubles(const void *pa, const void *pb)
+{
+    double a = *(const double *)pa, b = *(const double *)pb;
+    return (a > b) - (a < b);
+}
+
+/* The ray a pixel's centre lies on, and its radius as a share of the
+ * ellipse's in that direction. */
+static int ring_ray_of(const ring_fit *f, int x, int y, double *radius)
+{
+    double u = ((double)x - f->cx) / f->a, v = ((double)y - f->cy) / f->b;
+    *radius = sqrt(u * u + v * v);
+    double t = atan2(v, u);
+    int k = (int)lround(t / (2.0 * PI) * RING_RAYS);
+    return ((k % RING_RAYS) + RING_RAYS) % RING_RAYS;
+}
+
+/* 1 when the seeds inside box hold a ring round more ink (see above), with
+ * *f set to where the ring lies. */
+RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit *f)
+{
+    f->cx = (box.x0 + box.x1) / 2.0;
+    f->cy = (box.y0 + box.y1) / 2.0;
+    f->a = (box.x1 - box.x0 + 1) / 2.0;
+    f->b = (box.y1 - box.y0 + 1) / 2.0;
+    if (f->a < RING_MIN_SIDE || f->b < RING_MIN_SIDE)
+        return 0;
+    double outer[RING_RAYS], thick[RING_RAYS], sorted[RING_RAYS];
+    int covered = 0, missed = 0;
+    for (int i = 0; i < RING_RAYS; i++) {
+        /* Rays taken all round from the first (a stride coprime to their
+         * number), so that a shape open on one side is found out early. */
+        int k = (i * RING_RAY_STRIDE) % RING_RAYS;
+        double t = 2.0 * PI * k / RING_RAYS;
+        double ex = f->a * cos(t), ey = f->b * sin(t), len = sqrt(ex * ex + ey * ey);
+        double ds = 0.5 / len, s = 1.0 + 1.0 / len;
+        f->cut[k] = 2.0;   /* no ring on this ray (yet) */
+        outer[k] = thick[k] = 0;
+        /* Most pictures hold no ring, and most of their rays find no ink
+         * near the ellipse: those rays stop there, and the search as soon
+         * as too many have. */
+        while (s >= RING_OUTER_MIN && !crop_seed_at(cr, f->cx + s * ex, f->cy + s * ey))
+            s -= ds;
+        if (s < RING_OUTER_MIN) {
+            if (++missed > RING_RAYS - RING_MIN_COVER * RING_RAYS)
+                return 0;
+            continue;
+        }
+        outer[k] = s;
+        while (s > 0 && crop_seed_at(cr, f->cx + s * ex, f->cy + s * ey))
+            s -= ds;
+        thick[k] = (outer[k] - (s > 0 ? s : 0)) * len;
+        sorted[covered++] = thick[k];
+    }
+    if (covered < RING_MIN_COVER * RING_RAYS)
+        return 0;
+    qsort(sorted, (size_t)covered, sizeof *sorted, compare_doubles);
+    double width = sorted[covered / 2];
+    if (width > RING_MAX_THICK * (f->a < f->b ? f->a : f->b))
+        return 0;
+    int even = 0;
+    for (int k = 0; k < RING_RAYS; k++) {
+        if (outer[k] < RING_OUTER_MIN)
+            continue;
+        even += thick[k] <= RING_EVEN_WIDTH * width;
+        /* Where the digit runs into the ring the band is thicker: only the
+         * ring's own width (and a pixel) goes. That width is the median of
+         * the rays nearby, since a ray crosses a ring slantwise, and the
+         * more so the flatter the ring, where it bends away from round. */
+        double near[2 * RING_NEAR_RAYS + 1], thinnest = thick[k];
+        int m = 0;
+        for (int j = k - RING_NEAR_RAYS; j <= k + RING_NEAR_RAYS; j++) {
+            int jj = (j + RING_RAYS) % RING_RAYS;
+            if (outer[jj] >= RING_OUTER_MIN) {
+                near[m++] = thick[jj];
+                thinnest = thick[jj] < thinnest ? thick[jj] : thinnest;
+            }
+        }
+        double band = thick[k];
+        if (band > RING_OWN_WIDTH * thinnest) {   /* else under the median's limit too */
+            qsort(near, (size_t)m, sizeof *near, compare_doubles);
+            double own = RING_OWN_WIDTH * near[m / 2];
+            band = band < own ? band : own;
+        }
+        double t = 2.0 * PI * k / RING_RAYS;
+        double len = sqrt(f->a * cos(t) * f->a * cos(t) + f->b * sin(t) * f->b * sin(t));
+        f->cut[k] = outer[k] - (band + 1.0) / len;
+    }
+    if (even < RING_EVEN_SHARE * covered)
+        return 0;
+
+    /* What the ring encloses, piece by piece (8-connected): a digit is one
+     * or two big pieces, while a ring of uneven width leaves slivers of
+     * its inner edge inside the cut, which must not pass for a digit. */
+    size_t n = (size_t)cr->w * (size_t)cr->h, ring = 0, inner = 0;
+    f->piece = arena_zalloc(mem, n * sizeof *f->piece);
+    uint32_t *stack = arena_alloc(mem, n * sizeof *stack);
+    if (!f->piece || !stack)
+        return 0;   /* no memory for the test: no ring, as before it */
+    for (int y = box.y0; y <= box.y1; y++)
+        for (int x = box.x0; x <= box.x1; x++) {
+            size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
+            if (!cr->seed[i])
+                continue;
+            double r;
+            int k = ring_ray_of(f, x, y, &r);
+            if (r > f->cut[k]) {
+                ring++;
+                f->piece[i] = RING_CUT;
+            } else {
+                inner++;
+            }
+        }
+    if (inner == 0 || (double)inner < RING_INNER_SHARE * (double)ring)
+        return 0;
+    /* Pieces get labels from 1 (at most one per inner pixel); the largest
+     * is the digit's body. */
+    f->piece_size = arena_alloc(mem, (inner + 1) * sizeof *f->piece_size);
+    if (!f->piece_size)
+        return 0;   /* as above */
+    uint32_t label = 0, body = 0;
+    size_t best_size = 0;
+    for (int y = box.y0; y <= box.y1; y++)
+        for (int x = box.x0; x <= box.x1; x++) {
+            size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
+            if (!cr->seed[i] || f->piece[i])
+                continue;
+            size_t top = 0, size = 0;
+            f->piece[i] = ++label;
+            stack[top++] = (uint32_t)i;
+            while (top > 0) {
+                size_t j = stack[--top];
+                int jx = (int)(j % (size_t)cr->w), jy = (int)(j / (size_t)cr->w);
+                size++;
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int nx = jx + dx, ny = jy + dy;
+                        if (nx < box.x0 || nx > box.x1 || ny < box.y0 || ny > box.y1)
+                            continue;
+                        size_t q = (size_t)ny * (size_t)cr->w + (size_t)nx;
+                        if (cr->seed[q] && !f->piece[q]) {
+                            f->piece[q] = label;
+                            stack[top++] = (uint32_t)q;
+                        }
+                    }
+            }
+            f->piece_size[label] = size;
+            if (size > best_size) {
+                best_size = size;
+                body = label;
+            }
+        }
+    if ((double)best_size < RING_BODY_SHARE * (double)inner)
+        return 0;
+    /* The body's extent, centre and breadth across its main axis (for a
+     * single stroke, about its width). */
+    double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
+    rect in = rect_empty();
+    for (int y = box.y0; y <= box.y1; y++)
+        for (int x = box.x0; x <= box.x1; x++)
+            if (f->piece[(size_t)y * (size_t)cr->w + (size_t)x] == body) {
+                rect_add(&in, x, y);
+                sx += x;
+                sy += y;
+                sxx += (double)x * x;
+                syy += (double)y * y;
+                sxy += (double)x * y;
+            }
+    if (in.y1 - in.y0 + 1 < RING_INNER_SPAN * 2.0 * f->b ||
+        fabs((in.x0 + in.x1) / 2.0 - f->cx) > RING_MAX_OFFSET * f->a ||
+        fabs((in.y0 + in.y1) / 2.0 - f->cy) > RING_MAX_OFFSET * f->b)
+        return 0;
+    /* The body's own stroke width, twice its area over its outline; and
+     * how much of it lies against the ring (4-neighbours cut away), which
+     * for a ring's inner edge left standing is all of it. */
+    size_t outline = 0, against = 0;
+    for (int y = box.y0; y <= box.y1; y++)
+        for (int x = box.x0; x <= box.x1; x++) {
+            size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
+            if (f->piece[i] != body)
+                continue;
+            uint32_t nb[4] = {x > 0 ? f->piece[i - 1] : 0, x < cr->w - 1 ? f->piece[i + 1] : 0,
+                              y > 0 ? f->piece[i - (size_t)cr->w] : 0,
+                              y < cr->h - 1 ? f->piece[i + (size_t)cr->w] : 0};
+            int touches = 0;
+            for (int k = 0; k < 4; k++) {
+                outline += nb[k] != body;
+                touches |= nb[k] == RING_CUT;
+            }
+            against += (size_t)touches;
+        }
+    if ((double)against > RING_MAX_AGAINST * (double)best_size)
+        return 0;
+    double body_width = 2.0 * (double)best_size / (double)outline;
+    double m = (double)best_size, mx = sx / m, my = sy / m;
+    double cxx = sxx / m - mx * mx, cyy = syy / m - my * my, cxy = sxy / m - mx * my;
+    double root = sqrt(((cxx - cyy) / 2.0) * ((cxx - cyy) / 2.0) + cxy * cxy);
+    double minor = (cxx + cyy) / 2.0 - root;
+    f->min_piece = (size_t)(RING_PIECE_SHARE * (double)best_size);
+    /* Against the wider of the ring's and the body's own strokes. */
+    double stroke = width > body_width ? width : body_width;
+    return minor > 0 && sqrt(12.0 * minor) >= RING_INNER_BREADTH * stroke;
+}
+
+/* Takes the ring out of the crop: everything beyond the cut and the slivers
+ * of it inside, then every fringe pixel left with no seed near it.
+ * Recomputes the ink's area and box. */
+RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, double *area,
+                                   rect *box)
+{
+    for (int y = 0; y < cr->h; y++)
+        for (int x = 0; x < cr->w; x++) {
+            size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
+            double r;
+            int k = ring_ray_of(f, x, y, &r);
+            uint32_t p = f->piece[i];
+            int sliver = p == RING_CUT || (p != 0 && f->piece_size[p] < f->min_piece);
+            if (sliver || (!cr->seed[i] && r > f->cut[k])) {
+                cr->seed[i] = 0;
+                cr->v[i] = 0.0f;
+            }
+        }
+    uint8_t *near = arena_alloc(mem, (size_t)cr->w * (size_t)cr->h);
+    if (!near || fringe_mask(cr, near, mem) != 0)
+        return -1;
+    double sum = 0;
+    for (size_t i = 0; i < (size_t)cr->w * (size_t)cr->h; i++) {
+        if (!near[i])
+            cr->v[i] = 0.0f;
+        sum += cr->v[i];
+    }
+    *area = sum;
+    return crop_ink_box(cr, mem, box);
+}
+
 /* Builds the crop for the kept ink: intensities with fringe, then stroke
  * widening when needed. *src_box receives the ink box in source pixels,
  * *box the same in crop pixels. */
 static preprocess_status build_crop(const uint8_t *d, const components *c, int w, int h,
-                                    rect kept, ink_ramp ramp, arena *mem, crop *cr,
-                                    rect *src_box, rect *box)
+                                    rect kept, ink_ramp ramp, int look_for_ring, arena *mem,
+                                    crop *cr, rect *src_box, rect *box, int *ringed)
 {
     rect grow = {kept.x0 - FRINGE_PX, kept.y0 - FRINGE_PX, kept.x1 + FRINGE_PX,
                  kept.y1 + FRINGE_PX};
@@ -2613,6 +2906,14 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
         return PREPROCESS_NO_MEMORY;
     if (rect_is_empty(ink))
         return PREPROCESS_BLANK;
+    ring_fit fit;
+    if (look_for_ring && find_ring(&base, ink, mem, &fit)) {
+        if (erase_ring(&base, &fit, mem, &area, &ink) != 0)
+            return PREPROCESS_NO_MEMORY;
+        if (rect_is_empty(ink))
+            return PREPROCESS_BLANK;
+        *ringed = 1;
+    }
     *src_box = (rect){ink.x0 + base.x0, ink.y0 + base.y0, ink.x1 + base.x0, ink.y1 + base.y0};
 
     double r = widen_radius(stroke_width(area, seed_edges(&base)), rect_long_side(ink));
@@ -2688,7 +2989,9 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, 
     }
     ink_ramp ramp = choose_ramp(v, w, &c, dhist, lv.threshold);
     rect src_box;
-    preprocess_status st = build_crop(v, &c, w, h, kept, ramp, mem, cr, &src_box, box);
+    int map_sized = w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP;
+    preprocess_status st =
+        build_crop(v, &c, w, h, kept, ramp, map_sized, mem, cr, &src_box, box, &info->ring);
     if (st == PREPROCESS_OK) {
         info->box_x = src_box.x0 < 0 ? 0 : src_box.x0;
         info->box_y = src_box.y0 < 0 ? 0 : src_box.y0;

@@ -1926,6 +1926,66 @@ START_TEST(test_printed_box_around_the_digit)
 }
 END_TEST
 
+/* An ellipse rx x ry px round (cx, cy), drawn with a round pen. */
+static void draw_ring(image *img, double cx, double cy, double rx, double ry, double pen,
+                      double ink)
+{
+    double height = 2 * ry;
+    shape ring = {.n = 0, .width = 2 * rx / height};
+    const int k = 72;
+    for (int i = 0; i < k; i++) {
+        double a0 = 2 * PI * i / k, a1 = 2 * PI * (i + 1) / k;
+        add_seg(&ring, (rx + rx * cos(a0)) / height, 0.5 + 0.5 * sin(a0),
+                (rx + rx * cos(a1)) / height, 0.5 + 0.5 * sin(a1));
+    }
+    draw_over(img, &ring, cx - rx, cy - ry, height, pen, ink);
+}
+
+/* A digit circled on a form, the ring touching it: the ring is taken out
+ * and the digit read alone. A 0 circled keeps its own ring. What a ring
+ * must not be taken for: a big 0, and a 0 slashed through, which would be a
+ * circled 1 without its flag and stays the 0 it was. */
+START_TEST(test_ring_round_the_digit)
+{
+    static const struct {
+        int digit, ringed, slash;
+        double cx, cy, rx, ry;   /* the ring, px; rx 0: none */
+    } cases[] = {
+        {7, 1, 0, 125, 132, 72, 72},   /* touching the end of the 7's bar */
+        {1, 1, 0, 130, 133, 48, 66},   /* its flag tells it from a slash */
+        {0, 1, 0, 130, 130, 62, 62},   /* touching the 0 at its top and bottom */
+        {0, 0, 0, 0, 0, 0, 0},
+        {0, 0, 1, 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 260, 260, 1), 0);
+        memset(img.pixels, 245, 260 * 260);
+        int d = cases[i].digit;
+        shape sh = shape_for(d);
+        double h = 110, ox = 130 - sh.width * h / 2, oy = 75;
+        draw_over(&img, &sh, ox, oy, h, 7, 20);
+        if (cases[i].rx > 0)
+            draw_ring(&img, cases[i].cx, cases[i].cy, cases[i].rx, cases[i].ry, 6, 20);
+        if (cases[i].slash) {
+            shape slash = {.n = 0, .width = 0.5};
+            add_seg(&slash, 0.5, 0.1, 0.0, 0.9);
+            draw_over(&img, &slash, 130 - 0.25 * h, oy, h, 7, 20);
+        }
+        char what[64];
+        snprintf(what, sizeof what, "%d%s%s", d, cases[i].rx > 0 ? " circled" : "",
+                 cases[i].slash ? " slashed" : "");
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+        ck_assert_msg(info.ring == cases[i].ringed, "%s: ring %d", what, info.ring);
+        if (cases[i].ringed)
+            assert_found_digit(&img, d, ox, oy, h, 7, what);
+        image_free(&img);
+    }
+}
+END_TEST
+
 /* A digit underlined apart from it: the line is wider than the digit and
  * under it, and would otherwise squash the digit into the top of the box. */
 START_TEST(test_underline_ignored)
@@ -2385,6 +2445,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_fat_light_digit_and_cut_digit_kept);
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
+    tcase_add_test(tc, test_ring_round_the_digit);
     tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
     tcase_add_test(tc, test_thick_stroke_stays_solid);

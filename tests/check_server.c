@@ -782,6 +782,7 @@ START_TEST(test_predict_explain)
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(ex, "preprocess");
     ck_assert(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(pp, "inverted")));
     ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(pp, "box")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pp, "ring")));
     cJSON_Delete(j);
     resp_free(&r);
 

@@ -395,6 +395,8 @@ static void digest_category(const category *c, pp_fn fn, uint8_t digest[32], siz
                 put_u32(&s, (uint32_t)info.shadow);
                 put_u32(&s, (uint32_t)info.faint);
             }
+            if (info.ring)
+                put_u32(&s, 0x72696e67u);   /* "ring" */
         }
     }
     sha256_final(&s, digest);
