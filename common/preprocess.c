@@ -592,6 +592,97 @@ RARELY_TAKEN static int measure_enclosure(const uint8_t *v, uint8_t flip, int w,
     return 0;
 }
 
+/* ---- sheet shape --------------------------------------------------------
+ * What the paper encloses together with the paper itself (every pixel not
+ * joined to the border's dark) is, for a sheet, a rectangle: the sheet, cut
+ * by the picture's edges where it runs past them, seen square on or turned.
+ * For a fat light digit it is the digit with its holes filled, a rounded
+ * blob: an oval fills pi/4 of the smallest rectangle round it, and other
+ * digits less. sheet_fill gives that share: the pixels not outside over the
+ * area of the smallest rectangle, at any angle, holding them (its sides
+ * run along an edge of their convex hull). */
+static double cross3(const int *o, const int *a, const int *b)
+{
+    return (double)(a[0] - o[0]) * (double)(b[1] - o[1]) -
+           (double)(a[1] - o[1]) * (double)(b[0] - o[0]);
+}
+
+RARELY_TAKEN static double sheet_fill(const uint8_t *outside, int w, int h, arena *mem)
+{
+    /* Each row's first and last pixel not outside hold the hull; in row
+     * order they are already sorted by y, as the monotone chain needs. */
+    int *pt = arena_alloc(mem, (size_t)h * 4 * sizeof *pt);
+    int *hull = arena_alloc(mem, ((size_t)h * 2 + 1) * 2 * sizeof *hull);
+    if (!pt || !hull)
+        return 0.0;
+    size_t np = 0, filled = 0;
+    for (int y = 0; y < h; y++) {
+        const uint8_t *row = outside + (size_t)y * (size_t)w;
+        int x0 = 0, x1 = w - 1;
+        while (x0 < w && row[x0])
+            x0++;
+        if (x0 == w)
+            continue;
+        while (row[x1])
+            x1--;
+        for (int x = x0; x <= x1; x++)
+            filled += !row[x];
+        pt[2 * np] = x0;
+        pt[2 * np + 1] = y;
+        np++;
+        if (x1 != x0) {
+            pt[2 * np] = x1;
+            pt[2 * np + 1] = y;
+            np++;
+        }
+    }
+    if (np < 3 || filled == 0)
+        return 0.0;
+    /* Andrew's monotone chain over points sorted by (y, x). */
+    size_t k = 0;
+    for (size_t i = 0; i < np; i++) {
+        while (k >= 2 && cross3(&hull[2 * (k - 2)], &hull[2 * (k - 1)], &pt[2 * i]) <= 0)
+            k--;
+        hull[2 * k] = pt[2 * i];
+        hull[2 * k + 1] = pt[2 * i + 1];
+        k++;
+    }
+    for (size_t i = np - 1, lower = k + 1; i-- > 0;) {
+        while (k >= lower && cross3(&hull[2 * (k - 2)], &hull[2 * (k - 1)], &pt[2 * i]) <= 0)
+            k--;
+        hull[2 * k] = pt[2 * i];
+        hull[2 * k + 1] = pt[2 * i + 1];
+        k++;
+    }
+    k--;   /* the last point repeats the first */
+    if (k < 3)
+        return 0.0;
+    /* The smallest rectangle along each hull edge. Pixel centres span one
+     * pixel less than the pixels do: a pixel is added to each extent. */
+    double best = -1.0;
+    for (size_t e = 0; e < k; e++) {
+        const int *a = &hull[2 * e], *b = &hull[2 * ((e + 1) % k)];
+        double dx = b[0] - a[0], dy = b[1] - a[1], len = sqrt(dx * dx + dy * dy);
+        if (len == 0.0)
+            continue;
+        dx /= len;
+        dy /= len;
+        double u0 = 0, u1 = 0, v0 = 0, v1 = 0;
+        for (size_t i = 0; i < k; i++) {
+            double px = hull[2 * i] - a[0], py = hull[2 * i + 1] - a[1];
+            double u = px * dx + py * dy, v = -px * dy + py * dx;
+            u0 = u < u0 ? u : u0;
+            u1 = u > u1 ? u : u1;
+            v0 = v < v0 ? v : v0;
+            v1 = v > v1 ? v : v1;
+        }
+        double area = (u1 - u0 + 1.0) * (v1 - v0 + 1.0);
+        if (best < 0 || area < best)
+            best = area;
+    }
+    return best > 0 ? (double)filled / best : 0.0;
+}
+
 /* Strokes: some ink, at least INK_MIN_SHARE of the picture, under
  * INK_MAX_WIDTH of the shorter side wide on average (twice the area over
  * the outline). */
@@ -601,13 +692,37 @@ static int are_strokes(const enclosure *e, int w, int h)
            2.0 * (double)e->area / (double)e->outline <= INK_MAX_WIDTH * (w < h ? w : h);
 }
 
-static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light,
+/* Strokes too wide for are_strokes, up to SHEET_INK_MAX_WIDTH of the
+ * shorter side, that the paper still holds as a written sheet: the paper
+ * with what it encloses fills SHEET_MIN_FILL of its smallest rectangle or
+ * more. Sheets on a desk or under a scanner's lid fill 0.91-1 of it (turned
+ * or clipped by the picture's edges), fat light digits on a dark ground at
+ * most 0.85 (an oval pi/4, a tight crop's edges a little more) whatever
+ * their strokes' width: the shape, not the width, tells thick marker on a
+ * sheet from a fat light 0 round a small hole. The width is still capped:
+ * a light digit that is itself a rectangle (a boxy or display-font 0)
+ * fills its rectangle as a sheet does, and only its hole's width, wider
+ * than strokes, then tells it apart. */
+#define SHEET_INK_MAX_WIDTH 0.12
+#define SHEET_MIN_FILL 0.88
+
+static int are_sheet_strokes(const enclosure *e, int w, int h, const uint8_t *outside,
+                             arena *mem)
+{
+    return e->area >= INK_MIN_SHARE * (double)w * (double)h && e->outline > 0 &&
+           2.0 * (double)e->area / (double)e->outline <= SHEET_INK_MAX_WIDTH * (w < h ? w : h) &&
+           sheet_fill(outside, w, h, mem) >= SHEET_MIN_FILL;
+}
+
+/* With sheet, dark strokes (flip 0) may also be wider on a rectangle of
+ * paper: see are_sheet_strokes. */
+static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light, int sheet,
                             enclosure_scratch *scratch, arena *mem)
 {
     enclosure e;
     if (measure_enclosure(v, flip, w, h, light, 0, scratch, mem, &e) != 0)
         return 0;   /* no memory for the test: no sheet, as before it */
-    return are_strokes(&e, w, h);
+    return are_strokes(&e, w, h) || (sheet && are_sheet_strokes(&e, w, h, scratch->outside, mem));
 }
 
 /* A sheet under half of a photo on a darker desk: the desk is the border
@@ -629,13 +744,18 @@ RARELY_TAKEN static int holds_written_sheet(const uint8_t *v, int w, int h, int 
                                             enclosure_scratch *scratch, arena *mem)
 {
     enclosure e;
-    if (measure_enclosure(v, 0, w, h, light, 1, scratch, mem, &e) != 0 || !are_strokes(&e, w, h) ||
-        e.paper_outline == 0)
+    if (measure_enclosure(v, 0, w, h, light, 1, scratch, mem, &e) != 0)
         return 0;
-    double stroke_width = 2.0 * (double)e.area / (double)e.outline;
-    double paper_width = 2.0 * (double)e.paper_area / (double)e.paper_outline;
-    return paper_width >= SHEET_WIDTH_RATIO * stroke_width &&
-           (double)e.span_gaps <= SHEET_MAX_GAPS * (double)e.area;
+    if (are_strokes(&e, w, h) && e.paper_outline > 0) {
+        double stroke_width = 2.0 * (double)e.area / (double)e.outline;
+        double paper_width = 2.0 * (double)e.paper_area / (double)e.paper_outline;
+        if (paper_width >= SHEET_WIDTH_RATIO * stroke_width &&
+            (double)e.span_gaps <= SHEET_MAX_GAPS * (double)e.area)
+            return 1;
+    }
+    /* Thick marker leaves too little paper round it for the width ratio;
+     * a rectangle of paper is a sheet all the same. */
+    return are_sheet_strokes(&e, w, h, scratch->outside, mem);
 }
 
 /* A border whose levels spread this far is lit two ways (a hard shadow
@@ -680,8 +800,9 @@ static int ink_is_dark(const uint8_t *v, int w, int h, const uint32_t *hist, int
     return border.high - border.low >= TWO_LIGHTS_SPREAD && w >= MIN_SIDE_FOR_MAP &&
            h >= MIN_SIDE_FOR_MAP && below >= INK_BEYOND_MIN &&
            below >= INK_BEYOND_RATIO * (above > 0 ? above : 0) &&
-           encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, scratch, mem) &&
-           !encloses_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2, scratch, mem);
+           encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, 0, scratch, mem) &&
+           !encloses_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2, 0, scratch,
+                             mem);
 }
 
 /* ---- step 3: background and contrast ----------------------------------- */
@@ -3046,7 +3167,7 @@ static preprocess_status run_pipeline(const image *src, const preprocess_options
     int map_sized = w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP;
     int median = hist_quantile(vhist, n, 0.5);
     if (paper < LIGHT_PAPER && map_sized && median >= LIGHT_PAPER &&
-        encloses_strokes(v, 0, w, h, LIGHT_PAPER, &scratch, mem))
+        encloses_strokes(v, 0, w, h, LIGHT_PAPER, 1, &scratch, mem))
         paper = median;
     info->inverted = ink_is_dark(v, w, h, vhist, paper, border, &scratch, mem);
     /* A smaller sheet, under half the picture: only where the ink would

@@ -1859,6 +1859,31 @@ START_TEST(test_small_sheet_on_a_desk)
 }
 END_TEST
 
+/* A 0 in thick marker on a sheet, the desk showing along two sides: its
+ * strokes, over a tenth of the picture wide, are too wide to pass for
+ * writing by width alone, yet the sheet is a rectangle, which a fat light
+ * 0 round a small hole is not: that one stays light ink on a dark ground. */
+START_TEST(test_thick_marker_on_a_framed_sheet)
+{
+    for (int light_digit = 0; light_digit <= 1; light_digit++) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 220, 220, 1), 0);
+        memset(img.pixels, light_digit ? 25 : 60, 220 * 220);
+        if (!light_digit)
+            fill_rect(&img, 24, 0, 219, 195, 236);   /* the sheet */
+        shape zero = shape_zero();
+        draw_over(&img, &zero, 85, 45, 130, 28, light_digit ? 240 : 20);
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        const char *what = light_digit ? "a fat light 0 on black" : "a marker 0 on a framed sheet";
+        ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+        ck_assert_msg(info.inverted == !light_digit, "%s: inverted %d", what, info.inverted);
+        assert_looks_like(0, out, assert_mnist_like(out, what), what);
+        image_free(&img);
+    }
+}
+END_TEST
+
 /* The other side of it: a fat light digit on a dark ground, covering more
  * than half the picture, is ink (a sheet would hold written strokes, and
  * the 2 encloses nothing); and a digit cut by the picture's edge stays the
@@ -2442,6 +2467,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_hard_shadow_across_the_page);
     tcase_add_test(tc, test_two_level_borders_keep_light_ink);
     tcase_add_test(tc, test_small_sheet_on_a_desk);
+    tcase_add_test(tc, test_thick_marker_on_a_framed_sheet);
     tcase_add_test(tc, test_fat_light_digit_and_cut_digit_kept);
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
