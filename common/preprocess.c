@@ -2762,7 +2762,8 @@ typedef struct {
     double cut[RING_RAYS];        /* ink beyond this radius (of the ellipse's) is ring */
     uint32_t *piece;              /* per crop pixel: RING_CUT, a piece's label or 0 */
     size_t *piece_size;           /* by label */
-    size_t min_piece;             /* pieces smaller than this are slivers of the ring */
+    uint8_t *piece_on_cut;        /* by label: 1 when it touches what is cut */
+    size_t min_piece;             /* smaller pieces on the cut are slivers of the ring */
 } ring_fit;
 
 static int crop_seed_at(const crop *cr, double x, double y)
@@ -2791,7 +2792,7 @@ static int ring_ray_of(const ring_fit *f, int x, int y, double *radius)
 }
 
 /* 1 when the seeds inside box hold a ring round more ink (see above), with
- * *f set to where the ring lies. */
+ * *f set to where the ring lies; 0 when not; -1 when out of memory. */
 RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit *f)
 {
     f->cx = (box.x0 + box.x1) / 2.0;
@@ -2800,7 +2801,7 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
     f->b = (box.y1 - box.y0 + 1) / 2.0;
     if (f->a < RING_MIN_SIDE || f->b < RING_MIN_SIDE)
         return 0;
-    double outer[RING_RAYS], thick[RING_RAYS], sorted[RING_RAYS];
+    double outer[RING_RAYS] = {0}, thick[RING_RAYS] = {0}, sorted[RING_RAYS];
     int covered = 0, missed = 0;
     for (int i = 0; i < RING_RAYS; i++) {
         /* Rays taken all round from the first (a stride coprime to their
@@ -2866,12 +2867,12 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
 
     /* What the ring encloses, piece by piece (8-connected): a digit is one
      * or two big pieces, while a ring of uneven width leaves slivers of
-     * its inner edge inside the cut, which must not pass for a digit. */
+     * its inner edge against the cut, which must not pass for a digit. */
     size_t n = (size_t)cr->w * (size_t)cr->h, ring = 0, inner = 0;
     f->piece = arena_zalloc(mem, n * sizeof *f->piece);
     uint32_t *stack = arena_alloc(mem, n * sizeof *stack);
     if (!f->piece || !stack)
-        return 0;   /* no memory for the test: no ring, as before it */
+        return -1;
     for (int y = box.y0; y <= box.y1; y++)
         for (int x = box.x0; x <= box.x1; x++) {
             size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
@@ -2891,8 +2892,9 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
     /* Pieces get labels from 1 (at most one per inner pixel); the largest
      * is the digit's body. */
     f->piece_size = arena_alloc(mem, (inner + 1) * sizeof *f->piece_size);
-    if (!f->piece_size)
-        return 0;   /* as above */
+    f->piece_on_cut = arena_zalloc(mem, inner + 1);
+    if (!f->piece_size || !f->piece_on_cut)
+        return -1;
     uint32_t label = 0, body = 0;
     size_t best_size = 0;
     for (int y = box.y0; y <= box.y1; y++)
@@ -2913,6 +2915,8 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
                         if (nx < box.x0 || nx > box.x1 || ny < box.y0 || ny > box.y1)
                             continue;
                         size_t q = (size_t)ny * (size_t)cr->w + (size_t)nx;
+                        if (f->piece[q] == RING_CUT)
+                            f->piece_on_cut[label] = 1;
                         if (cr->seed[q] && !f->piece[q]) {
                             f->piece[q] = label;
                             stack[top++] = (uint32_t)q;
@@ -2979,7 +2983,9 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
 
 /* Takes the ring out of the crop: everything beyond the cut and the slivers
  * of it inside, then every fringe pixel left with no seed near it.
- * Recomputes the ink's area and box. */
+ * Recomputes the ink's area and box. The area is summed in row-major order
+ * as fill_crop's exact sum is, so the stroke width computed from it is the
+ * one fill_crop would give for the same intensities. */
 RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, double *area,
                                    rect *box)
 {
@@ -2989,7 +2995,8 @@ RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, doub
             double r;
             int k = ring_ray_of(f, x, y, &r);
             uint32_t p = f->piece[i];
-            int sliver = p == RING_CUT || (p != 0 && f->piece_size[p] < f->min_piece);
+            int sliver = p == RING_CUT || (p != 0 && f->piece_on_cut[p] &&
+                                           f->piece_size[p] < f->min_piece);
             if (sliver || (!cr->seed[i] && r > f->cut[k])) {
                 cr->seed[i] = 0;
                 cr->v[i] = 0.0f;
@@ -3028,7 +3035,10 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
     if (rect_is_empty(ink))
         return PREPROCESS_BLANK;
     ring_fit fit;
-    if (look_for_ring && find_ring(&base, ink, mem, &fit)) {
+    int ring = look_for_ring ? find_ring(&base, ink, mem, &fit) : 0;
+    if (ring < 0)
+        return PREPROCESS_NO_MEMORY;
+    if (ring) {
         if (erase_ring(&base, &fit, mem, &area, &ink) != 0)
             return PREPROCESS_NO_MEMORY;
         if (rect_is_empty(ink))

@@ -9,6 +9,7 @@
  * and each one stands for one format feature (a colour type, a bit depth,
  * interlacing, a chunk) rather than for realistic content.
  */
+#include <math.h>
 #include <png.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -70,10 +71,20 @@ static double seven(int x, int y, int side)
     return 0;
 }
 
+/* A ring drawn round the 7 above, touching the end of its bar, as an
+ * answer is circled on a form: the preprocessing's ring search runs on it
+ * (it needs 48 px a side). */
+static double ring(int x, int y, int side)
+{
+    double u = ((x + 0.5) / side - 0.50) / 0.38, v = ((y + 0.5) / side - 0.53) / 0.42;
+    double r = sqrt(u * u + v * v);
+    return r > 0.93 && r < 1.07 ? 1 : 0;
+}
+
 /* Writes a w x h picture of a 7 in the given PNG format. dark: dark ink on
- * light paper. extra: add a tEXt chunk and a zTXt chunk. */
+ * light paper. extra: add a tEXt chunk and a zTXt chunk. ringed: circle it. */
 static void png_seed(const char *name, int w, int h, int color_type, int depth, int interlace,
-                     int dark, int extra, int trns)
+                     int dark, int extra, int trns, int ringed)
 {
     membuf m = {0};
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
@@ -127,6 +138,8 @@ static void png_seed(const char *name, int w, int h, int color_type, int depth, 
         uint8_t *row = rows[y] = all + (size_t)y * rowbytes;
         for (int x = 0; x < w; x++) {
             double ink = seven(x, y, w < h ? w : h);
+            if (ringed && ring(x, y, w < h ? w : h) > ink)
+                ink = 1;
             int level = (int)((dark ? 1.0 - ink : ink) * maxv + 0.5);
             for (int c = 0; c < channels; c++) {
                 int v = level;
@@ -374,19 +387,20 @@ int main(int argc, char **argv)
     root = argv[1];
     mkdir(root, 0755);
 
-    png_seed("grey8-28.png", 28, 28, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 0, 0, 0);
-    png_seed("grey1-dark-16.png", 16, 16, PNG_COLOR_TYPE_GRAY, 1, PNG_INTERLACE_NONE, 1, 0, 0);
-    png_seed("grey2-20.png", 20, 20, PNG_COLOR_TYPE_GRAY, 2, PNG_INTERLACE_NONE, 1, 0, 0);
-    png_seed("grey4-interlaced-20.png", 20, 20, PNG_COLOR_TYPE_GRAY, 4, PNG_INTERLACE_ADAM7, 1, 0, 0);
-    png_seed("grey16-trns-16.png", 16, 16, PNG_COLOR_TYPE_GRAY, 16, PNG_INTERLACE_NONE, 1, 0, 1);
-    png_seed("ga8-16.png", 16, 16, PNG_COLOR_TYPE_GRAY_ALPHA, 8, PNG_INTERLACE_NONE, 1, 0, 0);
-    png_seed("rgb8-text-16.png", 16, 16, PNG_COLOR_TYPE_RGB, 8, PNG_INTERLACE_NONE, 1, 1, 0);
-    png_seed("rgb16-interlaced-12.png", 12, 12, PNG_COLOR_TYPE_RGB, 16, PNG_INTERLACE_ADAM7, 0, 0, 1);
-    png_seed("rgba8-canvas-20.png", 20, 20, PNG_COLOR_TYPE_RGB_ALPHA, 8, PNG_INTERLACE_NONE, 1, 0, 0);
-    png_seed("rgba16-12.png", 12, 12, PNG_COLOR_TYPE_RGB_ALPHA, 16, PNG_INTERLACE_NONE, 0, 0, 0);
-    png_seed("pal2-trns-16.png", 16, 16, PNG_COLOR_TYPE_PALETTE, 2, PNG_INTERLACE_NONE, 0, 0, 1);
-    png_seed("pal8-interlaced-9x31.png", 9, 31, PNG_COLOR_TYPE_PALETTE, 8, PNG_INTERLACE_ADAM7, 0, 1, 0);
-    png_seed("grey8-1x1.png", 1, 1, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 0, 0, 0);
+    png_seed("grey8-28.png", 28, 28, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 0, 0, 0, 0);
+    png_seed("grey1-dark-16.png", 16, 16, PNG_COLOR_TYPE_GRAY, 1, PNG_INTERLACE_NONE, 1, 0, 0, 0);
+    png_seed("grey2-20.png", 20, 20, PNG_COLOR_TYPE_GRAY, 2, PNG_INTERLACE_NONE, 1, 0, 0, 0);
+    png_seed("grey4-interlaced-20.png", 20, 20, PNG_COLOR_TYPE_GRAY, 4, PNG_INTERLACE_ADAM7, 1, 0, 0, 0);
+    png_seed("grey16-trns-16.png", 16, 16, PNG_COLOR_TYPE_GRAY, 16, PNG_INTERLACE_NONE, 1, 0, 1, 0);
+    png_seed("ga8-16.png", 16, 16, PNG_COLOR_TYPE_GRAY_ALPHA, 8, PNG_INTERLACE_NONE, 1, 0, 0, 0);
+    png_seed("rgb8-text-16.png", 16, 16, PNG_COLOR_TYPE_RGB, 8, PNG_INTERLACE_NONE, 1, 1, 0, 0);
+    png_seed("rgb16-interlaced-12.png", 12, 12, PNG_COLOR_TYPE_RGB, 16, PNG_INTERLACE_ADAM7, 0, 0, 1, 0);
+    png_seed("rgba8-canvas-20.png", 20, 20, PNG_COLOR_TYPE_RGB_ALPHA, 8, PNG_INTERLACE_NONE, 1, 0, 0, 0);
+    png_seed("rgba16-12.png", 12, 12, PNG_COLOR_TYPE_RGB_ALPHA, 16, PNG_INTERLACE_NONE, 0, 0, 0, 0);
+    png_seed("pal2-trns-16.png", 16, 16, PNG_COLOR_TYPE_PALETTE, 2, PNG_INTERLACE_NONE, 0, 0, 1, 0);
+    png_seed("pal8-interlaced-9x31.png", 9, 31, PNG_COLOR_TYPE_PALETTE, 8, PNG_INTERLACE_ADAM7, 0, 1, 0, 0);
+    png_seed("grey8-1x1.png", 1, 1, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 0, 0, 0, 0);
+    png_seed("grey8-circled-64.png", 64, 64, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 1, 0, 0, 1);
     huge_header_seed("huge-100000x100000.png", 100000, 100000);
     huge_header_seed("huge-1x2000000.png", 1, 2000000);
     /* raw-pixel mode of fuzz_png: w, h, flags, then pixels */
