@@ -2757,7 +2757,10 @@ static int valid_input(const image *src)
 
 #define RING_CUT UINT32_MAX
 
+/* A ring or a frame found round the digit, and what it encloses. */
 typedef struct {
+    int is_frame;                 /* a box's four sides, not a ring */
+    rect inside;                  /* a frame's inside: the box less its sides */
     double cx, cy, a, b;          /* the ellipse inscribed in the ink's box */
     double cut[RING_RAYS];        /* ink beyond this radius (of the ellipse's) is ring */
     uint32_t *piece;              /* per crop pixel: RING_CUT, a piece's label or 0 */
@@ -2791,10 +2794,24 @@ static int ring_ray_of(const ring_fit *f, int x, int y, double *radius)
     return ((k % RING_RAYS) + RING_RAYS) % RING_RAYS;
 }
 
+/* 1 when pixel (x, y) lies in what is cut away: beyond the ring, or on a
+ * frame's sides or outside them. */
+static int beyond_cut(const ring_fit *f, int x, int y)
+{
+    if (f->is_frame)
+        return x < f->inside.x0 || x > f->inside.x1 || y < f->inside.y0 || y > f->inside.y1;
+    double r;
+    int k = ring_ray_of(f, x, y, &r);
+    return r > f->cut[k];
+}
+
+static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, ring_fit *f);
+
 /* 1 when the seeds inside box hold a ring round more ink (see above), with
  * *f set to where the ring lies; 0 when not; -1 when out of memory. */
 RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit *f)
 {
+    f->is_frame = 0;
     f->cx = (box.x0 + box.x1) / 2.0;
     f->cy = (box.y0 + box.y1) / 2.0;
     f->a = (box.x1 - box.x0 + 1) / 2.0;
@@ -2864,7 +2881,14 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
     }
     if (even < RING_EVEN_SHARE * covered)
         return 0;
+    return holds_a_digit(cr, box, width, mem, f);
+}
 
+/* Whether what the ring or frame f encloses is a digit (see the ring's
+ * tests above), its lines being width px wide; fills in f's pieces. 1, 0,
+ * or -1 when out of memory. */
+static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, ring_fit *f)
+{
     /* What the ring encloses, piece by piece (8-connected): a digit is one
      * or two big pieces, while a ring of uneven width leaves slivers of
      * its inner edge against the cut, which must not pass for a digit. */
@@ -2878,9 +2902,7 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
             size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
             if (!cr->seed[i])
                 continue;
-            double r;
-            int k = ring_ray_of(f, x, y, &r);
-            if (r > f->cut[k]) {
+            if (beyond_cut(f, x, y)) {
                 ring++;
                 f->piece[i] = RING_CUT;
             } else {
@@ -2981,8 +3003,75 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
     return minor > 0 && sqrt(12.0 * minor) >= RING_INNER_BREADTH * stroke;
 }
 
-/* Takes the ring out of the crop: everything beyond the cut and the slivers
- * of it inside, then every fringe pixel left with no seed near it.
+/* A box drawn or printed round the digit and touching it (a form's field
+ * written to its edges) is one component with it, as a ring is. Its four
+ * sides are the ink's outermost rows and columns, each inked along
+ * FRAME_LINE_FILL of the box or more, and thin (FRAME_MAX_THICK of the
+ * box's shorter side); what they enclose must then be a digit, as for a
+ * ring. A digit's own bars fail it: a 7's top or a 2's foot is one side,
+ * not four, and a 1 is all sides and nothing inside. */
+#define FRAME_LINE_FILL 0.85
+#define FRAME_MAX_THICK 0.15
+
+/* One side of a frame: rows (or with columns, columns) from one end of box
+ * inwards, skipping those without seeds (the fringe), that are inked along
+ * FRAME_LINE_FILL of the box. Returns how many lines from the box's edge
+ * the side ends at, with *thick its own lines; 0 when the outermost seeded
+ * line is not inked along the box, or the side is over limit thick. */
+static int frame_side(const crop *cr, rect box, int columns, int from_end, int limit,
+                      int *thick)
+{
+    int n_lines = columns ? box.x1 - box.x0 + 1 : box.y1 - box.y0 + 1;
+    int len = columns ? box.y1 - box.y0 + 1 : box.x1 - box.x0 + 1;
+    *thick = 0;
+    for (int t = 0; t < n_lines; t++) {
+        int line = from_end ? n_lines - 1 - t : t;
+        int inked = 0;
+        for (int s = 0; s < len; s++) {
+            int x = columns ? box.x0 + line : box.x0 + s;
+            int y = columns ? box.y0 + s : box.y0 + line;
+            inked += cr->seed[(size_t)y * (size_t)cr->w + (size_t)x] != 0;
+        }
+        if (inked >= FRAME_LINE_FILL * len) {
+            if (++*thick > limit)
+                return 0;
+        } else if (*thick > 0 || inked > 0) {
+            return *thick > 0 ? t : 0;
+        }
+    }
+    return 0;   /* inked throughout: a blob, not a frame */
+}
+
+/* 1 when the seeds inside box are a frame round a digit (see above), with
+ * *f set to where its sides lie; 0 when not; -1 when out of memory. */
+RARELY_TAKEN static int find_frame(const crop *cr, rect box, arena *mem, ring_fit *f)
+{
+    f->is_frame = 1;
+    int w = box.x1 - box.x0 + 1, h = box.y1 - box.y0 + 1;
+    if (w < 2 * RING_MIN_SIDE || h < 2 * RING_MIN_SIDE)
+        return 0;
+    int limit = (int)(FRAME_MAX_THICK * (w < h ? w : h));
+    int t[4], end[4];
+    for (int side = 0; side < 4; side++) {
+        end[side] = frame_side(cr, box, side >= 2, side & 1, limit, &t[side]);
+        if (end[side] == 0)
+            return 0;
+    }
+    /* A pixel more inwards takes the sides' anti-aliased inner edge. */
+    f->inside = (rect){box.x0 + end[2] + 1, box.y0 + end[0] + 1, box.x1 - end[3] - 1,
+                       box.y1 - end[1] - 1};
+    if (f->inside.x1 <= f->inside.x0 || f->inside.y1 <= f->inside.y0)
+        return 0;
+    f->cx = (box.x0 + box.x1) / 2.0;
+    f->cy = (box.y0 + box.y1) / 2.0;
+    f->a = w / 2.0;
+    f->b = h / 2.0;
+    return holds_a_digit(cr, box, (t[0] + t[1] + t[2] + t[3]) / 4.0, mem, f);
+}
+
+/* Takes the ring or frame out of the crop: everything beyond the cut and
+ * the slivers of it inside, then every fringe pixel left with no seed near
+ * it.
  * Recomputes the ink's area and box. The area is summed in row-major order
  * as fill_crop's exact sum is, so the stroke width computed from it is the
  * one fill_crop would give for the same intensities. */
@@ -2992,12 +3081,10 @@ RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, doub
     for (int y = 0; y < cr->h; y++)
         for (int x = 0; x < cr->w; x++) {
             size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
-            double r;
-            int k = ring_ray_of(f, x, y, &r);
             uint32_t p = f->piece[i];
             int sliver = p == RING_CUT || (p != 0 && f->piece_on_cut[p] &&
                                            f->piece_size[p] < f->min_piece);
-            if (sliver || (!cr->seed[i] && r > f->cut[k])) {
+            if (sliver || (!cr->seed[i] && beyond_cut(f, x, y))) {
                 cr->seed[i] = 0;
                 cr->v[i] = 0.0f;
             }
@@ -3034,8 +3121,12 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
         return PREPROCESS_NO_MEMORY;
     if (rect_is_empty(ink))
         return PREPROCESS_BLANK;
+    /* A box first: where the digit fills one, its sides would pass for a
+     * ring too, cut as an ellipse through the digit's corners. */
     ring_fit fit;
-    int ring = look_for_ring ? find_ring(&base, ink, mem, &fit) : 0;
+    int ring = look_for_ring ? find_frame(&base, ink, mem, &fit) : 0;
+    if (ring == 0 && look_for_ring)
+        ring = find_ring(&base, ink, mem, &fit);
     if (ring < 0)
         return PREPROCESS_NO_MEMORY;
     if (ring) {

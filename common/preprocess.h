@@ -36,7 +36,7 @@ typedef struct {
     float skew;            /* horizontal shear removed by deskewing (dx per dy), 0 if off */
     int shadow;            /* 1 when the background followed a hard shadow's edge */
     int faint;             /* 1 when faint ink was read (see read_faint) */
-    int ring;              /* 1 when a ring drawn round the digit was taken out */
+    int ring;              /* 1 when a ring or box drawn round the digit was taken out */
 } preprocess_info;
 
 /* Choices that change what the network sees. deskew is the model's: a model

@@ -2011,6 +2011,34 @@ START_TEST(test_ring_round_the_digit)
 }
 END_TEST
 
+/* A printed box round a digit that runs into its side, as a form's field
+ * written to its edge: the box is taken out and the 7 read alone. A square
+ * drawn on its own (a boxy 0) encloses nothing and is left as it is. */
+START_TEST(test_box_touching_the_digit)
+{
+    for (int with_digit = 1; with_digit >= 0; with_digit--) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 240, 260, 1), 0);
+        memset(img.pixels, 245, 240 * 260);
+        fill_rect(&img, 86, 60, 168, 62, 30);
+        fill_rect(&img, 86, 200, 168, 202, 30);
+        fill_rect(&img, 86, 60, 88, 202, 30);
+        fill_rect(&img, 166, 60, 168, 202, 30);
+        shape seven = shape_seven();
+        const char *what = with_digit ? "7 running into its box" : "an empty box";
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        if (with_digit) {
+            draw_over(&img, &seven, 97, 75, 110, 7, 20);   /* the bar ends on the right side */
+            assert_found_digit(&img, 7, 97, 75, 110, 7, what);
+        }
+        ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+        ck_assert_msg(info.ring == with_digit, "%s: ring %d", what, info.ring);
+        image_free(&img);
+    }
+}
+END_TEST
+
 /* A digit underlined apart from it: the line is wider than the digit and
  * under it, and would otherwise squash the digit into the top of the box. */
 START_TEST(test_underline_ignored)
@@ -2472,6 +2500,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
     tcase_add_test(tc, test_ring_round_the_digit);
+    tcase_add_test(tc, test_box_touching_the_digit);
     tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
