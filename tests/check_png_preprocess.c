@@ -1582,6 +1582,15 @@ static void fill_rect(image *img, int x0, int y0, int x1, int y1, uint8_t level)
             img->pixels[(size_t)y * (size_t)img->width + (size_t)x] = level;
 }
 
+/* The outline of a box, its sides `thick` px wide inside x0..x1, y0..y1. */
+static void draw_box(image *img, int x0, int y0, int x1, int y1, int thick, uint8_t level)
+{
+    fill_rect(img, x0, y0, x1, y0 + thick - 1, level);
+    fill_rect(img, x0, y1 - thick + 1, x1, y1, level);
+    fill_rect(img, x0, y0, x0 + thick - 1, y1, level);
+    fill_rect(img, x1 - thick + 1, y0, x1, y1, level);
+}
+
 /* Draws a shape in ink over what the grey image already holds. */
 static void draw_over(image *img, const shape *sh, double ox, double oy, double height,
                       double pen, double ink)
@@ -1940,10 +1949,7 @@ START_TEST(test_printed_box_around_the_digit)
     image img;
     ck_assert_int_eq(image_alloc(&img, 240, 240, 1), 0);
     memset(img.pixels, 250, 240 * 240);
-    fill_rect(&img, 40, 30, 200, 32, 60);
-    fill_rect(&img, 40, 207, 200, 209, 60);
-    fill_rect(&img, 40, 30, 42, 209, 60);
-    fill_rect(&img, 198, 30, 200, 209, 60);
+    draw_box(&img, 40, 30, 200, 209, 3, 60);
     shape one = shape_one();
     draw_over(&img, &one, 105, 60, 120, 7, 20);
     assert_found_digit(&img, 1, 105, 60, 120, 7, "1 in a printed box");
@@ -2020,10 +2026,7 @@ START_TEST(test_box_touching_the_digit)
         image img;
         ck_assert_int_eq(image_alloc(&img, 240, 260, 1), 0);
         memset(img.pixels, 245, 240 * 260);
-        fill_rect(&img, 86, 60, 168, 62, 30);
-        fill_rect(&img, 86, 200, 168, 202, 30);
-        fill_rect(&img, 86, 60, 88, 202, 30);
-        fill_rect(&img, 166, 60, 168, 202, 30);
+        draw_box(&img, 86, 60, 168, 202, 3, 30);
         shape seven = shape_seven();
         const char *what = with_digit ? "7 running into its box" : "an empty box";
         uint8_t out[MNIST_PIXELS];
