@@ -2764,7 +2764,7 @@ typedef struct {
     double cx, cy, a, b;          /* the ellipse inscribed in the ink's box */
     double cut[RING_RAYS];        /* ink beyond this radius (of the ellipse's) is ring */
     uint32_t *piece;              /* per crop pixel: RING_CUT, a piece's label or 0 */
-    size_t *piece_size;           /* by label */
+    uint32_t *piece_size;         /* by label */
     uint8_t *piece_on_cut;        /* by label: 1 when it touches what is cut */
     size_t min_piece;             /* smaller pieces on the cut are slivers of the ring */
 } ring_fit;
@@ -2911,12 +2911,7 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
         }
     if (inner == 0 || (double)inner < RING_INNER_SHARE * (double)ring)
         return 0;
-    /* Pieces get labels from 1 (at most one per inner pixel); the largest
-     * is the digit's body. */
-    f->piece_size = arena_alloc(mem, (inner + 1) * sizeof *f->piece_size);
-    f->piece_on_cut = arena_zalloc(mem, inner + 1);
-    if (!f->piece_size || !f->piece_on_cut)
-        return -1;
+    /* Pieces get labels from 1; the largest is the digit's body. */
     uint32_t label = 0, body = 0;
     size_t best_size = 0;
     for (int y = box.y0; y <= box.y1; y++)
@@ -2937,15 +2932,12 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
                         if (nx < box.x0 || nx > box.x1 || ny < box.y0 || ny > box.y1)
                             continue;
                         size_t q = (size_t)ny * (size_t)cr->w + (size_t)nx;
-                        if (f->piece[q] == RING_CUT)
-                            f->piece_on_cut[label] = 1;
                         if (cr->seed[q] && !f->piece[q]) {
                             f->piece[q] = label;
                             stack[top++] = (uint32_t)q;
                         }
                     }
             }
-            f->piece_size[label] = size;
             if (size > best_size) {
                 best_size = size;
                 body = label;
@@ -2953,6 +2945,27 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
         }
     if ((double)best_size < RING_BODY_SHARE * (double)inner)
         return 0;
+    /* Each piece's size and whether it lies against the cut, for the
+     * slivers erase_ring takes with the ring. Counted now that the number
+     * of pieces is known, which bounds these tables. */
+    f->piece_size = arena_zalloc(mem, ((size_t)label + 1) * sizeof *f->piece_size);
+    f->piece_on_cut = arena_zalloc(mem, (size_t)label + 1);
+    if (!f->piece_size || !f->piece_on_cut)
+        return -1;
+    for (int y = box.y0; y <= box.y1; y++)
+        for (int x = box.x0; x <= box.x1; x++) {
+            uint32_t p = f->piece[(size_t)y * (size_t)cr->w + (size_t)x];
+            if (p == 0 || p == RING_CUT)
+                continue;
+            f->piece_size[p]++;
+            for (int dy = -1; dy <= 1 && !f->piece_on_cut[p]; dy++)
+                for (int dx = -1; dx <= 1; dx++) {
+                    int nx = x + dx, ny = y + dy;
+                    if (nx >= box.x0 && nx <= box.x1 && ny >= box.y0 && ny <= box.y1 &&
+                        f->piece[(size_t)ny * (size_t)cr->w + (size_t)nx] == RING_CUT)
+                        f->piece_on_cut[p] = 1;
+                }
+        }
     /* The body's extent, centre and breadth across its main axis (for a
      * single stroke, about its width). */
     double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
