@@ -607,8 +607,10 @@ static double cross3(const int *o, const int *a, const int *b)
            (double)(a[1] - o[1]) * (double)(b[0] - o[0]);
 }
 
-RARELY_TAKEN static double sheet_fill(const uint8_t *outside, int w, int h, arena *mem)
+RARELY_TAKEN static double sheet_fill(const uint8_t *outside, int w, int h, arena *mem,
+                                      size_t *inside)
 {
+    *inside = 0;
     /* Each row's first and last pixel not outside hold the hull; in row
      * order they are already sorted by y, as the monotone chain needs. */
     int *pt = arena_alloc(mem, (size_t)h * 4 * sizeof *pt);
@@ -636,6 +638,7 @@ RARELY_TAKEN static double sheet_fill(const uint8_t *outside, int w, int h, aren
             np++;
         }
     }
+    *inside = filled;
     if (np < 3 || filled == 0)
         return 0.0;
     /* Andrew's monotone chain over points sorted by (y, x). */
@@ -695,7 +698,9 @@ static int are_strokes(const enclosure *e, int w, int h)
 /* Strokes too wide for are_strokes, up to SHEET_INK_MAX_WIDTH of the
  * shorter side, that the paper still holds as a written sheet: the paper
  * with what it encloses fills SHEET_MIN_FILL of its smallest rectangle or
- * more. Sheets on a desk or under a scanner's lid fill 0.91-1 of it (turned
+ * more, and the strokes are under SHEET_MAX_INK_SHARE of it (writing is
+ * 7-28% of a sheet; the dark inside of a light box round a fat light
+ * digit, a dark-mode button or chalk in a drawn box, is 39% or more). Sheets on a desk or under a scanner's lid fill 0.91-1 of it (turned
  * or clipped by the picture's edges), fat light digits on a dark ground at
  * most 0.85 (an oval pi/4, a tight crop's edges a little more) whatever
  * their strokes' width: the shape, not the width, tells thick marker on a
@@ -705,13 +710,17 @@ static int are_strokes(const enclosure *e, int w, int h)
  * than strokes, then tells it apart. */
 #define SHEET_INK_MAX_WIDTH 0.12
 #define SHEET_MIN_FILL 0.88
+#define SHEET_MAX_INK_SHARE 0.33
 
 static int are_sheet_strokes(const enclosure *e, int w, int h, const uint8_t *outside,
                              arena *mem)
 {
-    return e->area >= INK_MIN_SHARE * (double)w * (double)h && e->outline > 0 &&
-           2.0 * (double)e->area / (double)e->outline <= SHEET_INK_MAX_WIDTH * (w < h ? w : h) &&
-           sheet_fill(outside, w, h, mem) >= SHEET_MIN_FILL;
+    if (e->area < INK_MIN_SHARE * (double)w * (double)h || e->outline == 0 ||
+        2.0 * (double)e->area / (double)e->outline > SHEET_INK_MAX_WIDTH * (w < h ? w : h))
+        return 0;
+    size_t inside;
+    double fill = sheet_fill(outside, w, h, mem, &inside);
+    return fill >= SHEET_MIN_FILL && (double)e->area <= SHEET_MAX_INK_SHARE * (double)inside;
 }
 
 /* With sheet, dark strokes (flip 0) may also be wider on a rectangle of

@@ -1871,7 +1871,10 @@ END_TEST
 /* A 0 in thick marker on a sheet, the desk showing along two sides: its
  * strokes, over a tenth of the picture wide, are too wide to pass for
  * writing by width alone, yet the sheet is a rectangle, which a fat light
- * 0 round a small hole is not: that one stays light ink on a dark ground. */
+ * 0 round a small hole is not: that one stays light ink on a dark ground.
+ * So does a fat light 0 in a light box (a dark-mode button, chalk in a
+ * drawn box): the box is a rectangle too, but what it encloses is mostly
+ * dark ground, not strokes on paper. */
 START_TEST(test_thick_marker_on_a_framed_sheet)
 {
     for (int light_digit = 0; light_digit <= 1; light_digit++) {
@@ -1890,6 +1893,17 @@ START_TEST(test_thick_marker_on_a_framed_sheet)
         assert_looks_like(0, out, assert_mnist_like(out, what), what);
         image_free(&img);
     }
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 220, 220, 1), 0);
+    memset(img.pixels, 25, 220 * 220);
+    draw_box(&img, 40, 25, 180, 195, 5, 235);
+    shape zero = shape_zero();
+    draw_over(&img, &zero, 85, 45, 130, 28, 240);
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.inverted == 0, "a fat light 0 in a light box: taken for dark ink");
+    image_free(&img);
 }
 END_TEST
 
