@@ -1877,33 +1877,26 @@ END_TEST
  * dark ground, not strokes on paper. */
 START_TEST(test_thick_marker_on_a_framed_sheet)
 {
-    for (int light_digit = 0; light_digit <= 1; light_digit++) {
+    static const char *const what[] = {"a marker 0 on a framed sheet", "a fat light 0 on black",
+                                       "a fat light 0 in a light box"};
+    for (int kind = 0; kind < 3; kind++) {
+        int dark_ink = kind == 0;
         image img;
         ck_assert_int_eq(image_alloc(&img, 220, 220, 1), 0);
-        memset(img.pixels, light_digit ? 25 : 60, 220 * 220);
-        if (!light_digit)
+        memset(img.pixels, dark_ink ? 60 : 25, 220 * 220);
+        if (kind == 0)
             fill_rect(&img, 24, 0, 219, 195, 236);   /* the sheet */
+        if (kind == 2)
+            draw_box(&img, 40, 25, 180, 195, 5, 235);
         shape zero = shape_zero();
-        draw_over(&img, &zero, 85, 45, 130, 28, light_digit ? 240 : 20);
+        draw_over(&img, &zero, 85, 45, 130, 28, dark_ink ? 20 : 240);
         uint8_t out[MNIST_PIXELS];
         preprocess_info info;
-        const char *what = light_digit ? "a fat light 0 on black" : "a marker 0 on a framed sheet";
         ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
-        ck_assert_msg(info.inverted == !light_digit, "%s: inverted %d", what, info.inverted);
-        assert_looks_like(0, out, assert_mnist_like(out, what), what);
+        ck_assert_msg(info.inverted == dark_ink, "%s: inverted %d", what[kind], info.inverted);
+        assert_looks_like(0, out, assert_mnist_like(out, what[kind]), what[kind]);
         image_free(&img);
     }
-    image img;
-    ck_assert_int_eq(image_alloc(&img, 220, 220, 1), 0);
-    memset(img.pixels, 25, 220 * 220);
-    draw_box(&img, 40, 25, 180, 195, 5, 235);
-    shape zero = shape_zero();
-    draw_over(&img, &zero, 85, 45, 130, 28, 240);
-    uint8_t out[MNIST_PIXELS];
-    preprocess_info info;
-    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
-    ck_assert_msg(info.inverted == 0, "a fat light 0 in a light box: taken for dark ink");
-    image_free(&img);
 }
 END_TEST
 
