@@ -2816,26 +2816,34 @@ static int beyond_cut(const ring_fit *f, int x, int y)
 
 static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, ring_fit *f);
 
-/* 1 when the seeds inside box hold a ring round more ink (see above), with
- * *f set to where the ring lies; 0 when not; -1 when out of memory. */
-RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit *f)
+/* The ellipse inscribed in box, which both searches measure against. */
+static void fit_box(ring_fit *f, rect box, int is_frame)
 {
-    f->is_frame = 0;
+    f->is_frame = is_frame;
     f->cx = (box.x0 + box.x1) / 2.0;
     f->cy = (box.y0 + box.y1) / 2.0;
     f->a = (box.x1 - box.x0 + 1) / 2.0;
     f->b = (box.y1 - box.y0 + 1) / 2.0;
+}
+
+/* 1 when the seeds inside box hold a ring round more ink (see above), with
+ * *f set to where the ring lies; 0 when not; -1 when out of memory. */
+RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit *f)
+{
+    fit_box(f, box, 0);
     if (f->a < RING_MIN_SIDE || f->b < RING_MIN_SIDE)
         return 0;
-    double outer[RING_RAYS] = {0}, thick[RING_RAYS] = {0}, sorted[RING_RAYS];
+    double outer[RING_RAYS] = {0}, thick[RING_RAYS] = {0}, len[RING_RAYS] = {0};
+    double sorted[RING_RAYS];
     int covered = 0, missed = 0;
     for (int i = 0; i < RING_RAYS; i++) {
         /* Rays taken all round from the first (a stride coprime to their
          * number), so that a shape open on one side is found out early. */
         int k = (i * RING_RAY_STRIDE) % RING_RAYS;
         double t = 2.0 * PI * k / RING_RAYS;
-        double ex = f->a * cos(t), ey = f->b * sin(t), len = sqrt(ex * ex + ey * ey);
-        double ds = 0.5 / len, s = 1.0 + 1.0 / len;
+        double ex = f->a * cos(t), ey = f->b * sin(t);
+        len[k] = sqrt(ex * ex + ey * ey);   /* px per unit of radius */
+        double ds = 0.5 / len[k], s = 1.0 + 1.0 / len[k];
         f->cut[k] = 2.0;   /* no ring on this ray (yet) */
         outer[k] = thick[k] = 0;
         /* Most pictures hold no ring, and most of their rays find no ink
@@ -2851,7 +2859,7 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
         outer[k] = s;
         while (s > 0 && crop_seed_at(cr, f->cx + s * ex, f->cy + s * ey))
             s -= ds;
-        thick[k] = (outer[k] - (s > 0 ? s : 0)) * len;
+        thick[k] = (outer[k] - (s > 0 ? s : 0)) * len[k];
         sorted[covered++] = thick[k];
     }
     if (covered < RING_MIN_COVER * RING_RAYS)
@@ -2884,9 +2892,7 @@ RARELY_TAKEN static int find_ring(const crop *cr, rect box, arena *mem, ring_fit
             double own = RING_OWN_WIDTH * near[m / 2];
             band = band < own ? band : own;
         }
-        double t = 2.0 * PI * k / RING_RAYS;
-        double len = sqrt(f->a * cos(t) * f->a * cos(t) + f->b * sin(t) * f->b * sin(t));
-        f->cut[k] = outer[k] - (band + 1.0) / len;
+        f->cut[k] = outer[k] - (band + 1.0) / len[k];
     }
     if (even < RING_EVEN_SHARE * covered)
         return 0;
@@ -2975,33 +2981,25 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
                         f->piece_on_cut[p] = 1;
                 }
         }
-    /* The body's extent, centre and breadth across its main axis (for a
-     * single stroke, about its width). */
+    /* The body's extent, its moments (for its breadth across its main
+     * axis: for a single stroke, about its width), its own stroke width
+     * (twice its area over its outline) and how much of it lies against
+     * the ring (4-neighbours cut away), which for a ring's inner edge left
+     * standing is all of it. */
     double sx = 0, sy = 0, sxx = 0, syy = 0, sxy = 0;
     rect in = rect_empty();
-    for (int y = box.y0; y <= box.y1; y++)
-        for (int x = box.x0; x <= box.x1; x++)
-            if (f->piece[(size_t)y * (size_t)cr->w + (size_t)x] == body) {
-                rect_add(&in, x, y);
-                sx += x;
-                sy += y;
-                sxx += (double)x * x;
-                syy += (double)y * y;
-                sxy += (double)x * y;
-            }
-    if (in.y1 - in.y0 + 1 < RING_INNER_SPAN * 2.0 * f->b ||
-        fabs((in.x0 + in.x1) / 2.0 - f->cx) > RING_MAX_OFFSET * f->a ||
-        fabs((in.y0 + in.y1) / 2.0 - f->cy) > RING_MAX_OFFSET * f->b)
-        return 0;
-    /* The body's own stroke width, twice its area over its outline; and
-     * how much of it lies against the ring (4-neighbours cut away), which
-     * for a ring's inner edge left standing is all of it. */
     size_t outline = 0, against = 0;
     for (int y = box.y0; y <= box.y1; y++)
         for (int x = box.x0; x <= box.x1; x++) {
             size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
             if (f->piece[i] != body)
                 continue;
+            rect_add(&in, x, y);
+            sx += x;
+            sy += y;
+            sxx += (double)x * x;
+            syy += (double)y * y;
+            sxy += (double)x * y;
             uint32_t nb[4] = {x > 0 ? f->piece[i - 1] : 0, x < cr->w - 1 ? f->piece[i + 1] : 0,
                               y > 0 ? f->piece[i - (size_t)cr->w] : 0,
                               y < cr->h - 1 ? f->piece[i + (size_t)cr->w] : 0};
@@ -3012,6 +3010,10 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
             }
             against += (size_t)touches;
         }
+    if (in.y1 - in.y0 + 1 < RING_INNER_SPAN * 2.0 * f->b ||
+        fabs((in.x0 + in.x1) / 2.0 - f->cx) > RING_MAX_OFFSET * f->a ||
+        fabs((in.y0 + in.y1) / 2.0 - f->cy) > RING_MAX_OFFSET * f->b)
+        return 0;
     if ((double)against > RING_MAX_AGAINST * (double)best_size)
         return 0;
     double body_width = 2.0 * (double)best_size / (double)outline;
@@ -3068,7 +3070,7 @@ static int frame_side(const crop *cr, rect box, int columns, int from_end, int l
  * *f set to where its sides lie; 0 when not; -1 when out of memory. */
 RARELY_TAKEN static int find_frame(const crop *cr, rect box, arena *mem, ring_fit *f)
 {
-    f->is_frame = 1;
+    fit_box(f, box, 1);
     int w = box.x1 - box.x0 + 1, h = box.y1 - box.y0 + 1;
     if (w < 2 * RING_MIN_SIDE || h < 2 * RING_MIN_SIDE)
         return 0;
@@ -3084,25 +3086,22 @@ RARELY_TAKEN static int find_frame(const crop *cr, rect box, arena *mem, ring_fi
                        box.y1 - end[1] - 1};
     if (f->inside.x1 <= f->inside.x0 || f->inside.y1 <= f->inside.y0)
         return 0;
-    f->cx = (box.x0 + box.x1) / 2.0;
-    f->cy = (box.y0 + box.y1) / 2.0;
-    f->a = w / 2.0;
-    f->b = h / 2.0;
     return holds_a_digit(cr, box, (t[0] + t[1] + t[2] + t[3]) / 4.0, mem, f);
 }
 
 /* Takes the ring or frame out of the crop: everything beyond the cut and
  * the slivers of it inside, then every fringe pixel left with no seed near
- * it.
- * Recomputes the ink's area and box. The area is summed in row-major order
- * as fill_crop's exact sum is, so the stroke width computed from it is the
- * one fill_crop would give for the same intensities. */
+ * it. Recomputes the ink's area and box. The area is summed in row-major
+ * order as fill_crop's exact sum is, so the stroke width computed from it
+ * is the one fill_crop would give for the same intensities. */
 RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, double *area,
                                    rect *box)
 {
     for (int y = 0; y < cr->h; y++)
         for (int x = 0; x < cr->w; x++) {
             size_t i = (size_t)y * (size_t)cr->w + (size_t)x;
+            if (cr->v[i] == 0.0f && !cr->seed[i])
+                continue;   /* paper: nothing to take (and no ray to find) */
             uint32_t p = f->piece[i];
             int sliver = p == RING_CUT || (p != 0 && f->piece_on_cut[p] &&
                                            f->piece_size[p] < f->min_piece);
