@@ -530,6 +530,48 @@ typedef struct {
     size_t span_gaps;                  /* when asked: see holds_written_sheet */
 } enclosure;
 
+/* Whether what the paper encloses lies on the ground rather than in the
+ * holes of a stroke. Light chalk strokes on a dark board touch the board;
+ * the loops of a dark digit written on the lit part of a page half in a
+ * hard shadow touch the digit's strokes, which are darker than any ground
+ * (the ink reaches well below the border's range). So each contact of the
+ * enclosed with the paper is put down to ink when the paper pixel, or one
+ * up to HOLD_PROBE of the shorter side beyond it in the same direction
+ * (past the blurred edge of a stroke in a photo), is at least ink_cut (of
+ * v ^ flip); the enclosed lie on the ground when most contacts are not
+ * ink. */
+#define HOLD_PROBE 0.03
+
+static int held_by_ground(const uint8_t *v, uint8_t flip, int w, int h, int light, int ink_cut,
+                          const uint8_t *outside)
+{
+    static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
+    int probe = (int)(HOLD_PROBE * (w < h ? w : h));
+    probe = probe < 3 ? 3 : probe;
+    size_t ground = 0, ink = 0;
+    for (int y = 1; y < h - 1; y++)
+        for (int x = 1; x < w - 1; x++) {
+            size_t i = (size_t)y * (size_t)w + (size_t)x;
+            if ((v[i] ^ flip) >= light || outside[i])
+                continue;
+            for (int k = 0; k < 4; k++) {
+                int px = x + dx[k], py = y + dy[k];
+                if ((v[(size_t)py * (size_t)w + (size_t)px] ^ flip) < light)
+                    continue;   /* not a contact with the paper */
+                int inky = 0;
+                for (int step = 0; step <= probe && !inky; step++) {
+                    int qx = px + step * dx[k], qy = py + step * dy[k];
+                    if (qx < 0 || qx >= w || qy < 0 || qy >= h)
+                        break;
+                    inky = (v[(size_t)qy * (size_t)w + (size_t)qx] ^ flip) >= ink_cut;
+                }
+                ink += (size_t)inky;
+                ground += (size_t)!inky;
+            }
+        }
+    return ground > ink;
+}
+
 /* Fills *e; -1 when out of memory. with_paper also measures the paper and
  * the gaps in its spans. */
 RARELY_TAKEN static int measure_enclosure(const uint8_t *v, uint8_t flip, int w, int h,
@@ -754,6 +796,16 @@ static int encloses_strokes(const uint8_t *v, uint8_t flip, int w, int h, int li
     return are_strokes(&e, w, h) || (sheet && are_sheet_strokes(&e, w, h, scratch->outside, mem));
 }
 
+/* encloses_strokes() for strokes lying on the ground (held_by_ground). */
+static int ground_holds_strokes(const uint8_t *v, uint8_t flip, int w, int h, int light,
+                                int ink_cut, enclosure_scratch *scratch, arena *mem)
+{
+    enclosure e;
+    if (measure_enclosure(v, flip, w, h, light, 0, scratch, mem, &e) != 0)
+        return 0;
+    return are_strokes(&e, w, h) && held_by_ground(v, flip, w, h, light, ink_cut, scratch->outside);
+}
+
 /* A sheet under half of a photo on a darker desk: the desk is the border
  * and most of the picture, so neither the border nor the median is the
  * paper; the light fifth or more of the picture may be (SHEET_MIN_SHARE).
@@ -797,7 +849,9 @@ RARELY_TAKEN static int holds_written_sheet(const uint8_t *v, int w, int h, int 
  * far as anything reaches above it), and taking everything above halfway
  * down to it for paper, what the paper encloses is written strokes; while
  * the light side, taken from halfway up from the border's darkest to the
- * lightest pixels, encloses no strokes: it is paper, lit or in shade.
+ * lightest pixels, encloses no strokes lying on the ground (held_by_ground:
+ * a dark digit's loops are enclosed light too): it is paper, lit or in
+ * shade.
  * Pictures that fail it: chalk on a board with the lit wall in view beside
  * an eraser or a dark frame (the chalk is light strokes the board
  * encloses), and a dark canvas in a grey window frame (far too wide for
@@ -830,8 +884,8 @@ static int ink_is_dark(const uint8_t *v, int w, int h, const uint32_t *hist, int
            h >= MIN_SIDE_FOR_MAP && below >= INK_BEYOND_MIN &&
            below >= INK_BEYOND_RATIO * (above > 0 ? above : 0) &&
            encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, 0, scratch, mem) &&
-           !encloses_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2, 0, scratch,
-                             mem);
+           !ground_holds_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2,
+                                 255 - (border.low + darkest + 1) / 2, scratch, mem);
 }
 
 /* ---- step 3: background and contrast ----------------------------------- */

@@ -1806,6 +1806,32 @@ START_TEST(test_hard_shadow_across_the_page)
 }
 END_TEST
 
+/* A shadow over most of the page, 40% as bright, and a 0 written on the
+ * lit part beside its edge. The border's median is the shadow, so the
+ * polarity rests on the two-lightings test, whose light side enclosed the
+ * 0's hole: a light piece inside dark, as chalk on a board is, and the
+ * page was read as light ink. The hole touches the 0's stroke, darker than
+ * any ground, where chalk touches the board. */
+START_TEST(test_loop_beside_a_deep_shadow)
+{
+    for (int edge = 180; edge <= 195; edge += 15) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, 320, 300, 1), 0);
+        memset(img.pixels, 245, 320 * 300);
+        shape zero = shape_zero();
+        draw_over(&img, &zero, 60, 50, 120, 8, 20);
+        for (int y = 0; y < 300; y++)
+            for (int x = 0; x < 320; x++)
+                if (x + y > edge) {
+                    uint8_t *p = &img.pixels[(size_t)y * 320 + (size_t)x];
+                    *p = (uint8_t)(*p * 40 / 100);
+                }
+        assert_found_digit(&img, 0, 60, 50, 120, 8, "0 beside a shadow over most of the page");
+        image_free(&img);
+    }
+}
+END_TEST
+
 /* Borders of two levels that are no shadow: chalk on a board with the lit
  * wall beside it and a dark eraser on the board (the eraser reaches as far
  * below the border as shadowed ink would, but the board encloses the light
@@ -2503,6 +2529,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_digit_on_ruled_paper);
     tcase_add_test(tc, test_sheet_on_a_dark_desk);
     tcase_add_test(tc, test_hard_shadow_across_the_page);
+    tcase_add_test(tc, test_loop_beside_a_deep_shadow);
     tcase_add_test(tc, test_two_level_borders_keep_light_ink);
     tcase_add_test(tc, test_small_sheet_on_a_desk);
     tcase_add_test(tc, test_thick_marker_on_a_framed_sheet);
