@@ -58,7 +58,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: forward_speed MODEL DATA_DIR [ROUNDS]\n");
         return 2;
     }
-    int rounds = argc > 3 ? atoi(argv[3]) : 5;
+    /* A word where the count belongs (say --help) is a mistake, not 0 rounds. */
+    char *end = NULL;
+    long asked = argc > 3 ? strtol(argv[3], &end, 10) : 5;
+    if (argc > 3 && (end == argv[3] || *end != '\0' || asked < 1 || asked > 1000)) {
+        fprintf(stderr, "usage: forward_speed MODEL DATA_DIR [ROUNDS]: ROUNDS is 1 to 1000\n");
+        return 2;
+    }
+    int rounds = (int)asked;
     char err[256];
     model m;
     if (model_load(&m, argv[1], err, sizeof err) != 0) {

@@ -464,7 +464,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "usage: %s DATA_DIR SHARED_DIR [ROUNDS [CATEGORY]]\n", argv[0]);
         return 2;
     }
-    int rounds = argc > 3 ? atoi(argv[3]) : 3;
+    /* A word where the count belongs is a mistake, not 0 rounds. */
+    char *end = NULL;
+    long asked = argc > 3 ? strtol(argv[3], &end, 10) : 3;
+    if (argc > 3 && (end == argv[3] || *end != '\0' || asked < 0 || asked > 1000)) {
+        fprintf(stderr, "%s: ROUNDS is 0 to 1000, not %s\n", argv[0], argv[3]);
+        return 2;
+    }
+    int rounds = (int)asked;
     const char *only = argc > 4 ? argv[4] : NULL;
     category cats[7] = {{"mnist28", NULL, 0, 0, 1}, {"rgba28", NULL, 0, 0, 1},
                         {"aug42", NULL, 0, 0, 1},   {"syn42", NULL, 0, 0, 1},
