@@ -1534,11 +1534,19 @@ static int find_ruled_lines(const line_stats *st, int n, int length, uint8_t *li
         while (i < n && st->count[i] >= span && st->first[i] <= edge &&
                st->last[i] >= length - 1 - edge)
             i++;
+        /* With its soft edges: an anti-aliased line is fully seeded in one
+         * row and half in the next (a notebook's margin, seen slightly off
+         * the pixel grid). */
+        int a = i0, b = i;
+        while (a > 0 && st->count[a - 1] >= paper_count && b - a <= thickest)
+            a--;
+        while (b < n && st->count[b] >= paper_count && b - a <= thickest)
+            b++;
         /* Thin, with paper on both sides: not the edge of a thick stroke. */
-        int t = i - i0;
-        if (t <= thickest && i0 >= t && i + t <= n && st->count[i0 - 1] < paper_count &&
-            st->count[i] < paper_count) {
-            memset(lines + i0, 1, (size_t)t);
+        int t = b - a;
+        if (t <= thickest && a >= t && b + t <= n && st->count[a - 1] < paper_count &&
+            st->count[b] < paper_count) {
+            memset(lines + a, 1, (size_t)t);
             bands++;
         }
     }

@@ -1759,6 +1759,31 @@ START_TEST(test_digit_on_ruled_paper)
 }
 END_TEST
 
+/* A notebook's double margin line a little off the pixel grid: each line
+ * is fully inked in one column and in every other row of the next, its
+ * anti-aliased edge. The half-inked column is neither line nor paper, and
+ * the margin, no longer a thin band with paper on both sides, stayed ink:
+ * cut into pieces by the ruled lines taken out, it joined the digit's box
+ * from the top of the page to the bottom. */
+START_TEST(test_soft_margin_on_ruled_paper)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 320, 320, 1), 0);
+    memset(img.pixels, 245, 320 * 320);
+    for (int y = 25; y < 320; y += 30)
+        fill_rect(&img, 0, y, 319, y + 1, 175);
+    for (int line = 40; line <= 45; line += 5) {
+        fill_rect(&img, line, 0, line, 319, 150);
+        for (int y = 0; y < 320; y += 2)
+            img.pixels[(size_t)y * 320 + (size_t)line + 1] = 150;
+    }
+    shape sh = shape_seven();
+    draw_over(&img, &sh, 150, 100, 70, 5, 30);
+    assert_found_digit(&img, 7, 150, 100, 70, 5, "7 beside a soft double margin line");
+    image_free(&img);
+}
+END_TEST
+
 /* A phone photo of a sheet lying on a dark desk: the picture's border is
  * the desk, not the paper, and the desk is darker than the ink's paper. */
 START_TEST(test_sheet_on_a_dark_desk)
@@ -2530,6 +2555,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_sheet_on_a_dark_desk);
     tcase_add_test(tc, test_hard_shadow_across_the_page);
     tcase_add_test(tc, test_loop_beside_a_deep_shadow);
+    tcase_add_test(tc, test_soft_margin_on_ruled_paper);
     tcase_add_test(tc, test_two_level_borders_keep_light_ink);
     tcase_add_test(tc, test_small_sheet_on_a_desk);
     tcase_add_test(tc, test_thick_marker_on_a_framed_sheet);
