@@ -1799,6 +1799,18 @@ START_TEST(test_sheet_on_a_dark_desk)
 }
 END_TEST
 
+/* A hard shadow: the pixels with a x + b y > c, down to percent of their
+ * light. */
+static void shade_half_plane(image *img, int a, int b, int c, int percent)
+{
+    for (int y = 0; y < img->height; y++)
+        for (int x = 0; x < img->width; x++)
+            if (a * x + b * y > c) {
+                uint8_t *p = &img->pixels[(size_t)y * (size_t)img->width + (size_t)x];
+                *p = (uint8_t)(*p * percent / 100);
+            }
+}
+
 /* A hard shadow (a hand, a phone) across a photographed page, covering
  * half the border or more: the border's median is the shadow's mid-grey,
  * and the lit paper is the lightest thing in the picture, so judged by the
@@ -1814,12 +1826,7 @@ START_TEST(test_hard_shadow_across_the_page)
         memset(img.pixels, 235, 320 * 300);
         shape seven = shape_seven();
         draw_over(&img, &seven, 130, 90, 110, 8, 25);
-        for (int y = 0; y < 300; y++)
-            for (int x = 0; x < 320; x++)
-                if (slant ? x + y > 300 : x > 150) {
-                    uint8_t *p = &img.pixels[(size_t)y * 320 + (size_t)x];
-                    *p = (uint8_t)(*p * 45 / 100);
-                }
+        shade_half_plane(&img, 1, slant, slant ? 300 : 150, 45);
         assert_found_digit(&img, 7, 130, 90, 110, 8,
                            slant ? "7 in a slanting shadow" : "7 in a straight shadow");
         uint8_t out[MNIST_PIXELS];
@@ -1845,12 +1852,7 @@ START_TEST(test_loop_beside_a_deep_shadow)
         memset(img.pixels, 245, 320 * 300);
         shape zero = shape_zero();
         draw_over(&img, &zero, 60, 50, 120, 8, 20);
-        for (int y = 0; y < 300; y++)
-            for (int x = 0; x < 320; x++)
-                if (x + y > edge) {
-                    uint8_t *p = &img.pixels[(size_t)y * 320 + (size_t)x];
-                    *p = (uint8_t)(*p * 40 / 100);
-                }
+        shade_half_plane(&img, 1, 1, edge, 40);
         assert_found_digit(&img, 0, 60, 50, 120, 8, "0 beside a shadow over most of the page");
         image_free(&img);
     }
