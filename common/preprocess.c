@@ -535,19 +535,27 @@ typedef struct {
  * the loops of a dark digit written on the lit part of a page half in a
  * hard shadow touch the digit's strokes, which are darker than any ground
  * (the ink reaches well below the border's range). So each contact of the
- * enclosed with the paper is put down to ink when the paper pixel, or one
- * up to HOLD_PROBE of the shorter side beyond it in the same direction
- * (past the blurred edge of a stroke in a photo), is at least ink_cut (of
- * v ^ flip); the enclosed lie on the ground when most contacts are not
- * ink. */
+ * enclosed with the paper is put down to ink when, going on in the same
+ * direction from the paper pixel, two pixels in a row reach ink_cut (of
+ * v ^ flip) within HOLD_PROBE of the shorter side (past the blurred edge
+ * of a stroke in a photo; at least HOLD_PROBE_MIN, at most HOLD_PROBE_MAX
+ * pixels, so that specks on a board a long way off do not count, and two
+ * in a row, as a single speck on the way does not). The enclosed lie on
+ * the ground when most contacts are not ink. At most HOLD_CONTACTS
+ * contacts are walked, evenly spread, so that a picture with a contact at
+ * every pixel costs no more than a photo does. */
 #define HOLD_PROBE 0.03
+#define HOLD_PROBE_MIN 3
+#define HOLD_PROBE_MAX 12
+#define HOLD_CONTACTS 65536
 
-static int held_by_ground(const uint8_t *v, uint8_t flip, int w, int h, int light, int ink_cut,
-                          const uint8_t *outside)
+RARELY_TAKEN static int held_by_ground(const uint8_t *v, uint8_t flip, int w, int h, int light,
+                                       int ink_cut, const uint8_t *outside, size_t contacts)
 {
     static const int dx[4] = {1, -1, 0, 0}, dy[4] = {0, 0, 1, -1};
     int probe = (int)(HOLD_PROBE * (w < h ? w : h));
-    probe = probe < 3 ? 3 : probe;
+    probe = clampi(probe, HOLD_PROBE_MIN, HOLD_PROBE_MAX);
+    size_t stride = contacts / HOLD_CONTACTS + 1, seen = 0;
     size_t ground = 0, ink = 0;
     for (int y = 1; y < h - 1; y++)
         for (int x = 1; x < w - 1; x++) {
@@ -558,15 +566,17 @@ static int held_by_ground(const uint8_t *v, uint8_t flip, int w, int h, int ligh
                 int px = x + dx[k], py = y + dy[k];
                 if ((v[(size_t)py * (size_t)w + (size_t)px] ^ flip) < light)
                     continue;   /* not a contact with the paper */
-                int inky = 0;
-                for (int step = 0; step <= probe && !inky; step++) {
+                if (seen++ % stride != 0)
+                    continue;
+                int run = 0;
+                for (int step = 0; step <= probe && run < 2; step++) {
                     int qx = px + step * dx[k], qy = py + step * dy[k];
                     if (qx < 0 || qx >= w || qy < 0 || qy >= h)
                         break;
-                    inky = (v[(size_t)qy * (size_t)w + (size_t)qx] ^ flip) >= ink_cut;
+                    run = (v[(size_t)qy * (size_t)w + (size_t)qx] ^ flip) >= ink_cut ? run + 1 : 0;
                 }
-                ink += (size_t)inky;
-                ground += (size_t)!inky;
+                ink += (size_t)(run >= 2);
+                ground += (size_t)(run < 2);
             }
         }
     return ground > ink;
@@ -803,7 +813,8 @@ static int ground_holds_strokes(const uint8_t *v, uint8_t flip, int w, int h, in
     enclosure e;
     if (measure_enclosure(v, flip, w, h, light, 0, scratch, mem, &e) != 0)
         return 0;
-    return are_strokes(&e, w, h) && held_by_ground(v, flip, w, h, light, ink_cut, scratch->outside);
+    return are_strokes(&e, w, h) &&
+           held_by_ground(v, flip, w, h, light, ink_cut, scratch->outside, e.outline);
 }
 
 /* A sheet under half of a photo on a darker desk: the desk is the border
@@ -885,7 +896,7 @@ static int ink_is_dark(const uint8_t *v, int w, int h, const uint32_t *hist, int
            below >= INK_BEYOND_RATIO * (above > 0 ? above : 0) &&
            encloses_strokes(v, 0, w, h, (border.low + darkest + 1) / 2, 0, scratch, mem) &&
            !ground_holds_strokes(v, 255, w, h, 255 - (border.low + lightest + 1) / 2,
-                                 255 - (border.low + darkest + 1) / 2, scratch, mem);
+                                 256 - (border.low + darkest + 1) / 2, scratch, mem);
 }
 
 /* ---- step 3: background and contrast ----------------------------------- */
@@ -1499,8 +1510,9 @@ static void run_join(run *r, uint32_t a, uint32_t b)
 /* Notebook paper's ruled lines pass the threshold as ink: long and thin,
  * and joined to any stroke that crosses them, so the digit and the lines it
  * touches become one component as wide as the page. A line here is a band
- * of rows (or columns) whose seeds run from edge to edge, at most
- * RULED_THICKNESS thick, with paper on both sides. When one direction has
+ * of rows (or columns) whose seeds run from edge to edge, with the half-
+ * seeded rows beside them (its anti-aliased edge), at most RULED_THICKNESS
+ * thick, with paper on both sides. When one direction has
  * at least RULED_MIN_LINES of them (a ruled page has a family of lines,
  * while one or two full-width bars could be a tightly cropped digit's: a
  * 4's crossbar, a Z-shaped 2's top and foot),
@@ -1549,6 +1561,9 @@ static int find_ruled_lines(const line_stats *st, int n, int length, uint8_t *li
             memset(lines + a, 1, (size_t)t);
             bands++;
         }
+        /* A full row inside the soft edge is this band again, not another:
+         * counted twice, a digit's two bars would pass for a ruled page. */
+        i = b;
     }
     return bands;
 }
@@ -2757,6 +2772,8 @@ static int list_ink_rows(const float *img, size_t stride, rect r, int y, ink_lis
 
 static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out, arena *mem)
 {
+    if (rect_is_empty(*box))
+        return PREPROCESS_BLANK;
     ink_list ink;
     if (ink_list_alloc(&ink, *box, mem) != 0)
         return PREPROCESS_NO_MEMORY;
@@ -2774,7 +2791,7 @@ static preprocess_status deskew_crop(crop *cr, rect *box, float *skew_out, arena
     if (m <= 0)
         return PREPROCESS_BLANK;
     double cx = mx / m, cy = my / m, mu11 = 0, mu02 = 0;
-    /* A box in one band (a digit's always is) is listed already. */
+    /* A box of up to INK_BAND pixels (a 28x28 upload's) is listed already. */
     int listed = ink.room == (size_t)(box->x1 - box->x0 + 1) * (size_t)(box->y1 - box->y0 + 1);
     for (int next = box->y0; next <= box->y1;) {
         next = listed ? box->y1 + 1 : list_ink_rows(cr->v, (size_t)cr->w, *box, next, &ink);
