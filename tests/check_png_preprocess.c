@@ -1736,6 +1736,15 @@ START_TEST(test_faint_marks_stay_blank)
 }
 END_TEST
 
+/* A 320x320 notebook page: paper with pale ruled lines every 30 px. */
+static void ruled_page(image *img)
+{
+    ck_assert_int_eq(image_alloc(img, 320, 320, 1), 0);
+    memset(img->pixels, 245, 320 * 320);
+    for (int y = 25; y < 320; y += 30)
+        fill_rect(img, 0, y, 319, y + 1, 175);
+}
+
 /* A notebook page: pale ruled lines every 30 px that the digit crosses,
  * and a margin line down the left. Each line alone is ink to the
  * threshold, and touching the digit it would join it. */
@@ -1744,10 +1753,7 @@ START_TEST(test_digit_on_ruled_paper)
     for (int digit = 0; digit < 3; digit++) {
         int d = test_digits[digit];
         image img;
-        ck_assert_int_eq(image_alloc(&img, 320, 320, 1), 0);
-        memset(img.pixels, 245, 320 * 320);
-        for (int y = 25; y < 320; y += 30)
-            fill_rect(&img, 0, y, 319, y + 1, 175);
+        ruled_page(&img);
         fill_rect(&img, 40, 0, 41, 319, 160);
         shape sh = shape_for(d);
         draw_over(&img, &sh, 140, 72, 70, 5, 30);
@@ -1807,10 +1813,7 @@ END_TEST
 START_TEST(test_soft_margin_on_ruled_paper)
 {
     image img;
-    ck_assert_int_eq(image_alloc(&img, 320, 320, 1), 0);
-    memset(img.pixels, 245, 320 * 320);
-    for (int y = 25; y < 320; y += 30)
-        fill_rect(&img, 0, y, 319, y + 1, 175);
+    ruled_page(&img);
     for (int line = 40; line <= 45; line += 5) {
         fill_rect(&img, line, 0, line, 319, 150);
         for (int y = 0; y < 320; y += 2)
