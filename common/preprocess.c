@@ -758,13 +758,18 @@ RARELY_TAKEN static double sheet_fill(const uint8_t *outside, int w, int h, aren
     return best > 0 ? (double)filled / best : 0.0;
 }
 
-/* Strokes: some ink, at least INK_MIN_SHARE of the picture, under
- * INK_MAX_WIDTH of the shorter side wide on average (twice the area over
- * the outline). */
-static int are_strokes(const enclosure *e, int w, int h)
+/* Strokes: some ink, at least INK_MIN_SHARE of the picture, at most
+ * max_width of the shorter side wide on average (twice the area over the
+ * outline). */
+static int strokes_up_to(const enclosure *e, int w, int h, double max_width)
 {
     return e->area >= INK_MIN_SHARE * (double)w * (double)h && e->outline > 0 &&
-           2.0 * (double)e->area / (double)e->outline <= INK_MAX_WIDTH * (w < h ? w : h);
+           2.0 * (double)e->area / (double)e->outline <= max_width * (w < h ? w : h);
+}
+
+static int are_strokes(const enclosure *e, int w, int h)
+{
+    return strokes_up_to(e, w, h, INK_MAX_WIDTH);
 }
 
 /* Strokes too wide for are_strokes, up to SHEET_INK_MAX_WIDTH of the
@@ -772,8 +777,9 @@ static int are_strokes(const enclosure *e, int w, int h)
  * with what it encloses fills SHEET_MIN_FILL of its smallest rectangle or
  * more, and the strokes are under SHEET_MAX_INK_SHARE of it (writing is
  * 7-28% of a sheet; the dark inside of a light box round a fat light
- * digit, a dark-mode button or chalk in a drawn box, is 39% or more). Sheets on a desk or under a scanner's lid fill 0.91-1 of it (turned
- * or clipped by the picture's edges), fat light digits on a dark ground at
+ * digit, a dark-mode button or chalk in a drawn box, is 39% or more).
+ * Sheets on a desk or under a scanner's lid fill 0.91-1 of it (turned or
+ * clipped by the picture's edges), fat light digits on a dark ground at
  * most 0.85 (an oval pi/4, a tight crop's edges a little more) whatever
  * their strokes' width: the shape, not the width, tells thick marker on a
  * sheet from a fat light 0 round a small hole. The width is still capped:
@@ -787,8 +793,7 @@ static int are_strokes(const enclosure *e, int w, int h)
 static int are_sheet_strokes(const enclosure *e, int w, int h, const uint8_t *outside,
                              arena *mem)
 {
-    if (e->area < INK_MIN_SHARE * (double)w * (double)h || e->outline == 0 ||
-        2.0 * (double)e->area / (double)e->outline > SHEET_INK_MAX_WIDTH * (w < h ? w : h))
+    if (!strokes_up_to(e, w, h, SHEET_INK_MAX_WIDTH))
         return 0;
     size_t inside;
     double fill = sheet_fill(outside, w, h, mem, &inside);
