@@ -20,11 +20,12 @@
  *      paper's level under a hard shadow, giving the ink contrast "d" (0 =
  *      paper); refuse low-contrast pictures as blank, or as faint when the
  *      faint ink has the shape of strokes (read only when asked);
- *   4. Otsu on d gives the ink seeds, less a ruled page's lines; of their
- *      8-connected components, what is not the digit is dropped: the desk,
- *      margins and cut-off neighbours at the picture's edge, a printed box
- *      round the digit, and specks far smaller than the digit and not near
- *      it;
+ *   4. Otsu on d gives the ink seeds (above a shaded field or highlighter
+ *      band behind the digit, which is paper), less a ruled page's lines;
+ *      of their 8-connected components, what is not the digit is dropped:
+ *      the desk, margins and cut-off neighbours at the picture's edge, a
+ *      printed box round the digit, and specks far smaller than the digit
+ *      and not near it;
  *   5. the kept ink plus its anti-aliased fringe becomes a 0..1 intensity
  *      crop; strokes too thin to survive the reduction to 20 px (a 2 px pen
  *      on a 600 px canvas) are widened to a thin MNIST pen with a distance
@@ -1460,6 +1461,231 @@ static int faint_levels(const uint32_t hist[256], size_t n, contrast_levels *lv)
         return 0;
     int floor = 2 * noise > FAINT_MIN_CONTRAST / 2 ? 2 * noise : FAINT_MIN_CONTRAST / 2;
     *lv = choose_levels(hist, n, floor);
+    return 1;
+}
+
+/* ---- step 3b: a shaded field behind the ink ----------------------------
+ *
+ * A form's grey answer field, a shaded label or a highlighter band behind
+ * the digit stands above the paper by a contrast of its own, evenly: in the
+ * histogram of d a narrow peak between the paper and the ink. Otsu takes
+ * it for ink, and the network then sees a grey rectangle with the digit in
+ * it. It is such a field when:
+ *   - the peak holds PLATEAU_SHARE of the seeds within PLATEAU_WIDTH of one
+ *     level, and PLATEAU_MIN_AREA of the picture;
+ *   - ink stands PLATEAU_MIN_STEP above it (PLATEAU_MIN_INK of the
+ *     picture), spread out as writing is and not a blot (its pixels under
+ *     PLATEAU_COMPACT of its box's longer side squared);
+ *   - from that ink's centre the field runs on (past the ink and the gaps
+ *     between its strokes) for PLATEAU_MIN_RUN of the picture's shorter
+ *     side in two of the four directions before the paper starts: the ink
+ *     of a sheet on a desk is surrounded by paper instead;
+ *   - it is a patch, not strokes (field_is_a_region).
+ * The field then counts as paper: seeds start above it, and so does the
+ * intensity ramp. */
+#define PLATEAU_SHARE 0.5
+#define PLATEAU_MIN_AREA 0.02    /* of the picture */
+#define PLATEAU_WIDTH 16         /* the peak's half-width: its level / this, 3 or more */
+#define PLATEAU_MIN_STEP MIN_CONTRAST
+#define PLATEAU_MIN_INK 0.002    /* of the picture */
+#define PLATEAU_COMPACT 0.6
+#define PLATEAU_MIN_RUN 0.03     /* of the shorter side */
+#define PLATEAU_PAPER_RUN 3      /* px of paper that end a walk */
+#define PLATEAU_HULL 0.5         /* see field_is_a_region */
+#define PLATEAU_FILL 0.9
+#define PLATEAU_MAX_ELONGATION 8.0
+#define PLATEAU_INK_INSIDE 0.15
+
+/* Plateau pixels met walking from (x, y) by (dx, dy) before PLATEAU_PAPER_RUN
+ * pixels of paper in a row (d under lo) or the picture's edge. */
+static int plateau_run(const uint8_t *d, int w, int h, int x, int y, int dx, int dy, int lo,
+                       int hi)
+{
+    int on_field = 0, paper = 0;
+    for (; x >= 0 && x < w && y >= 0 && y < h; x += dx, y += dy) {
+        int v = d[(size_t)y * (size_t)w + (size_t)x];
+        if (v < lo) {
+            if (++paper >= PLATEAU_PAPER_RUN)
+                break;
+            continue;
+        }
+        paper = 0;
+        on_field += v <= hi;
+    }
+    return on_field;
+}
+
+/* Whether the field is a patch and not strokes. A light pen's strokes
+ * with a darker tick, a printed box or a partial retrace on them, or a
+ * translucent marker darker where its strokes cross, pass the tests above
+ * too. A field, a label or a band (even one thinner than the digit) is a
+ * convex patch. Take the convex hull of its inner pixels (at its level,
+ * with all four neighbours at it or darker): a field's is about as large as
+ * the field (PLATEAU_HULL of its pixels or more), PLATEAU_FILL or more of
+ * it is field or ink (d at or above field_cut, half the field's level, so
+ * that noise does not hole it), it is no longer than PLATEAU_MAX_ELONGATION
+ * times its mean width (a broad pen's 1 is), and PLATEAU_INK_INSIDE of the
+ * ink (d at or above ink_cut) lies in it: a box printed round a pencil
+ * answer does not. Strokes fill a small part of their hull. field and ink
+ * are the two's pixel counts. 1 when a patch, 0 when not, -1 when out of
+ * memory. */
+static int field_is_a_region(const uint8_t *d, int w, int h, int lo, int top, int field_cut,
+                             int ink_cut, size_t field, size_t ink, arena *mem)
+{
+    /* Each row's leftmost and rightmost inner pixel (-1: none). */
+    int *left = arena_alloc(mem, (size_t)h * sizeof *left);
+    int *right = arena_alloc(mem, (size_t)h * sizeof *right);
+    int *chain = arena_alloc(mem, (size_t)h * sizeof *chain);
+    if (!left || !right || !chain)
+        return -1;
+    int y0 = -1, y1 = -1;
+    for (int y = 0; y < h; y++) {
+        left[y] = right[y] = -1;
+        if (y == 0 || y == h - 1)
+            continue;
+        const uint8_t *row = d + (size_t)y * (size_t)w;
+        const uint8_t *up = row - w, *down = row + w;
+        for (int x = 1; x + 1 < w; x++) {
+            if (row[x] < lo || row[x] > top || row[x - 1] < lo || row[x + 1] < lo ||
+                up[x] < lo || down[x] < lo)
+                continue;
+            if (left[y] < 0)
+                left[y] = x;
+            right[y] = x;
+        }
+        if (left[y] >= 0) {
+            y1 = y;
+            if (y0 < 0)
+                y0 = y;
+        }
+    }
+    if (y0 < 0)
+        return 0;
+    /* The hull's left side is the lower convex chain of the points
+     * (y, left[y]), its right side the upper one of (y, right[y]); between
+     * two chain points a side is the straight line joining them. */
+    double area = 0, filled = 0;
+    for (int side = 0; side < 2; side++) {
+        const int *at = side == 0 ? left : right;
+        int n = 0;
+        for (int y = y0; y <= y1; y++) {
+            if (at[y] < 0)
+                continue;
+            /* Pop the last point while it lies inside the chain that
+             * skips it: a left side bulges to smaller x (the cross product
+             * of the turn, in (y, x), positive), a right side to larger. */
+            while (n >= 2) {
+                int ya = chain[n - 2], yb = chain[n - 1];
+                long cross = (long)(yb - ya) * (at[y] - at[ya]) -
+                             (long)(at[yb] - at[ya]) * (y - ya);
+                if (side == 0 ? cross > 0 : cross < 0)
+                    break;
+                n--;
+            }
+            chain[n++] = y;
+        }
+        /* Each row's hull edge on this side, kept in at's place of use. */
+        int *edge = side == 0 ? left : right;
+        for (int k = 0; k + 1 < n; k++) {
+            int ya = chain[k], yb = chain[k + 1];
+            int xa = at[ya], xb = at[yb];
+            for (int y = ya; y < yb; y++)
+                edge[y] = xa + (int)lround((double)(xb - xa) * (y - ya) / (yb - ya));
+        }
+        edge[chain[n - 1]] = at[chain[n - 1]];
+    }
+    size_t ink_inside = 0;
+    int x0 = w, x1 = -1;
+    for (int y = y0; y <= y1; y++) {
+        const uint8_t *row = d + (size_t)y * (size_t)w;
+        for (int x = left[y]; x <= right[y]; x++) {
+            filled += row[x] >= field_cut;
+            ink_inside += row[x] >= ink_cut;
+        }
+        area += right[y] - left[y] + 1;
+        x0 = left[y] < x0 ? left[y] : x0;
+        x1 = right[y] > x1 ? right[y] : x1;
+    }
+    double long_side = x1 - x0 + 1 > y1 - y0 + 1 ? x1 - x0 + 1 : y1 - y0 + 1;
+    return area >= PLATEAU_HULL * (double)field && filled >= PLATEAU_FILL * area &&
+           long_side * long_side <= PLATEAU_MAX_ELONGATION * area &&
+           (double)ink_inside >= PLATEAU_INK_INSIDE * (double)ink;
+}
+
+/* When d holds a shaded field behind the ink (see above), raises the seed
+ * threshold above it, sets *ramp_floor to the field's top level and returns 1;
+ * else returns 0 and changes nothing; -1 when out of memory. */
+RARELY_TAKEN static int skip_shaded_field(const uint8_t *d, int w, int h,
+                                          const uint32_t dhist[256], arena *mem,
+                                          contrast_levels *lv, int *ramp_floor)
+{
+    size_t n = (size_t)w * (size_t)h;
+    /* below[v]: the seeds under level v. */
+    size_t below[257] = {0};
+    for (int v = 0; v < 256; v++)
+        below[v + 1] = below[v] + (v > lv->threshold ? dhist[v] : 0);
+    size_t seeds = below[256];
+    /* The heaviest narrow peak among the seeds, short of the ink's level. */
+    int level = -1, half = 0;
+    size_t best = 0;
+    for (int p = lv->threshold + 1; p + PLATEAU_MIN_STEP <= lv->peak; p++) {
+        int r = p / PLATEAU_WIDTH > 3 ? p / PLATEAU_WIDTH : 3;
+        size_t m = below[p + r + 1 < 256 ? p + r + 1 : 256] - below[p - r > 0 ? p - r : 0];
+        if (m > best) {
+            best = m;
+            level = p;
+            half = r;
+        }
+    }
+    if (level < 0 || (double)best < PLATEAU_SHARE * (double)seeds ||
+        (double)best < PLATEAU_MIN_AREA * (double)n)
+        return 0;
+    int top = level + half;
+    size_t ink = 0;
+    for (int v = top + PLATEAU_MIN_STEP; v < 256; v++)
+        ink += dhist[v];
+    if ((double)ink < PLATEAU_MIN_INK * (double)n || ink < 16)
+        return 0;
+    /* The ink's centre and box. Written strokes are spread out: a blot as
+     * heavy as PLATEAU_COMPACT of its box's longer side squared is no
+     * writing, and a light pen's strokes it lies on no field. */
+    double sx = 0, sy = 0;
+    rect box = rect_empty();
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            if (d[(size_t)y * (size_t)w + (size_t)x] >= top + PLATEAU_MIN_STEP) {
+                sx += x;
+                sy += y;
+                rect_add(&box, x, y);
+            }
+    double side = rect_long_side(box);
+    if ((double)ink > PLATEAU_COMPACT * side * side)
+        return 0;
+    int cx = (int)(sx / (double)ink), cy = (int)(sy / (double)ink);
+    int lo = level - half, need = (int)ceil(PLATEAU_MIN_RUN * (w < h ? w : h));
+    need = need > PLATEAU_PAPER_RUN ? need : PLATEAU_PAPER_RUN;
+    int sides = (plateau_run(d, w, h, cx, cy, -1, 0, lo, top) >= need) +
+                (plateau_run(d, w, h, cx, cy, 1, 0, lo, top) >= need) +
+                (plateau_run(d, w, h, cx, cy, 0, -1, lo, top) >= need) +
+                (plateau_run(d, w, h, cx, cy, 0, 1, lo, top) >= need);
+    if (sides < 2)
+        return 0;
+    int region =
+        field_is_a_region(d, w, h, lo, top, level / 2, top + PLATEAU_MIN_STEP, best, ink, mem);
+    if (region <= 0)
+        return region;
+    /* Otsu between the field and the ink, held within the range
+     * choose_levels allows above paper, measured from the field's top: ink
+     * partly in shade is two levels, which Otsu alone would split. */
+    uint32_t above[256] = {0};
+    size_t n_above = 0;
+    for (int v = top + 1; v < 256; v++) {
+        above[v] = dhist[v];
+        n_above += dhist[v];
+    }
+    int step = lv->peak - top;
+    lv->threshold = clampi(otsu(above, n_above), top + step / 4, top + step * 3 / 5);
+    *ramp_floor = top;
     return 1;
 }
 
@@ -3403,6 +3629,16 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, 
     int faint = lv.peak < MIN_CONTRAST;
     if (faint && !faint_levels(dhist, n, &lv))
         return PREPROCESS_BLANK;
+    int field_top = -1;
+    if (!faint && w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP) {
+        int found = skip_shaded_field(v, w, h, dhist, mem, &lv, &field_top);
+        if (found < 0)
+            return PREPROCESS_NO_MEMORY;
+        if (found) {
+            info->threshold = (float)lv.threshold;
+            info->field = 1;
+        }
+    }
 
     components c;
     if (label_components(v, w, h, lv.threshold, mem, &c) != 0)
@@ -3423,6 +3659,10 @@ static preprocess_status find_ink(uint8_t *v, int w, int h, int paper, int ink, 
         info->threshold = (float)lv.threshold;
     }
     ink_ramp ramp = choose_ramp(v, w, &c, dhist, lv.threshold);
+    if (field_top >= 0) {
+        ramp.floor = field_top;
+        ramp.core = ramp.core > ramp.floor + 1.0 ? ramp.core : ramp.floor + 1.0;
+    }
     rect src_box;
     int map_sized = w >= MIN_SIDE_FOR_MAP && h >= MIN_SIDE_FOR_MAP;
     preprocess_status st =

@@ -37,6 +37,7 @@ typedef struct {
     int shadow;            /* 1 when the background followed a hard shadow's edge */
     int faint;             /* 1 when faint ink was read (see read_faint) */
     int ring;              /* 1 when a ring or box drawn round the digit was taken out */
+    int field;             /* 1 when a shaded field behind the ink was taken for paper */
 } preprocess_info;
 
 /* Choices that change what the network sees. deskew is the model's: a model

@@ -132,9 +132,9 @@ static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
     strbuf_json_float(sb, r->info.threshold);
     strbuf_puts(sb, ",\"skew\":");
     strbuf_json_float(sb, r->info.skew);
-    strbuf_printf(sb, ",\"shadow\":%s,\"faint\":%s,\"ring\":%s}}",
+    strbuf_printf(sb, ",\"shadow\":%s,\"faint\":%s,\"ring\":%s,\"field\":%s}}",
                   r->info.shadow ? "true" : "false", r->info.faint ? "true" : "false",
-                  r->info.ring ? "true" : "false");
+                  r->info.ring ? "true" : "false", r->info.field ? "true" : "false");
 }
 
 static void put_stage_timings(strbuf *sb, const infer_result *r, uint64_t total_ns)

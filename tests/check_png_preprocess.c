@@ -2133,6 +2133,66 @@ START_TEST(test_ring_round_the_digit)
 }
 END_TEST
 
+/* A digit written in a form's grey field, on a shaded label across the
+ * page, or across a highlighter band thinner than the digit: the shading
+ * is paper, not ink, and the digit is read alone. A grey strip beside the
+ * digit at the picture's edge, not behind it, is still clutter, and a
+ * light marker's strokes are still the digit where they overlap darker. */
+START_TEST(test_digit_in_a_shaded_field)
+{
+    static const struct {
+        int x0, y0, x1, y1;   /* the field */
+        uint8_t level;
+        const char *what;
+    } fields[] = {
+        {60, 45, 200, 215, 185, "in a grey field"},
+        {0, 60, 259, 200, 160, "on a shaded label across the page"},
+        {30, 110, 230, 150, 175, "across a band thinner than the digit"},
+        {160, 0, 259, 259, 170, "beside a grey strip at the edge"},
+    };
+    for (size_t f = 0; f < sizeof fields / sizeof fields[0]; f++) {
+        for (int i = 0; i < 3; i++) {
+            int d = test_digits[i];
+            image img;
+            ck_assert_int_eq(image_alloc(&img, 260, 260, 1), 0);
+            memset(img.pixels, 245, 260 * 260);
+            fill_rect(&img, fields[f].x0, fields[f].y0, fields[f].x1, fields[f].y1,
+                      fields[f].level);
+            shape sh = shape_for(d);
+            double h = 110, ox = (f == 3 ? 80 : 130) - sh.width * h / 2, oy = 75;
+            draw_over(&img, &sh, ox, oy, h, 8, 20);
+            char what[96];
+            snprintf(what, sizeof what, "%d %s", d, fields[f].what);
+            assert_found_digit(&img, d, ox, oy, h, 8, what);
+            uint8_t out[MNIST_PIXELS];
+            preprocess_info info;
+            ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+            /* Otsu alone sets a 0's heavier ink apart from the band. */
+            int field = f < 2 || (f == 2 && d != 0);
+            ck_assert_msg(info.field == field, "%s: field %d", what, info.field);
+            image_free(&img);
+        }
+    }
+    /* A 7 crossed in a translucent marker, darker where its strokes
+     * overlap: its strokes are no field behind those two dark spots. */
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 260, 260, 1), 0);
+    memset(img.pixels, 245, 260 * 260);
+    shape seven = shape_seven();
+    add_seg(&seven, 0.25, 0.5, 0.65, 0.5);
+    double ox = 130 - seven.width * 110 / 2;
+    draw_over(&img, &seven, ox, 75, 110, 16, 150);
+    fill_rect(&img, 134, 123, 148, 137, 92);   /* the crossbar over the stem */
+    fill_rect(&img, 156, 68, 170, 82, 92);     /* the bar's end over the stem's top */
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.field == 0, "crossed 7 in a translucent marker: field %d", info.field);
+    assert_found_digit(&img, 7, ox, 75, 110, 16, "crossed 7 in a translucent marker");
+    image_free(&img);
+}
+END_TEST
+
 /* A printed box round a digit that runs into its side, as a form's field
  * written to its edge: the box is taken out and the 7 read alone. A square
  * drawn on its own (a boxy 0) encloses nothing and is left as it is. */
@@ -2622,6 +2682,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_scan_margins_and_neighbours_ignored);
     tcase_add_test(tc, test_printed_box_around_the_digit);
     tcase_add_test(tc, test_ring_round_the_digit);
+    tcase_add_test(tc, test_digit_in_a_shaded_field);
     tcase_add_test(tc, test_box_touching_the_digit);
     tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);

@@ -783,6 +783,7 @@ START_TEST(test_predict_explain)
     ck_assert(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(pp, "inverted")));
     ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(pp, "box")));
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pp, "ring")));
+    ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pp, "field")));
     cJSON_Delete(j);
     resp_free(&r);
 

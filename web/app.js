@@ -436,6 +436,7 @@
       if (typeof pre.skew === "number" && Math.abs(pre.skew) >= 0.005) parts.push(`slant straightened by ${pre.skew.toFixed(2)}`);
       if (pre.faint) parts.push("the ink is very faint (under 40 grey levels), read as pencil");
       if (pre.ring) parts.push("a ring or box drawn round the digit was taken out");
+      if (pre.field) parts.push("a shaded field behind the digit was taken for paper");
       setSeen(`data:image/png;base64,${ex.input_png}`, parts.join("; ") + "." + ms);
     } else {
       setSeen(null, SEEN_HINT);
