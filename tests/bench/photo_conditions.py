@@ -2,7 +2,7 @@
 """photo_conditions.py -- photographic and page-layout pictures of MNIST *test*
 digits: ruled and squared paper, a sheet on a desk, a scanner's black margin,
 shadows, neighbouring characters cut by the crop, boxes, circles, underlines,
-highlighter, faint pencil, blur, JPEG damage, huge and tiny pictures, and
+highlighter, grey form fields, faint pencil, blur, JPEG damage, huge and tiny pictures, and
 every PNG colour type.
 
 Every condition redraws the same N test digits (paired with the baseline,
@@ -590,6 +590,30 @@ def c_highlighted(rng, d, ctx):
     return (2, pg.out(rng, 2.0)), f'colour={name}'
 
 
+def c_shaded_field(rng, d, ctx):
+    """A form's grey answer field round the digit (printed border or not,
+    margins that may cut into the digit) or a shaded label across the page."""
+    pg, dig, (x, y) = plain(rng, d, h=rng.uniform(100, 150))
+    dh, dw = dig.shape
+    kind = ['field', 'bordered', 'label'][int(rng.integers(0, 3))]
+    if kind == 'label':
+        x0, x1 = -5, pg.W + 5
+        y0 = y - rng.uniform(-0.1, 0.3) * dh
+        y1 = y + dh + rng.uniform(-0.1, 0.3) * dh
+    else:
+        x0, x1 = x - rng.uniform(-0.1, 0.5) * dw - 4, x + dw + rng.uniform(-0.1, 0.5) * dw + 4
+        y0, y1 = y - rng.uniform(-0.1, 0.3) * dh, y + dh + rng.uniform(-0.1, 0.3) * dh
+    cov = draw_layer(pg.H, pg.W, lambda dr, S: dr.rectangle([x0 * S, y0 * S, x1 * S, y1 * S], fill=255))
+    grey = rng.uniform(0.55, 0.85)
+    pg.layer(cov, (grey, grey, grey * rng.uniform(0.95, 1.05)))
+    if kind == 'bordered':
+        lw = rng.uniform(1.0, 3.0)
+        edge = draw_layer(pg.H, pg.W, lambda dr, S: dr.rectangle([x0 * S, y0 * S, x1 * S, y1 * S],
+                                                                 outline=255, width=int(lw * S)))
+        pg.layer(edge, (0.2, 0.2, 0.2))
+    return (2, pg.out(rng, 2.0)), f'kind={kind};grey={grey:.2f}'
+
+
 def _rot(rng, d, lo, hi):
     h = rng.uniform(100, 150)
     dig = d.natural(h)
@@ -802,6 +826,7 @@ CONDITIONS = [
     ('fragment', c_fragment), ('boxed', c_boxed), ('circled', c_circled), ('underlined', c_underlined),
     ('huge-3000x4000', c_huge), ('tiny-12', c_tiny12), ('small-20', c_small20),
     ('ballpoint', c_ballpoint), ('highlighter-ink', c_highlighter_ink), ('highlighted', c_highlighted),
+    ('shaded-field', c_shaded_field),
     ('rot10-20', c_rot10_20), ('rot20-30', c_rot20_30), ('hairline', c_hairline), ('very-thick', c_very_thick),
     ('png-grey16', c_png_grey16), ('png-palette', c_png_palette), ('png-palette-trns', c_png_palette_trns),
     ('png-grey-alpha', c_png_grey_alpha), ('png-rgba-semi', c_png_rgba_semi),
