@@ -1471,10 +1471,11 @@ static int faint_levels(const uint32_t hist[256], size_t n, contrast_levels *lv)
  * histogram of d a narrow peak between the paper and the ink. Otsu takes
  * it for ink, and the network then sees a grey rectangle with the digit in
  * it. It is such a field when:
- *   - the peak holds PLATEAU_SHARE of the seeds within PLATEAU_WIDTH of one
- *     level, and PLATEAU_MIN_AREA of the picture;
- *   - ink stands PLATEAU_MIN_STEP above it (PLATEAU_MIN_INK of the
- *     picture), spread out as writing is and not a blot (its pixels under
+ *   - the peak holds PLATEAU_SHARE of the seeds within its level /
+ *     PLATEAU_WIDTH (3 at least) of one level, and PLATEAU_MIN_AREA of the
+ *     picture;
+ *   - ink stands PLATEAU_MIN_STEP above the peak's top (PLATEAU_MIN_INK of
+ *     the picture), spread out as writing is and not a blot (its pixels under
  *     PLATEAU_COMPACT of its box's longer side squared);
  *   - from that ink's centre the field runs on (past the ink and the gaps
  *     between its strokes) for PLATEAU_MIN_RUN of the picture's shorter
@@ -1495,6 +1496,7 @@ static int faint_levels(const uint32_t hist[256], size_t n, contrast_levels *lv)
 #define PLATEAU_FILL 0.9
 #define PLATEAU_MAX_ELONGATION 8.0
 #define PLATEAU_INK_INSIDE 0.15
+#define HULL_DIRECTIONS 16
 
 /* Plateau pixels met walking from (x, y) by (dx, dy) before PLATEAU_PAPER_RUN
  * pixels of paper in a row (d under lo) or the picture's edge. */
@@ -1524,7 +1526,8 @@ static int plateau_run(const uint8_t *d, int w, int h, int x, int y, int dx, int
  * the field (PLATEAU_HULL of its pixels or more), PLATEAU_FILL or more of
  * it is field or ink (d at or above field_cut, half the field's level, so
  * that noise does not hole it), it is no longer than PLATEAU_MAX_ELONGATION
- * times its mean width (a broad pen's 1 is), and PLATEAU_INK_INSIDE of the
+ * times its mean width (a broad pen's 1 is longer; so is a band across a
+ * wide picture, which is left as it was), and PLATEAU_INK_INSIDE of the
  * ink (d at or above ink_cut) lies in it: a box printed round a pencil
  * answer does not. Strokes fill a small part of their hull. field and ink
  * are the two's pixel counts. 1 when a patch, 0 when not, -1 when out of
@@ -1533,11 +1536,10 @@ static int field_is_a_region(const uint8_t *d, int w, int h, int lo, int top, in
                              int ink_cut, size_t field, size_t ink, arena *mem)
 {
     /* Each row's leftmost and rightmost inner pixel (-1: none). */
-    int *left = arena_alloc(mem, (size_t)h * sizeof *left);
-    int *right = arena_alloc(mem, (size_t)h * sizeof *right);
-    int *chain = arena_alloc(mem, (size_t)h * sizeof *chain);
-    if (!left || !right || !chain)
+    int *left = arena_alloc(mem, 3 * (size_t)h * sizeof *left);
+    if (!left)
         return -1;
+    int *right = left + h, *chain = right + h;
     int y0 = -1, y1 = -1;
     for (int y = 0; y < h; y++) {
         left[y] = right[y] = -1;
@@ -1564,9 +1566,8 @@ static int field_is_a_region(const uint8_t *d, int w, int h, int lo, int top, in
     /* The hull's left side is the lower convex chain of the points
      * (y, left[y]), its right side the upper one of (y, right[y]); between
      * two chain points a side is the straight line joining them. */
-    double area = 0, filled = 0;
     for (int side = 0; side < 2; side++) {
-        const int *at = side == 0 ? left : right;
+        int *at = side == 0 ? left : right;
         int n = 0;
         for (int y = y0; y <= y1; y++) {
             if (at[y] < 0)
@@ -1584,31 +1585,42 @@ static int field_is_a_region(const uint8_t *d, int w, int h, int lo, int top, in
             }
             chain[n++] = y;
         }
-        /* Each row's hull edge on this side, kept in at's place of use. */
-        int *edge = side == 0 ? left : right;
+        /* at[] becomes the hull's edge on this side, row by row. It is
+         * overwritten in place: each segment reads only its two ends,
+         * whose values the interpolation leaves as they were. */
         for (int k = 0; k + 1 < n; k++) {
             int ya = chain[k], yb = chain[k + 1];
             int xa = at[ya], xb = at[yb];
             for (int y = ya; y < yb; y++)
-                edge[y] = xa + (int)lround((double)(xb - xa) * (y - ya) / (yb - ya));
+                at[y] = xa + (int)lround((double)(xb - xa) * (y - ya) / (yb - ya));
         }
-        edge[chain[n - 1]] = at[chain[n - 1]];
     }
-    size_t ink_inside = 0;
-    int x0 = w, x1 = -1;
+    size_t area = 0, filled = 0, ink_inside = 0;
     for (int y = y0; y <= y1; y++) {
         const uint8_t *row = d + (size_t)y * (size_t)w;
         for (int x = left[y]; x <= right[y]; x++) {
             filled += row[x] >= field_cut;
             ink_inside += row[x] >= ink_cut;
         }
-        area += right[y] - left[y] + 1;
-        x0 = left[y] < x0 ? left[y] : x0;
-        x1 = right[y] > x1 ? right[y] : x1;
+        area += (size_t)(right[y] - left[y] + 1);
     }
-    double long_side = x1 - x0 + 1 > y1 - y0 + 1 ? x1 - x0 + 1 : y1 - y0 + 1;
-    return area >= PLATEAU_HULL * (double)field && filled >= PLATEAU_FILL * area &&
-           long_side * long_side <= PLATEAU_MAX_ELONGATION * area &&
+    /* The hull's length: its widest extent over HULL_DIRECTIONS directions
+     * (within 0.5% of its diameter), whatever way it slants. */
+    double length = 0;
+    for (int k = 0; k < HULL_DIRECTIONS; k++) {
+        double c = cos(PI * k / HULL_DIRECTIONS), sn = sin(PI * k / HULL_DIRECTIONS);
+        double lo_p = 1e30, hi_p = -1e30;
+        for (int y = y0; y <= y1; y++)
+            for (int e = 0; e < 2; e++) {
+                double p = c * (e ? right[y] : left[y]) + sn * y;
+                lo_p = p < lo_p ? p : lo_p;
+                hi_p = p > hi_p ? p : hi_p;
+            }
+        length = hi_p - lo_p + 1 > length ? hi_p - lo_p + 1 : length;
+    }
+    return (double)area >= PLATEAU_HULL * (double)field &&
+           (double)filled >= PLATEAU_FILL * (double)area &&
+           length * length <= PLATEAU_MAX_ELONGATION * (double)area &&
            (double)ink_inside >= PLATEAU_INK_INSIDE * (double)ink;
 }
 
@@ -1640,6 +1652,13 @@ RARELY_TAKEN static int skip_shaded_field(const uint8_t *d, int w, int h,
     if (level < 0 || (double)best < PLATEAU_SHARE * (double)seeds ||
         (double)best < PLATEAU_MIN_AREA * (double)n)
         return 0;
+    /* The first window to hold the most ends at the peak's edge: the
+     * field's level is its mode, and its width that level's. */
+    int mode = level;
+    for (int v = level - half; v <= level + half && v < 256; v++)
+        mode = v > lv->threshold && dhist[v] > dhist[mode] ? v : mode;
+    level = mode;
+    half = level / PLATEAU_WIDTH > 3 ? level / PLATEAU_WIDTH : 3;
     int top = level + half;
     size_t ink = 0;
     for (int v = top + PLATEAU_MIN_STEP; v < 256; v++)
@@ -1662,7 +1681,10 @@ RARELY_TAKEN static int skip_shaded_field(const uint8_t *d, int w, int h,
     if ((double)ink > PLATEAU_COMPACT * side * side)
         return 0;
     int cx = (int)(sx / (double)ink), cy = (int)(sy / (double)ink);
-    int lo = level - half, need = (int)ceil(PLATEAU_MIN_RUN * (w < h ? w : h));
+    /* The field's own spread, even where it dips under Otsu's threshold:
+     * a field at that threshold is half seeds, half not. */
+    int lo = level - half;
+    int need = (int)ceil(PLATEAU_MIN_RUN * (w < h ? w : h));
     need = need > PLATEAU_PAPER_RUN ? need : PLATEAU_PAPER_RUN;
     int sides = (plateau_run(d, w, h, cx, cy, -1, 0, lo, top) >= need) +
                 (plateau_run(d, w, h, cx, cy, 1, 0, lo, top) >= need) +

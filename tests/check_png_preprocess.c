@@ -2136,8 +2136,9 @@ END_TEST
 /* A digit written in a form's grey field, on a shaded label across the
  * page, or across a highlighter band thinner than the digit: the shading
  * is paper, not ink, and the digit is read alone. A grey strip beside the
- * digit at the picture's edge, not behind it, is still clutter, and a
- * light marker's strokes are still the digit where they overlap darker. */
+ * digit at the picture's edge, not behind it, is still clutter; a light
+ * marker's strokes are still the digit where they overlap darker, and a
+ * broad grey stroke is no field behind a tick, however it slants. */
 START_TEST(test_digit_in_a_shaded_field)
 {
     static const struct {
@@ -2189,6 +2190,21 @@ START_TEST(test_digit_in_a_shaded_field)
     ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
     ck_assert_msg(info.field == 0, "crossed 7 in a translucent marker: field %d", info.field);
     assert_found_digit(&img, 7, ox, 75, 110, 16, "crossed 7 in a translucent marker");
+    image_free(&img);
+
+    /* A broad grey 1 slanting at 45 degrees under a dark tick: a stroke,
+     * however it slants, and not a field behind the tick. */
+    ck_assert_int_eq(image_alloc(&img, 300, 300, 1), 0);
+    memset(img.pixels, 245, 300 * 300);
+    shape bar = {.n = 0, .width = 1.0};
+    add_seg(&bar, 0.0, 1.0, 1.0, 0.0);
+    draw_over(&img, &bar, 90, 90, 120, 18, 165);
+    shape tick = {.n = 0, .width = 1.0};
+    add_seg(&tick, 0.0, 0.5, 0.35, 1.0);
+    add_seg(&tick, 0.35, 1.0, 1.0, 0.0);
+    draw_over(&img, &tick, 125, 110, 60, 5, 20);
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.field == 0, "slanting broad 1 under a tick: field %d", info.field);
     image_free(&img);
 }
 END_TEST
