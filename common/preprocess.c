@@ -3210,6 +3210,8 @@ static int valid_input(const image *src)
 typedef struct {
     int is_frame;                 /* a box's four sides, not a ring */
     rect inside;                  /* a frame's inside: the box less its sides */
+    rect outer;                   /* a frame's outside: the box with its sides */
+    int has_outer;                /* 1 when ink sticks out past outer (frame_within) */
     double cx, cy, a, b;          /* the ellipse inscribed in the ink's box */
     double cut[RING_RAYS];        /* ink beyond this radius (of the ellipse's) is ring */
     uint32_t *piece;              /* per crop pixel: RING_CUT, a piece's label or 0 */
@@ -3247,8 +3249,21 @@ static int ring_ray_of(const ring_fit *f, int x, int y, double *radius)
  * frame's sides or outside them. */
 static int beyond_cut(const ring_fit *f, int x, int y)
 {
-    if (f->is_frame)
-        return x < f->inside.x0 || x > f->inside.x1 || y < f->inside.y0 || y > f->inside.y1;
+    if (f->is_frame) {
+        int out = x < f->inside.x0 || x > f->inside.x1 || y < f->inside.y0 || y > f->inside.y1;
+        if (!out || !f->has_outer)
+            return out;
+        /* Past a frame found within the ink, what sticks out is the digit's,
+         * but for the sides' own lines running on past the corners (a
+         * hand-drawn box, a table's cell): the sides' bands, extended. */
+        int side_rows = (y >= f->outer.y0 && y < f->inside.y0) ||
+                        (y > f->inside.y1 && y <= f->outer.y1);
+        int side_columns = (x >= f->outer.x0 && x < f->inside.x0) ||
+                           (x > f->inside.x1 && x <= f->outer.x1);
+        int in_frame = x >= f->outer.x0 && x <= f->outer.x1 && y >= f->outer.y0 &&
+                       y <= f->outer.y1;
+        return in_frame || side_rows || side_columns;
+    }
     double r;
     int k = ring_ray_of(f, x, y, &r);
     return r > f->cut[k];
@@ -3260,6 +3275,7 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
 static void fit_box(ring_fit *f, rect box, int is_frame)
 {
     f->is_frame = is_frame;
+    f->has_outer = 0;
     f->cx = (box.x0 + box.x1) / 2.0;
     f->cy = (box.y0 + box.y1) / 2.0;
     f->a = (box.x1 - box.x0 + 1) / 2.0;
@@ -3473,9 +3489,13 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
  * FRAME_LINE_FILL of the box or more, and thin (FRAME_MAX_THICK of the
  * box's shorter side); what they enclose must then be a digit, as for a
  * ring. A digit's own bars fail it: a 7's top or a 2's foot is one side,
- * not four, and a 1 is all sides and nothing inside. */
+ * not four, and a 1 is all sides and nothing inside. A digit written
+ * across a side sticks out of the box, whose sides are then the most
+ * inked lines near the ink box's ends instead (frame_within); only the
+ * box's lines go, and what sticks out stays with the digit. */
 #define FRAME_LINE_FILL 0.85
 #define FRAME_MAX_THICK 0.15
+#define FRAME_SEARCH 0.25        /* of the ink's box, from each end */
 
 /* One side of a frame: rows (or with columns, columns) from one end of box
  * inwards, skipping those without seeds (the fringe), that are inked along
@@ -3506,27 +3526,98 @@ static int frame_side(const crop *cr, rect box, int columns, int from_end, int l
     return 0;   /* inked throughout: a blob, not a frame */
 }
 
-/* 1 when the seeds inside box are a frame round a digit (see above), with
- * *f set to where its sides lie; 0 when not; -1 when out of memory. */
-RARELY_TAKEN static int find_frame(const crop *cr, rect box, arena *mem, ring_fit *f)
+/* Seeds on line `at` (a row, or with columns a column) of box, between
+ * its ends. */
+static int seeds_on_line(const crop *cr, rect box, int columns, int at)
 {
-    fit_box(f, box, 1);
-    int w = box.x1 - box.x0 + 1, h = box.y1 - box.y0 + 1;
+    int n = 0;
+    if (columns)
+        for (int y = box.y0; y <= box.y1; y++)
+            n += cr->seed[(size_t)y * (size_t)cr->w + (size_t)at] != 0;
+    else
+        for (int x = box.x0; x <= box.x1; x++)
+            n += cr->seed[(size_t)at * (size_t)cr->w + (size_t)x] != 0;
+    return n;
+}
+
+/* A digit written across the side of its box sticks out of it, so the
+ * box's sides are not the ink's outermost lines. They are then the most
+ * inked lines within FRAME_SEARCH of each end of the ink's box, each
+ * grown outwards over the lines as inked beside it; *frame receives the
+ * box they make. 1 when all four are found, inked along FRAME_LINE_FILL
+ * of that box (and of half the ink's box: the box holds the digit), and
+ * it lies within the ink's box on some side. */
+static int frame_within(const crop *cr, rect box, rect *frame)
+{
+    int line[4];
+    for (int side = 0; side < 4; side++) {
+        int columns = side >= 2, from_end = side & 1;
+        int first = columns ? box.x0 : box.y0, last = columns ? box.x1 : box.y1;
+        int reach = (int)(FRAME_SEARCH * (last - first + 1));
+        int best = -1, most = -1;
+        for (int k = 0; k <= reach; k++) {
+            int at = from_end ? last - k : first + k;
+            int n = seeds_on_line(cr, box, columns, at);
+            if (n > most) {
+                most = n;
+                best = at;
+            }
+        }
+        /* The box holds the digit: it spans half the ink's box or more
+         * (most pictures, holding no box, stop here). */
+        int across = columns ? box.y1 - box.y0 + 1 : box.x1 - box.x0 + 1;
+        if (most < FRAME_LINE_FILL * across / 2)
+            return 0;
+        line[side] = best;
+    }
+    *frame = (rect){line[2], line[0], line[3], line[1]};
+    if (frame->x1 - frame->x0 < 2 * RING_MIN_SIDE || frame->y1 - frame->y0 < 2 * RING_MIN_SIDE)
+        return 0;
+    int *edge[4] = {&frame->y0, &frame->y1, &frame->x0, &frame->x1};
+    for (int side = 0; side < 4; side++) {
+        int columns = side >= 2, step = side & 1 ? 1 : -1;
+        int len = columns ? frame->y1 - frame->y0 + 1 : frame->x1 - frame->x0 + 1;
+        if (seeds_on_line(cr, *frame, columns, *edge[side]) < FRAME_LINE_FILL * len)
+            return 0;
+        int limit = columns ? box.x1 : box.y1, start = columns ? box.x0 : box.y0;
+        while (*edge[side] + step >= start && *edge[side] + step <= limit &&
+               seeds_on_line(cr, *frame, columns, *edge[side] + step) >= FRAME_LINE_FILL * len)
+            *edge[side] += step;
+    }
+    return frame->x0 > box.x0 || frame->y0 > box.y0 || frame->x1 < box.x1 || frame->y1 < box.y1;
+}
+
+/* 1 when the seeds inside box are a frame round a digit (see above), with
+ * *f set to where its sides lie; 0 when not; -1 when out of memory. With
+ * within, the frame is looked for inside box (frame_within), else as box's
+ * outermost lines. */
+RARELY_TAKEN static int find_frame(const crop *cr, rect box, int within, arena *mem,
+                                   ring_fit *f)
+{
+    rect frame = box;
+    if (within && !frame_within(cr, box, &frame))
+        return 0;
+    int w = frame.x1 - frame.x0 + 1, h = frame.y1 - frame.y0 + 1;
     if (w < 2 * RING_MIN_SIDE || h < 2 * RING_MIN_SIDE)
         return 0;
     int limit = (int)(FRAME_MAX_THICK * (w < h ? w : h));
     int t[4], end[4];
     for (int side = 0; side < 4; side++) {
-        end[side] = frame_side(cr, box, side >= 2, side & 1, limit, &t[side]);
+        end[side] = frame_side(cr, frame, side >= 2, side & 1, limit, &t[side]);
         if (end[side] == 0)
             return 0;
     }
+    fit_box(f, frame, 1);
+    f->outer = frame;
+    f->has_outer = within;
     /* A pixel more inwards takes the sides' anti-aliased inner edge. */
-    f->inside = (rect){box.x0 + end[2] + 1, box.y0 + end[0] + 1, box.x1 - end[3] - 1,
-                       box.y1 - end[1] - 1};
+    f->inside = (rect){frame.x0 + end[2] + 1, frame.y0 + end[0] + 1, frame.x1 - end[3] - 1,
+                       frame.y1 - end[1] - 1};
     if (f->inside.x1 <= f->inside.x0 || f->inside.y1 <= f->inside.y0)
         return 0;
-    return holds_a_digit(cr, box, (t[0] + t[1] + t[2] + t[3]) / 4.0, mem, f);
+    /* Within, the whole ink box is looked at, so that the sides' stubs past
+     * the corners are cut too (see beyond_cut). */
+    return holds_a_digit(cr, within ? box : frame, (t[0] + t[1] + t[2] + t[3]) / 4.0, mem, f);
 }
 
 /* Takes the ring or frame out of the crop: everything beyond the cut and
@@ -3543,7 +3634,11 @@ RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, doub
             if (cr->v[i] == 0.0f && !cr->seed[i])
                 continue;   /* paper: nothing to take (and no ray to find) */
             uint32_t p = f->piece[i];
-            int sliver = p == RING_CUT || (p != 0 && f->piece_on_cut[p] &&
+            /* What sticks out of a frame found within the ink is the
+             * digit's, however small. */
+            int past = f->is_frame && f->has_outer &&
+                       (x < f->outer.x0 || x > f->outer.x1 || y < f->outer.y0 || y > f->outer.y1);
+            int sliver = p == RING_CUT || (p != 0 && !past && f->piece_on_cut[p] &&
                                            f->piece_size[p] < f->min_piece);
             if (sliver || (!cr->seed[i] && beyond_cut(f, x, y))) {
                 cr->seed[i] = 0;
@@ -3583,11 +3678,15 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
     if (rect_is_empty(ink))
         return PREPROCESS_BLANK;
     /* A box first: where the digit fills one, its sides would pass for a
-     * ring too, cut as an ellipse through the digit's corners. */
+     * ring too, cut as an ellipse through the digit's corners. A box the
+     * digit sticks out of comes last: a wobbly hand-drawn box that passes
+     * for a ring is taken out whole as one. */
     ring_fit fit;
-    int ring = look_for_ring ? find_frame(&base, ink, mem, &fit) : 0;
+    int ring = look_for_ring ? find_frame(&base, ink, 0, mem, &fit) : 0;
     if (ring == 0 && look_for_ring)
         ring = find_ring(&base, ink, mem, &fit);
+    if (ring == 0 && look_for_ring)
+        ring = find_frame(&base, ink, 1, mem, &fit);
     if (ring < 0)
         return PREPROCESS_NO_MEMORY;
     if (ring) {

@@ -2234,6 +2234,26 @@ START_TEST(test_box_touching_the_digit)
 }
 END_TEST
 
+/* A 7 written across its printed box: its foot runs on past the box's
+ * bottom side, so the box's sides are not the ink's outermost lines. The
+ * box is still taken out, and what sticks out stays with the 7. */
+START_TEST(test_digit_written_across_its_box)
+{
+    image img;
+    ck_assert_int_eq(image_alloc(&img, 260, 260, 1), 0);
+    memset(img.pixels, 245, 260 * 260);
+    draw_box(&img, 80, 60, 190, 190, 3, 30);
+    shape seven = shape_seven();
+    draw_over(&img, &seven, 97, 75, 130, 8, 20);   /* the foot down to y 209 */
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    ck_assert_msg(info.ring == 1, "7 across its box: ring %d", info.ring);
+    assert_found_digit(&img, 7, 97, 75, 130, 8, "7 across its box");
+    image_free(&img);
+}
+END_TEST
+
 /* A digit underlined apart from it: the line is wider than the digit and
  * under it, and would otherwise squash the digit into the top of the box. */
 START_TEST(test_underline_ignored)
@@ -2699,6 +2719,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_printed_box_around_the_digit);
     tcase_add_test(tc, test_ring_round_the_digit);
     tcase_add_test(tc, test_digit_in_a_shaded_field);
+    tcase_add_test(tc, test_digit_written_across_its_box);
     tcase_add_test(tc, test_box_touching_the_digit);
     tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
