@@ -3199,6 +3199,7 @@ static int valid_input(const image *src)
 #define RING_INNER_SHARE 0.15
 #define RING_INNER_SPAN 0.5
 #define RING_MAX_OFFSET 0.25
+#define FRAME_MAX_OFFSET 0.45
 #define RING_INNER_BREADTH 3.5
 #define RING_BODY_SHARE 0.5
 #define RING_PIECE_SHARE 0.15
@@ -3466,9 +3467,12 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
             }
             against += (size_t)touches;
         }
+    /* A digit in a form's box is often written off its centre; in a
+     * ring, what is off the centre is a 0's tail or the curl at its join. */
+    double max_offset = f->is_frame ? FRAME_MAX_OFFSET : RING_MAX_OFFSET;
     if (in.y1 - in.y0 + 1 < RING_INNER_SPAN * 2.0 * f->b ||
-        fabs((in.x0 + in.x1) / 2.0 - f->cx) > RING_MAX_OFFSET * f->a ||
-        fabs((in.y0 + in.y1) / 2.0 - f->cy) > RING_MAX_OFFSET * f->b)
+        fabs((in.x0 + in.x1) / 2.0 - f->cx) > max_offset * f->a ||
+        fabs((in.y0 + in.y1) / 2.0 - f->cy) > max_offset * f->b)
         return 0;
     if ((double)against > RING_MAX_AGAINST * (double)best_size)
         return 0;
