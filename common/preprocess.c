@@ -167,6 +167,11 @@ static int rect_long_side(rect r)
     return w > h ? w : h;
 }
 
+static int rect_contains(rect r, int x, int y)
+{
+    return x >= r.x0 && x <= r.x1 && y >= r.y0 && y <= r.y1;
+}
+
 /* Chebyshev gap between two rectangles, 0 when they overlap or touch. */
 static int rect_gap(rect a, rect b)
 {
@@ -3251,7 +3256,7 @@ static int ring_ray_of(const ring_fit *f, int x, int y, double *radius)
 static int beyond_cut(const ring_fit *f, int x, int y)
 {
     if (f->is_frame) {
-        int out = x < f->inside.x0 || x > f->inside.x1 || y < f->inside.y0 || y > f->inside.y1;
+        int out = !rect_contains(f->inside, x, y);
         if (!out || !f->has_outer)
             return out;
         /* Past a frame found within the ink, what sticks out is the digit's,
@@ -3261,9 +3266,7 @@ static int beyond_cut(const ring_fit *f, int x, int y)
                         (y > f->inside.y1 && y <= f->outer.y1);
         int side_columns = (x >= f->outer.x0 && x < f->inside.x0) ||
                            (x > f->inside.x1 && x <= f->outer.x1);
-        int in_frame = x >= f->outer.x0 && x <= f->outer.x1 && y >= f->outer.y0 &&
-                       y <= f->outer.y1;
-        return in_frame || side_rows || side_columns;
+        return rect_contains(f->outer, x, y) || side_rows || side_columns;
     }
     double r;
     int k = ring_ray_of(f, x, y, &r);
@@ -3501,6 +3504,20 @@ static int holds_a_digit(const crop *cr, rect box, double width, arena *mem, rin
 #define FRAME_MAX_THICK 0.15
 #define FRAME_SEARCH 0.25        /* of the ink's box, from each end */
 
+/* Seeds on line `at` (a row, or with columns a column) of box, between
+ * its ends. */
+static int seeds_on_line(const crop *cr, rect box, int columns, int at)
+{
+    int n = 0;
+    if (columns)
+        for (int y = box.y0; y <= box.y1; y++)
+            n += cr->seed[(size_t)y * (size_t)cr->w + (size_t)at] != 0;
+    else
+        for (int x = box.x0; x <= box.x1; x++)
+            n += cr->seed[(size_t)at * (size_t)cr->w + (size_t)x] != 0;
+    return n;
+}
+
 /* One side of a frame: rows (or with columns, columns) from one end of box
  * inwards, skipping those without seeds (the fringe), that are inked along
  * FRAME_LINE_FILL of the box. Returns how many lines from the box's edge
@@ -3514,12 +3531,7 @@ static int frame_side(const crop *cr, rect box, int columns, int from_end, int l
     *thick = 0;
     for (int t = 0; t < n_lines; t++) {
         int line = from_end ? n_lines - 1 - t : t;
-        int inked = 0;
-        for (int s = 0; s < len; s++) {
-            int x = columns ? box.x0 + line : box.x0 + s;
-            int y = columns ? box.y0 + s : box.y0 + line;
-            inked += cr->seed[(size_t)y * (size_t)cr->w + (size_t)x] != 0;
-        }
+        int inked = seeds_on_line(cr, box, columns, (columns ? box.x0 : box.y0) + line);
         if (inked >= FRAME_LINE_FILL * len) {
             if (++*thick > limit)
                 return 0;
@@ -3528,20 +3540,6 @@ static int frame_side(const crop *cr, rect box, int columns, int from_end, int l
         }
     }
     return 0;   /* inked throughout: a blob, not a frame */
-}
-
-/* Seeds on line `at` (a row, or with columns a column) of box, between
- * its ends. */
-static int seeds_on_line(const crop *cr, rect box, int columns, int at)
-{
-    int n = 0;
-    if (columns)
-        for (int y = box.y0; y <= box.y1; y++)
-            n += cr->seed[(size_t)y * (size_t)cr->w + (size_t)at] != 0;
-    else
-        for (int x = box.x0; x <= box.x1; x++)
-            n += cr->seed[(size_t)at * (size_t)cr->w + (size_t)x] != 0;
-    return n;
 }
 
 /* A digit written across the side of its box sticks out of it, so the
@@ -3640,8 +3638,7 @@ RARELY_TAKEN static int erase_ring(crop *cr, const ring_fit *f, arena *mem, doub
             uint32_t p = f->piece[i];
             /* What sticks out of a frame found within the ink is the
              * digit's, however small. */
-            int past = f->is_frame && f->has_outer &&
-                       (x < f->outer.x0 || x > f->outer.x1 || y < f->outer.y0 || y > f->outer.y1);
+            int past = f->is_frame && f->has_outer && !rect_contains(f->outer, x, y);
             int sliver = p == RING_CUT || (p != 0 && !past && f->piece_on_cut[p] &&
                                            f->piece_size[p] < f->min_piece);
             if (sliver || (!cr->seed[i] && beyond_cut(f, x, y))) {
