@@ -63,7 +63,10 @@ static int check_sizes(const int *sizes, int n_sizes, char *err, size_t err_len)
     return 0;
 }
 
-int model_init(model *m, const int *sizes, int n_sizes, char *err, size_t err_len)
+/* The shape of a model, with zeroed parameters when allocate is set; else
+ * params stays NULL for the caller to provide (see parse_file). */
+static int init_shape(model *m, const int *sizes, int n_sizes, int allocate, char *err,
+                      size_t err_len)
 {
     memset(m, 0, sizeof *m);
     if (check_sizes(sizes, n_sizes, err, err_len) != 0)
@@ -76,6 +79,8 @@ int model_init(model *m, const int *sizes, int n_sizes, char *err, size_t err_le
     m->input_scale = 1.0f / 255.0f;
     m->input_offset = 0.0f;
     m->n_params = params_for(sizes, m->n_layers);
+    if (!allocate)
+        return 0;
     m->params = calloc(m->n_params, sizeof(float));
     if (!m->params) {
         snprintf(err, err_len, "out of memory for %zu parameters", m->n_params);
@@ -83,6 +88,11 @@ int model_init(model *m, const int *sizes, int n_sizes, char *err, size_t err_le
     }
     point_layers(m);
     return 0;
+}
+
+int model_init(model *m, const int *sizes, int n_sizes, char *err, size_t err_len)
+{
+    return init_shape(m, sizes, n_sizes, 1, err, err_len);
 }
 
 void model_free(model *m)
@@ -410,7 +420,9 @@ static int parse_metadata(model *m, cursor *c, char *err, size_t err_len)
     return 0;
 }
 
-static int parse_body(model *m, cursor *c, char *err, size_t err_len)
+/* in_place: the file's own buffer, to decode the parameters into (see
+ * parse_file), or NULL to allocate them. */
+static int parse_body(model *m, cursor *c, uint8_t *in_place, char *err, size_t err_len)
 {
     uint32_t n_layers, act, width, height;
     if (take_u32(c, &n_layers) != 0) {
@@ -456,7 +468,7 @@ static int parse_body(model *m, cursor *c, char *err, size_t err_len)
                  offset);
         return -1;
     }
-    if (model_init(m, sizes, (int)n_layers + 1, err, err_len) != 0)
+    if (init_shape(m, sizes, (int)n_layers + 1, in_place == NULL, err, err_len) != 0)
         return -1;
     m->input_width = (int)width;
     m->input_height = (int)height;
@@ -481,17 +493,30 @@ static int parse_body(model *m, cursor *c, char *err, size_t err_len)
                  m->n_params * 4);
         return -1;
     }
+    /* Parameter i is read from 4 * i bytes past the header and written 4 * i
+     * bytes from the buffer's start, so in place every read comes before
+     * the writes reach it. malloc's alignment suits floats. */
+    float *dst = in_place ? (float *)(void *)in_place : m->params;
     for (size_t i = 0; i < m->n_params; i++) {
-        take_f32(c, &m->params[i]);
-        if (!param_usable(m->params[i])) {
+        take_f32(c, &dst[i]);
+        if (!param_usable(dst[i])) {
             snprintf(err, err_len, "parameter %zu is not a finite number", i);
             return -1;
         }
     }
+    if (in_place) {
+        m->params = dst;
+        point_layers(m);
+    }
     return 0;
 }
 
-int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err_len)
+/* Validates and parses a model file held in data. With in_place (data's own
+ * writable, malloc'd buffer) the parameters are decoded into that buffer,
+ * which the model then owns: loading a file then needs its size in memory
+ * once, not twice. */
+static int parse_file(model *m, const uint8_t *data, uint8_t *in_place, size_t len, char *err,
+                      size_t err_len)
 {
     memset(m, 0, sizeof *m);
     if (len < MAGIC_LEN + 4 + CHECKSUM_LEN) {
@@ -516,11 +541,16 @@ int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err
         return -1;
     }
     cursor c = {data + MAGIC_LEN + 4, len - MAGIC_LEN - 4 - CHECKSUM_LEN};
-    if (parse_body(m, &c, err, err_len) != 0) {
-        model_free(m);
+    if (parse_body(m, &c, in_place, err, err_len) != 0) {
+        model_free(m);   /* params is never in_place here: that is set last */
         return -1;
     }
     return 0;
+}
+
+int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err_len)
+{
+    return parse_file(m, data, NULL, len, err, err_len);
 }
 
 int model_load(model *m, const char *path, char *err, size_t err_len)
@@ -531,9 +561,16 @@ int model_load(model *m, const char *path, char *err, size_t err_len)
     if (read_file_bounded(path, MODEL_MAX_FILE_BYTES, &data, &len, err, err_len) != 0)
         return -1;
     char inner[512];
-    int rc = model_parse(m, data, len, inner, sizeof inner);
-    free(data);
-    if (rc != 0)
+    if (parse_file(m, data, data, len, inner, sizeof inner) != 0) {
+        free(data);
         snprintf(err, err_len, "%s: %s", path, inner);
-    return rc;
+        return -1;
+    }
+    /* The parameters now fill the buffer's start; give back the rest. */
+    float *fitted = realloc(m->params, m->n_params * sizeof(float));
+    if (fitted) {
+        m->params = fitted;
+        point_layers(m);
+    }
+    return 0;
 }

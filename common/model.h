@@ -89,7 +89,8 @@ int model_save(const model *m, const char *path, char *err, size_t err_len);
  * message that says what is wrong. */
 int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err_len);
 
-/* Reads and parses a model file. */
+/* Reads and parses a model file, holding the file's size in memory once:
+ * the parameters are decoded into the buffer the file was read into. */
 int model_load(model *m, const char *path, char *err, size_t err_len);
 
 /* "784-128-10" into buf. */

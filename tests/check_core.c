@@ -204,6 +204,48 @@ START_TEST(test_model_round_trip)
 }
 END_TEST
 
+static void write_bytes(const char *path, const uint8_t *data, size_t len)
+{
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(data, 1, len, f), len);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* model_load decodes the parameters into the buffer the file was read into;
+ * a file that fails half-way through them must still be refused cleanly
+ * (the sanitizer build checks that nothing leaks or is freed twice). */
+START_TEST(test_model_load_refuses_bad_parameters)
+{
+    model m, back;
+    make_small_model(&m);
+    char err[512], path[256];
+    temp_path("halfway.bin", path, sizeof path);
+    ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
+    size_t len;
+    uint8_t *data = slurp(path, &len);
+    /* parameter k lies (n_params - k) * 4 bytes before the 32-byte checksum */
+    size_t k = m.n_params / 2, at = len - 32 - (m.n_params - k) * 4;
+    float nan = NAN;
+    memcpy(data + at, &nan, 4);
+    sha256(data, len - 32, data + len - 32);
+    write_bytes(path, data, len);
+    ck_assert_int_eq(model_load(&back, path, err, sizeof err), -1);
+    char want[64];
+    snprintf(want, sizeof want, "parameter %zu is not a finite number", k);
+    ck_assert_msg(strstr(err, want) != NULL, "%s", err);
+    ck_assert_ptr_null(back.params);
+    /* and a flipped bit, through the file */
+    data[len / 3] ^= 4;
+    write_bytes(path, data, len);
+    ck_assert_int_eq(model_load(&back, path, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "checksum"));
+    free(data);
+    model_free(&m);
+    unlink(path);
+}
+END_TEST
+
 START_TEST(test_model_rejects_damage)
 {
     model m, back;
@@ -1179,6 +1221,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_idx_rejects_bad_files);
     tcase_add_test(tc, test_model_round_trip);
     tcase_add_test(tc, test_model_rejects_damage);
+    tcase_add_test(tc, test_model_load_refuses_bad_parameters);
     tcase_add_test(tc, test_model_rejects_absurd_sizes_with_valid_checksum);
     tcase_add_test(tc, test_parse_arch);
     suite_add_tcase(s, tc);
