@@ -31,7 +31,7 @@ expect() {
 }
 
 for flag in --data --out --arch --augment --epochs --batch --optimizer --lr --momentum \
-    --lr-schedule --lr-min --dropout --seed --threads --val-split; do
+    --lr-schedule --lr-min --dropout --seed --threads --val-split --max-thicken; do
     expect 2 "$flag needs a value" train "$flag"
 done
 for flag in --model --labels --dump --threads --weights --pipeline; do
@@ -57,6 +57,10 @@ done
 # --data and --out point nowhere that matters: were the check to go, the
 # command must fail on the data, not train and overwrite the shipped model.
 expect 2 "--deskew needs --augment" train --deskew --data "$tmp/none" --out "$tmp/m.bin"
+expect 2 "--max-thicken needs --augment full" train --max-thicken 3 --augment preprocess \
+    --data "$tmp/none" --out "$tmp/m.bin"
+expect 2 "--max-thicken '5'" train --max-thicken 5 --augment full --data "$tmp/none" \
+    --out "$tmp/m.bin"
 expect 2 "--seed ' -1'" train --seed " -1" --data "$tmp/none" --out "$tmp/m.bin"
 expect 2 "--seed '+1'" variants --out "$tmp/v" --seed "+1" --data "$tmp/none"
 expect 2 "--count ' +3'" variants --out "$tmp/v" --count " +3" --data "$tmp/none"
