@@ -10,8 +10,13 @@
  * setjmp could leave stale), and that place frees everything.
  *
  * Only the chunks needed for pixels are processed (IHDR, PLTE, tRNS, IDAT,
- * IEND); text, ICC profiles, Exif and unknown chunks are skipped unread, so
- * compressed text bombs and oversized profiles cost nothing. Colour management
+ * IEND), and eXIf for its orientation; text, ICC profiles and unknown chunks
+ * are skipped unread, so compressed text bombs and oversized profiles cost
+ * nothing. A photo converted to PNG often keeps the camera's Exif, whose
+ * orientation tag says the pixels are stored sideways or upside down;
+ * viewers (Safari, Chromium since 2024) show them turned, so the user sees
+ * an upright digit. The decoded image is turned the same way, so that what
+ * the server reads is what the user saw. Colour management
  * and gamma are deliberately ignored: a digit's ink/paper contrast does not
  * depend on them, and the preprocessing estimates levels from the data.
  *
@@ -211,6 +216,12 @@ static void configure_limits(png_structp png, uint64_t max_pixels)
     /* Negative count: applies to every chunk except IHDR, PLTE, tRNS, IDAT
      * and IEND, known or unknown. */
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
+#ifdef PNG_READ_eXIf_SUPPORTED
+    /* eXIf alone is read as libpng reads it (CRC checked, "II" or "MM"
+     * first, at most CHUNK_MALLOC_MAX bytes), for its orientation. */
+    static const png_byte exif_chunk[5] = {'e', 'X', 'I', 'f', '\0'};
+    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_AS_DEFAULT, exif_chunk, 1);
+#endif
 #ifdef PNG_IGNORE_ADLER32
     /* Every chunk's CRC is still checked, which already catches damaged
      * compressed data; the zlib stream's Adler-32 over the inflated bytes
@@ -238,6 +249,109 @@ static void request_8bit(png_structp png, png_infop info, int rgba)
         png_set_add_alpha(png, 0xff, PNG_FILLER_AFTER);
     png_set_interlace_handling(png);
     png_read_update_info(png, info);
+}
+
+/* ---- Exif orientation ----------------------------------------------------
+ *
+ * The eXIf chunk holds a TIFF structure: a byte-order mark ("II" little
+ * endian, "MM" big), 42, the offset of the first directory (IFD0), and
+ * there a count of 12-byte entries (tag, type, count, value). Orientation
+ * is tag 0x0112, one SHORT, 1 (upright) to 8. Every offset is checked
+ * against the chunk's length; anything malformed reads as upright. */
+#define EXIF_TAG_ORIENTATION 0x0112
+#define EXIF_TYPE_SHORT 3
+
+static unsigned exif_u16(const uint8_t *p, int big)
+{
+    return big ? (unsigned)p[0] << 8 | p[1] : (unsigned)p[1] << 8 | p[0];
+}
+
+static uint32_t exif_u32(const uint8_t *p, int big)
+{
+    return big ? (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]
+               : (uint32_t)p[3] << 24 | (uint32_t)p[2] << 16 | (uint32_t)p[1] << 8 | p[0];
+}
+
+int png_exif_orientation(const uint8_t *exif, size_t len)
+{
+    if (!exif || len < 8)
+        return 1;
+    int big;
+    if (exif[0] == 'I' && exif[1] == 'I')
+        big = 0;
+    else if (exif[0] == 'M' && exif[1] == 'M')
+        big = 1;
+    else
+        return 1;
+    if (exif_u16(exif + 2, big) != 42)
+        return 1;
+    uint32_t ifd = exif_u32(exif + 4, big);
+    if (ifd > len || len - ifd < 2)
+        return 1;
+    unsigned entries = exif_u16(exif + ifd, big);
+    size_t room = (len - ifd - 2) / 12;
+    if (entries > room)
+        entries = (unsigned)room;   /* a truncated directory: read what is there */
+    for (unsigned i = 0; i < entries; i++) {
+        const uint8_t *e = exif + ifd + 2 + (size_t)i * 12;
+        if (exif_u16(e, big) != EXIF_TAG_ORIENTATION)
+            continue;
+        if (exif_u16(e + 2, big) != EXIF_TYPE_SHORT || exif_u32(e + 4, big) != 1)
+            return 1;
+        unsigned v = exif_u16(e + 8, big);   /* a lone SHORT sits at the value's start */
+        return v >= 1 && v <= 8 ? (int)v : 1;
+    }
+    return 1;
+}
+
+/* Turns a w x h picture stored with Exif orientation o (2-8) into the one
+ * a viewer shows: mirrored (2, 4), half turned (3), turned a quarter
+ * clockwise (6) or anticlockwise (8), or transposed (5, 7), the last four
+ * swapping width and height. For each shown pixel (x, y) the stored one is
+ * (sx, sy). Returns NULL when out of memory. */
+static uint8_t *reorient(const uint8_t *src, int w, int h, int channels, int o, int *out_w,
+                         int *out_h)
+{
+    int swap = o >= 5;
+    int ow = swap ? h : w, oh = swap ? w : h;
+    uint8_t *dst = malloc((size_t)w * (size_t)h * (size_t)channels);
+    if (!dst)
+        return NULL;
+    for (int y = 0; y < oh; y++) {
+        uint8_t *row = dst + (size_t)y * (size_t)ow * (size_t)channels;
+        for (int x = 0; x < ow; x++) {
+            int sx, sy;
+            switch (o) {
+            case 2: sx = w - 1 - x; sy = y; break;
+            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
+            case 4: sx = x; sy = h - 1 - y; break;
+            case 5: sx = y; sy = x; break;
+            case 6: sx = y; sy = h - 1 - x; break;
+            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
+            default: sx = w - 1 - y; sy = x; break;   /* 8 */
+            }
+            memcpy(row + (size_t)x * (size_t)channels,
+                   src + ((size_t)sy * (size_t)w + (size_t)sx) * (size_t)channels,
+                   (size_t)channels);
+        }
+    }
+    *out_w = ow;
+    *out_h = oh;
+    return dst;
+}
+
+static int stored_orientation(png_structp png, png_infop info)
+{
+#ifdef PNG_READ_eXIf_SUPPORTED
+    png_uint_32 n = 0;
+    png_bytep exif = NULL;
+    if (png_get_eXIf_1(png, info, &n, &exif) & PNG_INFO_eXIf)
+        return png_exif_orientation(exif, n);
+#else
+    (void)png;
+    (void)info;
+#endif
+    return 1;
 }
 
 /* Runs libpng over ctx->data. Only this function calls setjmp; its locals are
@@ -284,11 +398,24 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
 
     png_read_image(png, ctx->rows);
     /* Reading through IEND verifies the trailing CRCs, so a file cut after
-     * its last IDAT is still reported as truncated. */
-    png_read_end(png, NULL);
+     * its last IDAT is still reported as truncated; an eXIf chunk may come
+     * after the pixels too. */
+    png_read_end(png, info);
 
-    out->width = (int)w;
-    out->height = (int)h;
+    int out_w = (int)w, out_h = (int)h;
+    int orientation = stored_orientation(png, info);
+    if (orientation > 1) {
+        uint8_t *turned = reorient(ctx->pixels, out_w, out_h, channels, orientation, &out_w,
+                                   &out_h);
+        if (!turned) {
+            ctx->out_of_memory = 1;
+            return PNG_IO_NO_MEMORY;
+        }
+        free(ctx->pixels);
+        ctx->pixels = turned;
+    }
+    out->width = out_w;
+    out->height = out_h;
     out->channels = channels;
     out->pixels = ctx->pixels;
     ctx->pixels = NULL;   /* ownership moved to *out */

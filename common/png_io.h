@@ -3,7 +3,8 @@
  * Decoding accepts every colour type and bit depth PNG allows (grey, grey +
  * alpha, RGB, RGBA, palette with or without tRNS, 1/2/4/8/16-bit, Adam7
  * interlaced) and produces 8 bits per channel, either in as few channels as
- * the file needs or always as RGBA. The input is untrusted: the header is checked against the pixel
+ * the file needs or always as RGBA, turned as its Exif orientation (an eXIf
+ * chunk) says a viewer shows it. The input is untrusted: the header is checked against the pixel
  * limit before any pixel memory is allocated, and libpng errors never escape
  * as longjmps to the caller.
  */
@@ -47,6 +48,10 @@ png_io_status png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, i
 /* The same, always as RGBA (out->channels == 4). */
 png_io_status png_decode_rgba(const uint8_t *data, size_t len, uint64_t max_pixels,
                               image *out, char *detail, size_t detail_len);
+
+/* The orientation (1 upright, 2-8 as Exif numbers them) an eXIf chunk's
+ * data gives; 1 when it has none or is malformed. Reads within len only. */
+int png_exif_orientation(const uint8_t *exif, size_t len);
 
 /* Encodes an 8-bit grey (channels 1), RGB (3) or RGBA (4) image as PNG into a
  * malloc'd buffer the caller frees. */

@@ -56,6 +56,9 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
         return from_png_status(ps);
     }
 
+    /* As shown: an Exif orientation may have turned it a quarter. */
+    out->source_width = img.width;
+    out->source_height = img.height;
     preprocess_options opts = sm->preprocess;
     opts.read_faint = read_faint;
     preprocess_status pp = preprocess_to_mnist_with(&img, &opts, out->input, &out->info);

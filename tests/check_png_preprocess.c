@@ -749,6 +749,181 @@ START_TEST(test_ancillary_damage_tolerated_trailing_ignored)
 }
 END_TEST
 
+/* A minimal Exif block: the byte order, 42, IFD0 at offset 8 holding one
+ * entry, SHORT tag 0x0112 = orientation (or whatever tag/type/value the
+ * caller asks for). Returns its length (26). */
+static size_t make_exif(uint8_t *e, int big, unsigned tag, unsigned type, unsigned value)
+{
+    memset(e, 0, 26);
+    e[0] = e[1] = big ? 'M' : 'I';
+#define PUT16(at, v) (big ? (e[at] = (uint8_t)((v) >> 8), e[(at) + 1] = (uint8_t)(v)) \
+                          : (e[at] = (uint8_t)(v), e[(at) + 1] = (uint8_t)((v) >> 8)))
+    PUT16(2, 42u);
+    PUT16(big ? 6 : 4, 8u);          /* IFD0 at 8: the u32's low half */
+    PUT16(8, 1u);                    /* one entry */
+    PUT16(10, tag);
+    PUT16(12, type);
+    PUT16(big ? 16 : 14, 1u);        /* count 1 */
+    PUT16(18, value);                /* a lone SHORT sits at the value's start */
+#undef PUT16
+    return 26;
+}
+
+/* The picture a viewer shows, built from two moves only (mirror left to
+ * right, turn a quarter clockwise), as Exif defines its eight orientations. */
+static void mirror_lr(const uint8_t *src, int w, int h, uint8_t *dst)
+{
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            memcpy(dst + ((size_t)y * (size_t)w + (size_t)x) * 4,
+                   src + ((size_t)y * (size_t)w + (size_t)(w - 1 - x)) * 4, 4);
+}
+
+static void turn_clockwise(const uint8_t *src, int w, int h, uint8_t *dst)
+{
+    /* the shown picture is h wide and w high; its top row is src's left column, bottom up */
+    for (int y = 0; y < w; y++)
+        for (int x = 0; x < h; x++)
+            memcpy(dst + ((size_t)y * (size_t)h + (size_t)x) * 4,
+                   src + ((size_t)(h - 1 - x) * (size_t)w + (size_t)y) * 4, 4);
+}
+
+static void shown_as(const sample_image *si, int orientation, uint8_t *out, int *w, int *h)
+{
+    static const char *moves[9] = {"", "", "m", "tt", "mtt", "mttt", "t", "mt", "ttt"};
+    uint8_t *tmp = malloc(sizeof si->expected);
+    ck_assert_ptr_nonnull(tmp);
+    memcpy(out, si->expected, sizeof si->expected);
+    *w = si->w;
+    *h = si->h;
+    for (const char *m = moves[orientation]; *m; m++) {
+        memcpy(tmp, out, sizeof si->expected);
+        if (*m == 'm') {
+            mirror_lr(tmp, *w, *h, out);
+        } else {
+            turn_clockwise(tmp, *w, *h, out);
+            int t = *w;
+            *w = *h;
+            *h = t;
+        }
+    }
+    free(tmp);
+}
+
+static void assert_decodes_shown(const buffer *b, const sample_image *si, int orientation,
+                                 const char *what)
+{
+    uint8_t *want = malloc(sizeof si->expected);
+    ck_assert_ptr_nonnull(want);
+    int w, h;
+    shown_as(si, orientation, want, &w, &h);
+    image img;
+    char detail[256];
+    png_io_status st = png_decode_rgba(b->data, b->len, 1000000, &img, detail, sizeof detail);
+    ck_assert_msg(st == PNG_IO_OK, "%s: %s (%s)", what, png_io_status_text(st), detail);
+    ck_assert_msg(img.width == w && img.height == h, "%s: %dx%d, want %dx%d", what, img.width,
+                  img.height, w, h);
+    ck_assert_msg(memcmp(img.pixels, want, (size_t)w * (size_t)h * 4) == 0, "%s: pixels", what);
+    image_free(&img);
+    /* png_decode, with the file's own channels, turns it the same way */
+    st = png_decode(b->data, b->len, 1000000, &img, detail, sizeof detail);
+    ck_assert_int_eq(st, PNG_IO_OK);
+    ck_assert_int_eq(img.width, w);
+    ck_assert_int_eq(img.height, h);
+    for (int i = 0; i < w * h; i++)
+        ck_assert_int_eq(img.pixels[(size_t)i * 3], want[(size_t)i * 4]);
+    image_free(&img);
+    free(want);
+}
+
+/* A photo converted to PNG keeps the camera's Exif orientation; the
+ * decoded picture is the one a viewer shows, for all eight, in either byte
+ * order, with the eXIf chunk before the pixels or after them. */
+START_TEST(test_exif_orientation_turns_the_picture)
+{
+    sample_image *si = malloc(sizeof *si);
+    for (int big = 0; big <= 1; big++)
+        for (int o = 1; o <= 8; o++) {
+            uint8_t exif[26];
+            size_t n = make_exif(exif, big, 0x0112, 3, (unsigned)o);
+            ck_assert_int_eq(png_exif_orientation(exif, n), o);
+            buffer b = make_png_ex(si, &rgb8, 9, 7, "eXIf", exif, n);
+            char what[64];
+            snprintf(what, sizeof what, "orientation %d (%s), before IDAT", o, big ? "MM" : "II");
+            assert_decodes_shown(&b, si, o, what);
+            free(b.data);
+
+            /* the same chunk moved after the pixels, before IEND */
+            b = make_png(si, &rgb8, 9, 7);
+            size_t iend = find_chunk(b.data, b.len, "IEND");
+            ck_assert_uint_gt(iend, 0);
+            buffer moved = {NULL, 0, 0};
+            buf_append(&moved, b.data, iend);
+            append_chunk(&moved, "eXIf", exif, n);
+            buf_append(&moved, b.data + iend, b.len - iend);
+            snprintf(what, sizeof what, "orientation %d (%s), after IDAT", o, big ? "MM" : "II");
+            assert_decodes_shown(&moved, si, o, what);
+            free(b.data);
+            free(moved.data);
+        }
+    free(si);
+}
+END_TEST
+
+/* Exif is untrusted like the rest: anything malformed reads as upright,
+ * never past the chunk's end (the sanitizer build checks the reads). */
+START_TEST(test_exif_malformed_reads_as_upright)
+{
+    uint8_t e[26];
+    size_t n = make_exif(e, 0, 0x0112, 3, 6);
+    ck_assert_int_eq(png_exif_orientation(e, n), 6);
+    for (size_t cut = 0; cut < n; cut++) {
+        /* a copy of exactly cut bytes, so an over-read would leave it */
+        uint8_t *shorter = malloc(cut ? cut : 1);
+        memcpy(shorter, e, cut);
+        /* the entry ends at byte 22; the next directory's offset may be cut */
+        ck_assert_int_eq(png_exif_orientation(shorter, cut), cut >= 22 ? 6 : 1);
+        free(shorter);
+    }
+    ck_assert_int_eq(png_exif_orientation(NULL, 26), 1);
+    make_exif(e, 0, 0x0112, 3, 9);            /* no such orientation */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 0, 0x0112, 3, 0);
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 0, 0x0112, 4, 6);            /* a LONG, not a SHORT */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 0, 0x0110, 3, 6);            /* another tag */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 1, 0x0112, 3, 6);
+    e[1] = 'I';                               /* mixed byte-order mark */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 0, 0x0112, 3, 6);
+    e[2] = 43;                                /* not TIFF's 42 */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 0, 0x0112, 3, 6);
+    e[4] = 0xff; e[5] = 0xff; e[6] = 0xff; e[7] = 0xff;   /* IFD0 far past the end */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+    make_exif(e, 0, 0x0112, 3, 6);
+    e[8] = 0xff; e[9] = 0xff;                 /* 65535 entries claimed, one there */
+    ck_assert_int_eq(png_exif_orientation(e, n), 6);
+    e[8] = 0; e[9] = 0;                       /* none */
+    ck_assert_int_eq(png_exif_orientation(e, n), 1);
+
+    /* in a file: a chunk libpng refuses (no byte-order mark) or one that
+     * says nothing useful leaves the picture as stored */
+    sample_image *si = malloc(sizeof *si);
+    const uint8_t junk[] = "Exif\0\0 this is JPEG's header, not TIFF";
+    buffer b = make_png_ex(si, &rgb8, 9, 7, "eXIf", junk, sizeof junk - 1);
+    assert_decodes_to(&b, si, "eXIf without a byte-order mark");
+    free(b.data);
+    make_exif(e, 1, 0x0112, 3, 77);
+    b = make_png_ex(si, &rgb8, 9, 7, "eXIf", e, n);
+    assert_decodes_to(&b, si, "orientation 77");
+    free(b.data);
+    free(si);
+}
+END_TEST
+
 START_TEST(test_read_size_without_libpng)
 {
     buffer b = {NULL, 0, 0};
@@ -2680,6 +2855,8 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_bad_headers);
     tcase_add_test(tc, test_huge_text_chunks);
     tcase_add_test(tc, test_ancillary_damage_tolerated_trailing_ignored);
+    tcase_add_test(tc, test_exif_orientation_turns_the_picture);
+    tcase_add_test(tc, test_exif_malformed_reads_as_upright);
     tcase_add_test(tc, test_read_size_without_libpng);
     tcase_add_test(tc, test_status_texts);
     suite_add_tcase(s, tc);

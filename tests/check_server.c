@@ -1853,6 +1853,92 @@ START_TEST(test_shipped_model_reads_mnist_digits)
 }
 END_TEST
 
+/* png with an eXIf chunk (Exif orientation o, little-endian TIFF) put just
+ * before its IEND chunk, as a photo converted to PNG keeps it. */
+static uint8_t *with_orientation(const uint8_t *png, size_t len, int o, size_t *out_len)
+{
+    static const uint8_t exif_head[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,   /* IFD0: 1 entry */
+                                        0x12, 0x01, 3, 0, 1, 0, 0, 0};      /* 0x0112, SHORT, 1 */
+    uint8_t chunk[12 + 26] = {0, 0, 0, 26, 'e', 'X', 'I', 'f'};
+    memcpy(chunk + 8, exif_head, sizeof exif_head);
+    chunk[8 + 18] = (uint8_t)o;
+    uint32_t crc = png_chunk_crc(chunk + 4, 4 + 26);
+    for (int i = 0; i < 4; i++)
+        chunk[8 + 26 + i] = (uint8_t)(crc >> (24 - 8 * i));
+    size_t iend = len - 12;   /* png_encode_memory ends with a bare IEND */
+    ck_assert_int_eq(memcmp(png + iend + 4, "IEND", 4), 0);
+    uint8_t *out = malloc(len + sizeof chunk);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, png, iend);
+    memcpy(out + iend, chunk, sizeof chunk);
+    memcpy(out + iend + sizeof chunk, png + iend, 12);
+    *out_len = len + sizeof chunk;
+    return out;
+}
+
+/* A phone photo converted to PNG is often stored sideways with an Exif
+ * orientation that viewers obey: the user sees an upright digit, and so
+ * must the server. Test digits stored turned a quarter each way (and
+ * upside down), each with the orientation that undoes it. */
+START_TEST(test_exif_orientation_is_obeyed)
+{
+    if (!serving_shipped_model) {
+        fprintf(stderr, "SKIP test_exif_orientation_is_obeyed: no servable model at %s\n",
+                shipped_model_path());
+        return;
+    }
+    const char *dir = getenv("DIGITS_DATA") ? getenv("DIGITS_DATA") : "data/mnist";
+    char path[PATH_MAX], err[256];
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    idx_images images;
+    idx_labels labels;
+    if (idx_read_images(path, &images, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "SKIP test_exif_orientation_is_obeyed: %s (run make data)\n", err);
+        return;
+    }
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
+    ck_assert_msg(idx_read_labels(path, &labels, NULL, err, sizeof err) == 0, "%s", err);
+
+    const int orientations[3] = {6, 8, 3}, n = 30;
+    int fd = tcp_connect(port);
+    for (int k = 0; k < 3; k++) {
+        int o = orientations[k], obeyed = 0, ignored = 0;
+        for (int i = 0; i < n; i++) {
+            const uint8_t *d = images.pixels + (size_t)i * 784;
+            image img;
+            ck_assert_int_eq(image_alloc(&img, 28, 28, 1), 0);
+            for (int y = 0; y < 28; y++)
+                for (int x = 0; x < 28; x++) {
+                    /* stored = shown turned back: 6 is shown turned clockwise */
+                    int sx = o == 6 ? 27 - y : o == 8 ? y : 27 - x;
+                    int sy = o == 6 ? x : o == 8 ? 27 - x : 27 - y;
+                    img.pixels[y * 28 + x] = (uint8_t)(255 - d[sy * 28 + sx]);
+                }
+            uint8_t *png, *tagged;
+            size_t len, tagged_len;
+            ck_assert_int_eq(png_encode_memory(&img, &png, &len), PNG_IO_OK);
+            image_free(&img);
+            tagged = with_orientation(png, len, o, &tagged_len);
+            http_resp r;
+            ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, tagged, tagged_len, &r), 0);
+            obeyed += assert_single_answer(&r) == labels.labels[i];
+            resp_free(&r);
+            ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, png, len, &r), 0);
+            ignored += assert_single_answer(&r) == labels.labels[i];
+            resp_free(&r);
+            free(png);
+            free(tagged);
+        }
+        fprintf(stderr, "orientation %d: %d/%d right with the eXIf chunk, %d/%d as stored\n", o,
+                obeyed, n, ignored, n);
+        ck_assert_int_ge(obeyed, n - 3);
+    }
+    close(fd);
+    idx_images_free(&images);
+    idx_labels_free(&labels);
+}
+END_TEST
+
 static Suite *server_suite(void)
 {
     Suite *s = suite_create("server");
@@ -1869,6 +1955,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_metrics_after_traffic);
     tcase_add_test(tc, test_metrics_count_open_connections);
     tcase_add_test(tc, test_shipped_model_reads_mnist_digits);
+    tcase_add_test(tc, test_exif_orientation_is_obeyed);
     suite_add_tcase(s, tc);
 
     tc = tcase_create("errors");

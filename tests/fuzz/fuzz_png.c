@@ -62,7 +62,9 @@ static void fuzz_png(const uint8_t *data, size_t size)
             abort();   /* failure leaves *out empty */
         return;
     }
-    if (hs != PNG_IO_OK || img.width != w || img.height != h || img.channels < 1 ||
+    /* as the header says, or turned a quarter by an Exif orientation */
+    int as_stored = img.width == w && img.height == h, turned = img.width == h && img.height == w;
+    if (hs != PNG_IO_OK || !(as_stored || turned) || img.channels < 1 ||
         img.channels > 4 ||
         (uint64_t)w * (uint64_t)h > FUZZ_MAX_PIXELS)
         abort();

@@ -82,7 +82,8 @@ static double ring(int x, int y, int side)
 }
 
 /* Writes a w x h picture of a 7 in the given PNG format. dark: dark ink on
- * light paper. extra: add a tEXt chunk and a zTXt chunk. ringed: circle it. */
+ * light paper. extra: add a tEXt chunk and a zTXt chunk (2: and an eXIf
+ * chunk, orientation 6, so the picture is shown turned). ringed: circle it. */
 static void png_seed(const char *name, int w, int h, int color_type, int depth, int interlace,
                      int dark, int extra, int trns, int ringed)
 {
@@ -124,6 +125,11 @@ static void png_seed(const char *name, int w, int h, int color_type, int depth, 
         png_color_16 bg = {0};
         png_set_bKGD(png, info, &bg);
         png_set_gAMA(png, info, 0.45455);
+    }
+    if (extra == 2) {
+        /* Exif (little-endian TIFF) with one entry: orientation 6 */
+        png_byte exif[26] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0, 0x12, 0x01, 3, 0, 1, 0, 0, 0, 6};
+        png_set_eXIf_1(png, info, sizeof exif, exif);
     }
     png_write_info(png, info);
     if (depth == 16)
@@ -388,6 +394,7 @@ int main(int argc, char **argv)
     mkdir(root, 0755);
 
     png_seed("grey8-28.png", 28, 28, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 0, 0, 0, 0);
+    png_seed("grey8-exif6-20.png", 20, 12, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 1, 2, 0, 0);
     png_seed("grey1-dark-16.png", 16, 16, PNG_COLOR_TYPE_GRAY, 1, PNG_INTERLACE_NONE, 1, 0, 0, 0);
     png_seed("grey2-20.png", 20, 20, PNG_COLOR_TYPE_GRAY, 2, PNG_INTERLACE_NONE, 1, 0, 0, 0);
     png_seed("grey4-interlaced-20.png", 20, 20, PNG_COLOR_TYPE_GRAY, 4, PNG_INTERLACE_ADAM7, 1, 0, 0, 0);
