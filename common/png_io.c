@@ -10,13 +10,13 @@
  * setjmp could leave stale), and that place frees everything.
  *
  * Only the chunks needed for pixels are processed (IHDR, PLTE, tRNS, IDAT,
- * IEND), and eXIf for its orientation; text, ICC profiles and unknown chunks
- * are skipped unread, so compressed text bombs and oversized profiles cost
- * nothing. A photo converted to PNG often keeps the camera's Exif, whose
- * orientation tag says the pixels are stored sideways or upside down;
- * viewers (Safari, Chromium since 2024) show them turned, so the user sees
- * an upright digit. The decoded image is turned the same way, so that what
- * the server reads is what the user saw. Colour management
+ * IEND); text, ICC profiles, Exif and unknown chunks are skipped unread, so
+ * compressed text bombs and oversized profiles cost nothing. But a photo
+ * converted to PNG often keeps the camera's Exif, whose orientation tag says
+ * the pixels are stored sideways or upside down; viewers (Safari, Chromium
+ * since 2024) show them turned, so the user sees an upright digit. That one
+ * tag is read by hand from an eXIf chunk before the pixels, and the decoded
+ * image is turned the same way, so that the server reads what the user saw. Colour management
  * and gamma are deliberately ignored: a digit's ink/paper contrast does not
  * depend on them, and the preprocessing estimates levels from the data.
  *
@@ -216,12 +216,6 @@ static void configure_limits(png_structp png, uint64_t max_pixels)
     /* Negative count: applies to every chunk except IHDR, PLTE, tRNS, IDAT
      * and IEND, known or unknown. */
     png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_NEVER, NULL, -1);
-#ifdef PNG_READ_eXIf_SUPPORTED
-    /* eXIf alone is read as libpng reads it (CRC checked, "II" or "MM"
-     * first, at most CHUNK_MALLOC_MAX bytes), for its orientation. */
-    static const png_byte exif_chunk[5] = {'e', 'X', 'I', 'f', '\0'};
-    png_set_keep_unknown_chunks(png, PNG_HANDLE_CHUNK_AS_DEFAULT, exif_chunk, 1);
-#endif
 #ifdef PNG_IGNORE_ADLER32
     /* Every chunk's CRC is still checked, which already catches damaged
      * compressed data; the zlib stream's Adler-32 over the inflated bytes
@@ -304,54 +298,112 @@ int png_exif_orientation(const uint8_t *exif, size_t len)
     return 1;
 }
 
-/* Turns a w x h picture stored with Exif orientation o (2-8) into the one
- * a viewer shows: mirrored (2, 4), half turned (3), turned a quarter
- * clockwise (6) or anticlockwise (8), or transposed (5, 7), the last four
- * swapping width and height. For each shown pixel (x, y) the stored one is
- * (sx, sy). Returns NULL when out of memory. */
-static uint8_t *reorient(const uint8_t *src, int w, int h, int channels, int o, int *out_w,
-                         int *out_h)
+/* The orientation of the first eXIf chunk before the pixels (IDAT), found
+ * by walking the chunk headers, CRC checked: 1 when there is none. libpng
+ * is left to skip eXIf unread like every ancillary chunk, since it would
+ * allocate whatever length a chunk declares. Only an eXIf before the
+ * pixels counts: PNG's third edition requires that place, and browsers
+ * ignore one after them. */
+static int orientation_before_pixels(const uint8_t *data, size_t len)
 {
-    int swap = o >= 5;
-    int ow = swap ? h : w, oh = swap ? w : h;
-    uint8_t *dst = malloc((size_t)w * (size_t)h * (size_t)channels);
-    if (!dst)
-        return NULL;
-    for (int y = 0; y < oh; y++) {
-        uint8_t *row = dst + (size_t)y * (size_t)ow * (size_t)channels;
-        for (int x = 0; x < ow; x++) {
-            int sx, sy;
-            switch (o) {
-            case 2: sx = w - 1 - x; sy = y; break;
-            case 3: sx = w - 1 - x; sy = h - 1 - y; break;
-            case 4: sx = x; sy = h - 1 - y; break;
-            case 5: sx = y; sy = x; break;
-            case 6: sx = y; sy = h - 1 - x; break;
-            case 7: sx = w - 1 - y; sy = h - 1 - x; break;
-            default: sx = w - 1 - y; sy = x; break;   /* 8 */
-            }
-            memcpy(row + (size_t)x * (size_t)channels,
-                   src + ((size_t)sy * (size_t)w + (size_t)sx) * (size_t)channels,
-                   (size_t)channels);
+    size_t pos = PNG_SIG_LEN;
+    while (pos <= len && len - pos >= 12) {
+        uint32_t n = read_be32(data + pos);
+        const uint8_t *type = data + pos + 4;
+        if (n > len - pos - 12 || memcmp(type, "IDAT", 4) == 0)
+            return 1;
+        if (memcmp(type, "eXIf", 4) == 0) {
+            if (png_chunk_crc(type, 4 + (size_t)n) != read_be32(data + pos + 8 + n))
+                return 1;   /* damaged: ignored, as libpng ignores ancillary damage */
+            return png_exif_orientation(data + pos + 8, n);
         }
+        pos += 12 + (size_t)n;
     }
-    *out_w = ow;
-    *out_h = oh;
-    return dst;
+    return 1;
 }
 
-static int stored_orientation(png_structp png, png_infop info)
+/* In-place moves on a w x h picture of px bytes per pixel. */
+static void swap_pixels(uint8_t *a, uint8_t *b, int px)
 {
-#ifdef PNG_READ_eXIf_SUPPORTED
-    png_uint_32 n = 0;
-    png_bytep exif = NULL;
-    if (png_get_eXIf_1(png, info, &n, &exif) & PNG_INFO_eXIf)
-        return png_exif_orientation(exif, n);
-#else
-    (void)png;
-    (void)info;
-#endif
-    return 1;
+    for (int c = 0; c < px; c++) {
+        uint8_t t = a[c];
+        a[c] = b[c];
+        b[c] = t;
+    }
+}
+
+static void mirror_left_right(uint8_t *p, int w, int h, int px)
+{
+    for (int y = 0; y < h; y++) {
+        uint8_t *row = p + (size_t)y * (size_t)w * (size_t)px;
+        for (int x = 0; x < w / 2; x++)
+            swap_pixels(row + (size_t)x * (size_t)px, row + (size_t)(w - 1 - x) * (size_t)px, px);
+    }
+}
+
+static void mirror_top_bottom(uint8_t *p, int w, int h, int px)
+{
+    size_t stride = (size_t)w * (size_t)px;
+    for (int y = 0; y < h / 2; y++) {
+        uint8_t *a = p + (size_t)y * stride, *b = p + (size_t)(h - 1 - y) * stride;
+        for (size_t i = 0; i < stride; i++) {
+            uint8_t t = a[i];
+            a[i] = b[i];
+            b[i] = t;
+        }
+    }
+}
+
+/* Transposes in place by following each cycle of the permutation (pixel
+ * k of the h rows of w goes to (k % w) * h + k / w), with one bit per pixel
+ * to mark those already moved: an eighth of a byte per pixel instead of a
+ * second copy of the picture. Returns -1 when out of memory (or for px
+ * outside 1-4, which decoding never gives). */
+static int transpose(uint8_t *p, int w, int h, int px)
+{
+    uint8_t carry[4];
+    if (px < 1 || px > (int)sizeof carry)
+        return -1;
+    size_t n = (size_t)w * (size_t)h;
+    uint8_t *moved = calloc(n / 8 + 1, 1);
+    if (!moved)
+        return -1;
+    for (size_t start = 0; start < n; start++) {
+        if (moved[start / 8] & (1u << (start % 8)))
+            continue;
+        memcpy(carry, p + start * (size_t)px, (size_t)px);
+        size_t k = start;
+        do {
+            size_t next = (k % (size_t)w) * (size_t)h + k / (size_t)w;
+            swap_pixels(carry, p + next * (size_t)px, px);
+            moved[next / 8] |= (uint8_t)(1u << (next % 8));
+            k = next;
+        } while (k != start);
+    }
+    free(moved);
+    return 0;
+}
+
+/* Turns a w x h picture stored with Exif orientation o (2-8), in place,
+ * into the one a viewer shows: mirrored (2, 4), half turned (3), turned a
+ * quarter clockwise (6) or anticlockwise (8), or transposed (5, 7). The
+ * last four swap width and height: a transpose, then 6 is mirrored left to
+ * right, 8 top to bottom, 7 both. Returns -1 when out of memory. */
+static int reorient(uint8_t *p, int w, int h, int px, int o, int *out_w, int *out_h)
+{
+    *out_w = w;
+    *out_h = h;
+    if (o >= 5) {
+        if (transpose(p, w, h, px) != 0)
+            return -1;
+        *out_w = h;
+        *out_h = w;
+    }
+    if (o == 2 || o == 3 || o == 6 || o == 7)
+        mirror_left_right(p, *out_w, *out_h, px);
+    if (o == 3 || o == 4 || o == 7 || o == 8)
+        mirror_top_bottom(p, *out_w, *out_h, px);
+    return 0;
 }
 
 /* Runs libpng over ctx->data. Only this function calls setjmp; its locals are
@@ -398,21 +450,18 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
 
     png_read_image(png, ctx->rows);
     /* Reading through IEND verifies the trailing CRCs, so a file cut after
-     * its last IDAT is still reported as truncated; an eXIf chunk may come
-     * after the pixels too. */
-    png_read_end(png, info);
+     * its last IDAT is still reported as truncated. */
+    png_read_end(png, NULL);
 
     int out_w = (int)w, out_h = (int)h;
-    int orientation = stored_orientation(png, info);
+    int orientation = orientation_before_pixels(ctx->data, ctx->len);
     if (orientation > 1) {
-        uint8_t *turned = reorient(ctx->pixels, out_w, out_h, channels, orientation, &out_w,
-                                   &out_h);
-        if (!turned) {
+        free(ctx->rows);   /* not needed any more: less held while turning */
+        ctx->rows = NULL;
+        if (reorient(ctx->pixels, out_w, out_h, channels, orientation, &out_w, &out_h) != 0) {
             ctx->out_of_memory = 1;
             return PNG_IO_NO_MEMORY;
         }
-        free(ctx->pixels);
-        ctx->pixels = turned;
     }
     out->width = out_w;
     out->height = out_h;

@@ -1809,24 +1809,35 @@ END_TEST
 
 /* --- the shipped model on real digits ------------------------------------- */
 
-START_TEST(test_shipped_model_reads_mnist_digits)
+/* The MNIST test set, for the tests that need the shipped model to read
+ * real digits; -1 (with a SKIP line naming the test) when the model or the
+ * data is not there. */
+static int shipped_model_and_mnist_test(const char *test, idx_images *images,
+                                        idx_labels *labels)
 {
     if (!serving_shipped_model) {
-        fprintf(stderr, "SKIP test_shipped_model_reads_mnist_digits: no servable model at %s\n",
-                shipped_model_path());
-        return;
+        fprintf(stderr, "SKIP %s: no servable model at %s\n", test, shipped_model_path());
+        return -1;
     }
     const char *dir = getenv("DIGITS_DATA") ? getenv("DIGITS_DATA") : "data/mnist";
     char path[PATH_MAX], err[256];
     snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
-    idx_images images;
-    idx_labels labels;
-    if (idx_read_images(path, &images, NULL, err, sizeof err) != 0) {
-        fprintf(stderr, "SKIP test_shipped_model_reads_mnist_digits: %s (run make data)\n", err);
-        return;
+    if (idx_read_images(path, images, NULL, err, sizeof err) != 0) {
+        fprintf(stderr, "SKIP %s: %s (run make data)\n", test, err);
+        return -1;
     }
     snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
-    ck_assert_msg(idx_read_labels(path, &labels, NULL, err, sizeof err) == 0, "%s", err);
+    ck_assert_msg(idx_read_labels(path, labels, NULL, err, sizeof err) == 0, "%s", err);
+    return 0;
+}
+
+START_TEST(test_shipped_model_reads_mnist_digits)
+{
+    idx_images images;
+    idx_labels labels;
+    if (shipped_model_and_mnist_test("test_shipped_model_reads_mnist_digits", &images,
+                                     &labels) != 0)
+        return;
 
     /* 50 test digits, drawn as a user would: dark ink on white, as PNG. */
     int correct = 0, n = 50, fd = tcp_connect(port);
@@ -1854,7 +1865,7 @@ START_TEST(test_shipped_model_reads_mnist_digits)
 END_TEST
 
 /* png with an eXIf chunk (Exif orientation o, little-endian TIFF) put just
- * before its IEND chunk, as a photo converted to PNG keeps it. */
+ * before its first IDAT chunk, where a photo converted to PNG keeps it. */
 static uint8_t *with_orientation(const uint8_t *png, size_t len, int o, size_t *out_len)
 {
     static const uint8_t exif_head[] = {'I', 'I', 42, 0, 8, 0, 0, 0, 1, 0,   /* IFD0: 1 entry */
@@ -1865,13 +1876,16 @@ static uint8_t *with_orientation(const uint8_t *png, size_t len, int o, size_t *
     uint32_t crc = png_chunk_crc(chunk + 4, 4 + 26);
     for (int i = 0; i < 4; i++)
         chunk[8 + 26 + i] = (uint8_t)(crc >> (24 - 8 * i));
-    size_t iend = len - 12;   /* png_encode_memory ends with a bare IEND */
-    ck_assert_int_eq(memcmp(png + iend + 4, "IEND", 4), 0);
+    size_t idat = 8;   /* past the signature, chunk by chunk */
+    while (idat + 12 <= len && memcmp(png + idat + 4, "IDAT", 4) != 0)
+        idat += 12 + ((size_t)png[idat] << 24 | (size_t)png[idat + 1] << 16 |
+                      (size_t)png[idat + 2] << 8 | png[idat + 3]);
+    ck_assert_uint_le(idat + 12, len);
     uint8_t *out = malloc(len + sizeof chunk);
     ck_assert_ptr_nonnull(out);
-    memcpy(out, png, iend);
-    memcpy(out + iend, chunk, sizeof chunk);
-    memcpy(out + iend + sizeof chunk, png + iend, 12);
+    memcpy(out, png, idat);
+    memcpy(out + idat, chunk, sizeof chunk);
+    memcpy(out + idat + sizeof chunk, png + idat, len - idat);
     *out_len = len + sizeof chunk;
     return out;
 }
@@ -1882,22 +1896,10 @@ static uint8_t *with_orientation(const uint8_t *png, size_t len, int o, size_t *
  * upside down), each with the orientation that undoes it. */
 START_TEST(test_exif_orientation_is_obeyed)
 {
-    if (!serving_shipped_model) {
-        fprintf(stderr, "SKIP test_exif_orientation_is_obeyed: no servable model at %s\n",
-                shipped_model_path());
-        return;
-    }
-    const char *dir = getenv("DIGITS_DATA") ? getenv("DIGITS_DATA") : "data/mnist";
-    char path[PATH_MAX], err[256];
-    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
     idx_images images;
     idx_labels labels;
-    if (idx_read_images(path, &images, NULL, err, sizeof err) != 0) {
-        fprintf(stderr, "SKIP test_exif_orientation_is_obeyed: %s (run make data)\n", err);
+    if (shipped_model_and_mnist_test("test_exif_orientation_is_obeyed", &images, &labels) != 0)
         return;
-    }
-    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
-    ck_assert_msg(idx_read_labels(path, &labels, NULL, err, sizeof err) == 0, "%s", err);
 
     const int orientations[3] = {6, 8, 3}, n = 30;
     int fd = tcp_connect(port);
@@ -1920,7 +1922,8 @@ START_TEST(test_exif_orientation_is_obeyed)
             image_free(&img);
             tagged = with_orientation(png, len, o, &tagged_len);
             http_resp r;
-            ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, tagged, tagged_len, &r), 0);
+            ck_assert_int_eq(
+                http_do(fd, "POST", "/predict", PNG_HEADER, tagged, tagged_len, &r), 0);
             obeyed += assert_single_answer(&r) == labels.labels[i];
             resp_free(&r);
             ck_assert_int_eq(http_do(fd, "POST", "/predict", PNG_HEADER, png, len, &r), 0);

@@ -250,7 +250,8 @@ static void print_table(const run_state *s, char **paths)
 int main(int argc, char **argv)
 {
     if (argc < 4 || argc - 3 > MAX_MODELS) {
-        fprintf(stderr, "usage: model_agreement DATA_DIR CSV[,CSV...]|- MODEL... (1 to %d models)\n",
+        fprintf(stderr,
+                "usage: model_agreement DATA_DIR CSV[,CSV...]|- MODEL... (1 to %d models)\n",
                 MAX_MODELS);
         return 2;
     }
