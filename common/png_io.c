@@ -16,9 +16,10 @@
  * the pixels are stored sideways or upside down; viewers (Safari, Chromium
  * since 2024) show them turned, so the user sees an upright digit. That one
  * tag is read by hand from an eXIf chunk before the pixels, and the decoded
- * image is turned the same way, so that the server reads what the user saw. Colour management
- * and gamma are deliberately ignored: a digit's ink/paper contrast does not
- * depend on them, and the preprocessing estimates levels from the data.
+ * image is turned the same way, so that the server reads what the user saw.
+ * Colour management and gamma are deliberately ignored: a digit's ink/paper
+ * contrast does not depend on them, and the preprocessing estimates levels
+ * from the data.
  *
  * On success `detail` holds libpng's last warning (or is empty); on failure it
  * holds the reason.

@@ -584,12 +584,14 @@ static char *scrape(void)
 }
 
 /* Metrics are recorded when a connection finishes a request, which can be
- * just after the client has its answer: scrape until series reaches want
- * (or a second passes) and return the last scrape. */
+ * just after the client has its answer (a closed connection counts when the
+ * server notices it): scrape until series reaches want, or about 5 s pass
+ * (a loaded 2-core CI machine once took over a second), and return the last
+ * scrape. */
 static char *scrape_when(const char *series, double want)
 {
     char *m = NULL;
-    for (int i = 0; i < 100; i++) {
+    for (int i = 0; i < 500; i++) {
         free(m);
         m = scrape();
         if (metric_value(m, series) == want)
