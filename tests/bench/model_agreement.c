@@ -94,42 +94,6 @@ static int score(run_state *s, const char *source, const image *img, int label)
     return 0;
 }
 
-static int read_whole(const char *path, uint8_t **data, size_t *len)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return -1;
-    size_t cap = 1 << 16, n = 0;
-    uint8_t *buf = malloc(cap);
-    while (buf) {
-        if (n == cap) {
-            if (cap >= MAX_FILE_BYTES) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            uint8_t *bigger = realloc(buf, cap * 2);
-            if (!bigger) {
-                free(buf);
-                buf = NULL;
-                break;
-            }
-            buf = bigger;
-            cap *= 2;
-        }
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0)
-            break;
-    }
-    fclose(f);
-    if (!buf)
-        return -1;
-    *data = buf;
-    *len = n;
-    return 0;
-}
-
 static int score_csv(run_state *s, const char *csv)
 {
     FILE *f = fopen(csv, "r");
@@ -157,9 +121,11 @@ static int score_csv(run_state *s, const char *csv)
         snprintf(path, sizeof path, "%s/%s", dir, file);
         uint8_t *data = NULL;
         size_t len = 0;
+        char why[256];
         image img;
-        int readable = read_whole(path, &data, &len) == 0 &&
-                       png_decode(data, len, MAX_PIXELS, &img, NULL, 0) == PNG_IO_OK;
+        int readable =
+            read_file_bounded(path, MAX_FILE_BYTES, &data, &len, why, sizeof why) == 0 &&
+            png_decode(data, len, MAX_PIXELS, &img, NULL, 0) == PNG_IO_OK;
         free(data);
         rc = score(s, source, readable ? &img : NULL, atoi(label));
         if (readable)
