@@ -553,6 +553,19 @@ int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err
     return parse_file(m, data, NULL, len, err, err_len);
 }
 
+int model_parse_in_place(model *m, uint8_t *data, size_t len, char *err, size_t err_len)
+{
+    if (parse_file(m, data, data, len, err, err_len) != 0)
+        return -1;
+    /* The parameters now fill the buffer's start; give back the rest. */
+    float *fitted = realloc(m->params, m->n_params * sizeof(float));
+    if (fitted) {
+        m->params = fitted;
+        point_layers(m);
+    }
+    return 0;
+}
+
 int model_load(model *m, const char *path, char *err, size_t err_len)
 {
     memset(m, 0, sizeof *m);
@@ -561,16 +574,10 @@ int model_load(model *m, const char *path, char *err, size_t err_len)
     if (read_file_bounded(path, MODEL_MAX_FILE_BYTES, &data, &len, err, err_len) != 0)
         return -1;
     char inner[512];
-    if (parse_file(m, data, data, len, inner, sizeof inner) != 0) {
+    if (model_parse_in_place(m, data, len, inner, sizeof inner) != 0) {
         free(data);
         snprintf(err, err_len, "%s: %s", path, inner);
         return -1;
-    }
-    /* The parameters now fill the buffer's start; give back the rest. */
-    float *fitted = realloc(m->params, m->n_params * sizeof(float));
-    if (fitted) {
-        m->params = fitted;
-        point_layers(m);
     }
     return 0;
 }

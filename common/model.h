@@ -89,8 +89,13 @@ int model_save(const model *m, const char *path, char *err, size_t err_len);
  * message that says what is wrong. */
 int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err_len);
 
-/* Reads and parses a model file, holding the file's size in memory once:
- * the parameters are decoded into the buffer the file was read into. */
+/* The same on a malloc'd buffer handed over by the caller: the parameters
+ * are decoded into it, so a file needs its size in memory once, not twice.
+ * On success the model owns data (model_free frees it, shrunk to the
+ * parameters); on failure the caller still owns it. */
+int model_parse_in_place(model *m, uint8_t *data, size_t len, char *err, size_t err_len);
+
+/* Reads and parses a model file (with model_parse_in_place). */
 int model_load(model *m, const char *path, char *err, size_t err_len);
 
 /* "784-128-10" into buf. */

@@ -1,4 +1,5 @@
-/* fuzz_model.c -- libFuzzer target: the model file loader (model_parse), the
+/* fuzz_model.c -- libFuzzer target: the model file loader (model_parse, and
+ * model_parse_in_place as model_load uses it, which must agree), the
  * first thing the server does with a file from outside and the thing SIGHUP
  * does while requests run.
  *
@@ -119,15 +120,40 @@ static void check_model(const model *m)
     }
 }
 
+/* model_load's way: the parameters decoded into the buffer itself, which
+ * the model then owns. It must agree with model_parse bit for bit. */
+static void check_in_place_agrees(const uint8_t *buf, size_t len, const model *parsed)
+{
+    uint8_t *copy = malloc(len ? len : 1);
+    if (!copy)
+        return;
+    memcpy(copy, buf, len);
+    model m;
+    char err[512] = "";
+    if (model_parse_in_place(&m, copy, len, err, sizeof err) != 0) {
+        free(copy);   /* still the caller's */
+        if (parsed || err[0] == '\0')
+            abort();
+        return;
+    }
+    if (!parsed || m.n_params != parsed->n_params ||
+        memcmp(m.params, parsed->params, m.n_params * sizeof(float)) != 0)
+        abort();
+    model_free(&m);
+}
+
 static void parse_one(const uint8_t *buf, size_t len)
 {
     model m;
     char err[512] = "";
     if (model_parse(&m, buf, len, err, sizeof err) == 0) {
         check_model(&m);
+        check_in_place_agrees(buf, len, &m);
         model_free(&m);
     } else if (err[0] == '\0') {
         abort();   /* every refusal says why */
+    } else {
+        check_in_place_agrees(buf, len, NULL);
     }
 }
 
