@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "healthcheck.h"
+#include "heap_policy.h"
 #include "http.h"
 #include "log.h"
 
@@ -106,6 +107,9 @@ int main(int argc, char **argv)
         return run_healthcheck(&cfg);
 
     log_configure(cfg.log_format, 2);
+    if (heap_policy_keep_request_memory() != 0)
+        log_event(LOG_INFO, "the C library's allocator keeps its own policy: "
+                            "large uploads are decoded and prepared more slowly");
 
     /* Before any thread exists, so that every thread inherits the mask. */
     sigset_t signals;

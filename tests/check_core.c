@@ -8,8 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
+#include "heap_policy.h"
 #include "idx.h"
 #include "kernel_int8dot.h"
 #include "mlp.h"
@@ -1212,6 +1214,62 @@ START_TEST(test_shipped_model_accuracy_is_true)
 }
 END_TEST
 
+#if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+
+#if defined(__GLIBC__) && !defined(UNDER_ASAN)
+static long minor_faults(void)
+{
+    struct rusage ru;
+    ck_assert_int_eq(getrusage(RUSAGE_SELF, &ru), 0);
+    return ru.ru_minflt;
+}
+#endif
+
+/* One "request": eight 256 KB buffers, every page written, all freed, as a
+ * 300x300 upload's decoding and preprocessing do. */
+static void touch_and_free_request_buffers(void)
+{
+    enum { N = 8, BYTES = 256 << 10 };
+    unsigned char *block[N];
+    for (int i = 0; i < N; i++) {
+        block[i] = malloc(BYTES);
+        ck_assert_ptr_nonnull(block[i]);
+        for (size_t j = 0; j < BYTES; j += 4096)
+            block[i][j] = (unsigned char)j;
+    }
+    for (int i = 0; i < N; i++)
+        free(block[i]);
+}
+
+/* With glibc's own policy the 2 MB freed at the heap's top is trimmed after
+ * every request, so each request faults in its 512 pages again; with
+ * heap_policy's, the second request reuses the first one's pages. Counted
+ * in page faults, not time, so load on the machine cannot sway it. */
+START_TEST(test_heap_policy_keeps_request_memory)
+{
+#if defined(__GLIBC__) && !defined(UNDER_ASAN)
+    ck_assert_int_eq(heap_policy_keep_request_memory(), 0);
+    touch_and_free_request_buffers();
+    long before = minor_faults();
+    for (int i = 0; i < 4; i++)
+        touch_and_free_request_buffers();
+    long faults = minor_faults() - before;
+    ck_assert_msg(faults < 64, "4 requests took %ld page faults; 2048 is no reuse at all", faults);
+#else
+    /* Another allocator (a sanitizer's, another C library) may refuse the
+     * settings; all that can be asked is that trying is harmless. */
+    (void)heap_policy_keep_request_memory();
+    touch_and_free_request_buffers();
+#endif
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -1224,6 +1282,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_model_load_refuses_bad_parameters);
     tcase_add_test(tc, test_model_rejects_absurd_sizes_with_valid_checksum);
     tcase_add_test(tc, test_parse_arch);
+    tcase_add_test(tc, test_heap_policy_keeps_request_memory);
     suite_add_tcase(s, tc);
     tc = tcase_create("maths");
     tcase_add_test(tc, test_forward_hand_computed);

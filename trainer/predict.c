@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "flags.h"
+#include "heap_policy.h"
 #include "idx.h"
 #include "image.h"
 #include "mlp.h"
@@ -887,6 +888,9 @@ int command_predict(int argc, char **argv)
         item_list_free(&l);
         return EXIT_RUNTIME;
     }
+    /* Where the allocator does not take it, images are read more slowly,
+     * nothing worse: not worth a line among the answers. */
+    (void)heap_policy_keep_request_memory();
     char err[1024];
     model m;
     if (model_load(&m, o.model_path, err, sizeof err) != 0) {
