@@ -1676,6 +1676,56 @@ END_TEST
 /* A marker stroke as wide as a background tile used to be taken for paper
  * inside, leaving two outlines where one solid bar was drawn (8s became two
  * rings). On evenly lit paper the stroke must come out solid. */
+/* A hairline digit must come out with strokes MNIST's network can see at
+ * any picture size: the preprocessing widens strokes that the reduction
+ * would thin to nothing. Small pictures and large ones take different
+ * distance computations for the widening (up to 32 px, a window; beyond,
+ * the exact transform); both must give the same digit. */
+START_TEST(test_hairline_widened_at_every_size)
+{
+    static const int sizes[] = {120, 280, 600, 900, 1400};
+    double first_mass = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        int side = sizes[k];
+        image img;
+        ck_assert_int_eq(image_alloc(&img, side, side, 1), 0);
+        memset(img.pixels, 255, (size_t)side * (size_t)side);
+        /* A 7 drawn one pixel wide: a bar, then a stroke down to the left. */
+        for (int x = side / 10; x < side * 9 / 10; x++)
+            img.pixels[(size_t)(side / 10) * (size_t)side + (size_t)x] = 0;
+        for (int y = side / 10; y < side * 9 / 10; y++) {
+            int x = side * 9 / 10 - (y - side / 10) * (side * 4 / 10) / (side * 8 / 10);
+            img.pixels[(size_t)y * (size_t)side + (size_t)x] = 0;
+        }
+        uint8_t out[MNIST_PIXELS];
+        preprocess_options opts = {0};
+        ck_assert_int_eq(preprocess_to_mnist_with(&img, &opts, out, NULL), PREPROCESS_OK);
+        image_free(&img);
+        double mass = 0;
+        for (int i = 0; i < MNIST_PIXELS; i++)
+            mass += out[i] / 255.0;
+        if (k == 0)
+            first_mass = mass;
+        ck_assert_msg(fabs(mass - first_mass) < 0.1 * first_mass,
+                      "%d px: ink mass %.1f, %.1f at %d px", side, mass, first_mass, sizes[0]);
+        /* The bar: its first row, then at least two pixels of ink down every
+         * column of its left half. */
+        int top = -1;
+        for (int i = 0; i < MNIST_PIXELS && top < 0; i++)
+            if (out[i] >= 128)
+                top = i / 28;
+        ck_assert_int_ge(top, 0);
+        for (int x = 6; x < 14; x++) {
+            int thick = 0;
+            for (int y = top; y < top + 6 && y < 28; y++)
+                thick += out[y * 28 + x] >= 64;
+            ck_assert_msg(thick >= 2, "%d px: the bar is %d px thick at column %d", side,
+                          thick, x);
+        }
+    }
+}
+END_TEST
+
 START_TEST(test_thick_stroke_stays_solid)
 {
     const int side = 240, bar = 96;
@@ -2922,6 +2972,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_box_touching_the_digit);
     tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
+    tcase_add_test(tc, test_hairline_widened_at_every_size);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
     tcase_add_test(tc, test_large_photo);
     tcase_add_test(tc, test_blank_images);
