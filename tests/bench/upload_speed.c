@@ -3,7 +3,7 @@
  * served) and freed, as digits-server does per request.
  *
  *   upload_speed make MNIST_DIR OUT_DIR
- *       writes the synthetic uploads, one folder per kind:
+ *       writes the synthetic uploads into OUT_DIR, one folder per kind:
  *         28px    the first 200 MNIST test digits as 28x28 grey PNGs
  *         300px   40 MNIST test digits, dark on light paper with a lighting
  *                 ramp and noise, 300x300 RGB
@@ -13,6 +13,8 @@
  *       reads the PNG files LIST names (one path per line), then decodes
  *       and preprocesses all of them ROUNDS times and prints microseconds
  *       per upload (best pass) and minor page faults per upload (that pass).
+ *       The first pass is cold (it faults every buffer in once): take
+ *       ROUNDS of 2 or more.
  *
  * With --glibc-heap the allocator keeps glibc's own policy; without,
  * common/heap_policy.h's, as the server runs. glibc's own policy adapts to
@@ -27,7 +29,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <errno.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <time.h>
 
 #include "heap_policy.h"
@@ -132,11 +136,14 @@ static int load_list(upload_class *c, const char *list)
             fprintf(stderr, "upload_speed: %s: %s\n", path, err);
             rc = -1;
         } else if (add_upload(c, data, len) != 0) {
+            fprintf(stderr, "upload_speed: out of memory\n");
             free(data);
             rc = -1;
         }
     }
     fclose(f);
+    if (rc == 0 && c->n == 0)
+        fprintf(stderr, "upload_speed: %s lists no file\n", list);
     return rc == 0 && c->n > 0 ? 0 : -1;
 }
 
@@ -185,6 +192,14 @@ static int make_uploads(const char *mnist_dir, const char *out_dir)
         return -1;
     }
     int rc = mnist.rows == 28 && mnist.cols == 28 && mnist.count >= 300 ? 0 : -1;
+    static const char *const kinds[] = {"28px", "300px", "1000px", "2000px"};
+    for (size_t k = 0; rc == 0 && k < sizeof kinds / sizeof kinds[0]; k++) {
+        snprintf(path, sizeof path, "%s/%s", out_dir, kinds[k]);
+        if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+            fprintf(stderr, "upload_speed: cannot create %s\n", path);
+            rc = -1;
+        }
+    }
     for (int i = 0; rc == 0 && i < 254; i++) {
         const uint8_t *digit = mnist.pixels + (size_t)i * MNIST_PIXELS;
         if (i < 200) {
