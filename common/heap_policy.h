@@ -5,10 +5,10 @@
  * the request ends. glibc's malloc hands such memory back to the kernel
  * straight away: a block over its mmap threshold is unmapped when freed,
  * and a heap is trimmed whenever more than its trim threshold lies free at
- * its top. Both start at 128 KB; freeing an unmapped-on-free block lifts
- * the mmap threshold to that block's size and the trim threshold to twice
- * it (up to 32 MB), so a process that has only seen small pictures keeps
- * them low. The next request then takes a page fault for every page it
+ * its top. Both start at 128 KB; freeing a block that had a mapping of
+ * its own lifts the mmap threshold to that block's size and the trim
+ * threshold to twice it (up to 32 MB), so a process that has only seen
+ * small pictures keeps them low. The next request then takes a page fault for every page it
  * touches, and the kernel zero-fills each one: 70 faults per
  * ../shared/realdigits upload, a quarter of its decoding and preprocessing
  * time (tests/bench/upload_speed).
