@@ -2819,9 +2819,9 @@ static double *seed_distance_sq(const crop *cr, int reach, arena *mem)
  * r + 0.5 beyond the seed outline. */
 static int widen_strokes(crop *cr, double r, arena *mem)
 {
-    /* Coverage is 0 from r + 1 out: no distance beyond that matters. */
-    int reach = r + 1.0 <= ROW_WINDOW_MAX_REACH ? (int)ceil(r + 1.0) : -1;
-    double *dist = seed_distance_sq(cr, reach, mem);
+    /* Coverage is 0 from r + 1 out: no distance beyond that matters. (r
+     * is under the picture's side, which an int holds.) */
+    double *dist = seed_distance_sq(cr, (int)ceil(r + 1.0), mem);
     if (!dist)
         return -1;
     size_t n = (size_t)cr->w * (size_t)cr->h;

@@ -39,6 +39,7 @@
 #include "image.h"
 #include "png_io.h"
 #include "preprocess.h"
+#include "rng.h"
 
 #define MAX_FILE_BYTES (64u << 20)
 
@@ -73,19 +74,10 @@ static void free_class(upload_class *c)
     free(c->items);
 }
 
-/* splitmix64, so every run draws the same noise. */
-static uint64_t noise_state = 0x9e3779b97f4a7c15u;
-static double noise_unit(void)
-{
-    uint64_t z = (noise_state += 0x9e3779b97f4a7c15u);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9u;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebu;
-    return (double)((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
-}
-
 /* An MNIST digit written dark on paper lit from one side, with sensor
- * noise, filling about 60% of a w x h RGB picture, written to path. */
-static int write_photo(const char *path, const uint8_t *digit28, int w, int h)
+ * noise drawn from noise (seeded: every run writes the same pictures),
+ * filling about 60% of a w x h RGB picture, written to path. */
+static int write_photo(const char *path, const uint8_t *digit28, int w, int h, rng *noise)
 {
     image img;
     if (image_alloc(&img, w, h, 3) != 0)
@@ -105,7 +97,7 @@ static int write_photo(const char *path, const uint8_t *digit28, int w, int h)
                                (dy ? fy - y0 : 1 - (fy - y0));
                 }
             double paper = 235 - 50.0 * x / w;
-            double v = paper * (1 - 0.85 * ink / 255) + 10 * (noise_unit() - 0.5);
+            double v = paper * (1 - 0.85 * ink / 255) + 10 * (rng_uniform(noise) - 0.5);
             uint8_t *px = img.pixels + ((size_t)y * (size_t)w + (size_t)x) * 3;
             for (int k = 0; k < 3; k++) {
                 double t = v - 6 * k;
@@ -200,6 +192,8 @@ static int make_uploads(const char *mnist_dir, const char *out_dir)
             rc = -1;
         }
     }
+    rng noise;
+    rng_seed(&noise, 1);
     for (int i = 0; rc == 0 && i < 254; i++) {
         const uint8_t *digit = mnist.pixels + (size_t)i * MNIST_PIXELS;
         if (i < 200) {
@@ -208,13 +202,13 @@ static int make_uploads(const char *mnist_dir, const char *out_dir)
             rc = png_write_file(path, &img) == PNG_IO_OK ? 0 : -1;
         } else if (i < 240) {
             snprintf(path, sizeof path, "%s/300px/%03d.png", out_dir, i);
-            rc = write_photo(path, digit, 300, 300);
+            rc = write_photo(path, digit, 300, 300, &noise);
         } else if (i < 248) {
             snprintf(path, sizeof path, "%s/1000px/%03d.png", out_dir, i);
-            rc = write_photo(path, digit, 1000, 1000);
+            rc = write_photo(path, digit, 1000, 1000, &noise);
         } else if (i >= 250) {
             snprintf(path, sizeof path, "%s/2000px/%03d.png", out_dir, i);
-            rc = write_photo(path, digit, 2000, 1500);
+            rc = write_photo(path, digit, 2000, 1500, &noise);
         }
         if (rc != 0)
             fprintf(stderr, "upload_speed: cannot write %s\n", path);
