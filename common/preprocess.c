@@ -2722,12 +2722,10 @@ static void edt_1d_int(const int64_t *f, int n, int64_t *out, int *v, int64_t *z
  * integer either way. */
 static double *seed_distance_sq(const crop *cr, int reach, arena *mem)
 {
-    int n = cr->w > cr->h ? cr->w : cr->h;
     size_t w = (size_t)cr->w, total = w * (size_t)cr->h;
     double *dist = arena_alloc(mem, total * sizeof *dist);
     int32_t *gap = arena_alloc(mem, total * sizeof *gap);
-    int *v = arena_alloc(mem, (size_t)n * sizeof *v);
-    if (!dist || !gap || !v)
+    if (!dist || !gap)
         return NULL;
     /* Rows from a seed, down then up; "none" stays above any real gap. */
     const int32_t none = INT32_MAX / 2;
@@ -2780,6 +2778,11 @@ static double *seed_distance_sq(const crop *cr, int reach, arena *mem)
         }
         return dist;
     }
+    /* The transform's parabola indices, for either version of it. */
+    int n = cr->w > cr->h ? cr->w : cr->h;
+    int *v = arena_alloc(mem, (size_t)n * sizeof *v);
+    if (!v)
+        return NULL;
     if (cr->w <= EDT_INT_SIDE && cr->h <= EDT_INT_SIDE) {
         int64_t *f = arena_alloc(mem, w * sizeof *f);
         int64_t *o = arena_alloc(mem, w * sizeof *o);

@@ -184,34 +184,31 @@ static int make_uploads(const char *mnist_dir, const char *out_dir)
         return -1;
     }
     int rc = mnist.rows == 28 && mnist.cols == 28 && mnist.count >= 300 ? 0 : -1;
-    static const char *const kinds[] = {"28px", "300px", "1000px", "2000px"};
+    /* Each kind takes its own MNIST test digits, in turn from the first. */
+    static const struct {
+        const char *name;
+        int count, width, height;   /* width 0: the digit as it is, 28x28 */
+    } kinds[] = {{"28px", 200, 0, 0}, {"300px", 40, 300, 300},
+                 {"1000px", 8, 1000, 1000}, {"2000px", 4, 2000, 1500}};
+    rng noise;
+    rng_seed(&noise, 1);
+    int next = 0;
     for (size_t k = 0; rc == 0 && k < sizeof kinds / sizeof kinds[0]; k++) {
-        snprintf(path, sizeof path, "%s/%s", out_dir, kinds[k]);
+        snprintf(path, sizeof path, "%s/%s", out_dir, kinds[k].name);
         if (mkdir(path, 0777) != 0 && errno != EEXIST) {
             fprintf(stderr, "upload_speed: cannot create %s\n", path);
             rc = -1;
         }
-    }
-    rng noise;
-    rng_seed(&noise, 1);
-    for (int i = 0; rc == 0 && i < 254; i++) {
-        const uint8_t *digit = mnist.pixels + (size_t)i * MNIST_PIXELS;
-        if (i < 200) {
+        for (int i = 0; rc == 0 && i < kinds[k].count; i++, next++) {
+            const uint8_t *digit = mnist.pixels + (size_t)next * MNIST_PIXELS;
             image img = {28, 28, 1, (uint8_t *)digit};
-            snprintf(path, sizeof path, "%s/28px/%03d.png", out_dir, i);
-            rc = png_write_file(path, &img) == PNG_IO_OK ? 0 : -1;
-        } else if (i < 240) {
-            snprintf(path, sizeof path, "%s/300px/%03d.png", out_dir, i);
-            rc = write_photo(path, digit, 300, 300, &noise);
-        } else if (i < 248) {
-            snprintf(path, sizeof path, "%s/1000px/%03d.png", out_dir, i);
-            rc = write_photo(path, digit, 1000, 1000, &noise);
-        } else if (i >= 250) {
-            snprintf(path, sizeof path, "%s/2000px/%03d.png", out_dir, i);
-            rc = write_photo(path, digit, 2000, 1500, &noise);
+            snprintf(path, sizeof path, "%s/%s/%03d.png", out_dir, kinds[k].name, next);
+            rc = kinds[k].width == 0
+                     ? (png_write_file(path, &img) == PNG_IO_OK ? 0 : -1)
+                     : write_photo(path, digit, kinds[k].width, kinds[k].height, &noise);
+            if (rc != 0)
+                fprintf(stderr, "upload_speed: cannot write %s\n", path);
         }
-        if (rc != 0)
-            fprintf(stderr, "upload_speed: cannot write %s\n", path);
     }
     idx_images_free(&mnist);
     return rc;
