@@ -32,6 +32,7 @@
 
 #include "clock.h"
 #include "log.h"
+#include "request_id.h"
 
 /* Every response carries these: JSON and metrics must never be sniffed into
  * something a browser executes, and nothing we serve needs to load anything. */
@@ -56,6 +57,7 @@ typedef struct {
     char method[16];
     char path[256];
     char remote[INET6_ADDRSTRLEN];
+    char id[REQUEST_ID_MAX + 1];       /* X-Request-Id, the client's or ours */
     const char *content_type;          /* owned by libmicrohttpd for the request */
     bool explain;
     bool faint;
@@ -114,7 +116,8 @@ static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, re
               MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") &&
               MHD_add_response_header(resp, "Content-Security-Policy",
                                       rep->csp ? rep->csp : CSP_POLICY) &&
-              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+              MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store") &&
+              MHD_add_response_header(resp, REQUEST_ID_HEADER, rq->id);
     if (ok && rep->allow)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
     /* Every 503 (busy, draining, no model) is a "later", not a "never". */
@@ -335,6 +338,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         copy_trunc(rq->method, sizeof rq->method, method);
         copy_trunc(rq->path, sizeof rq->path, url);
         remote_address(c, rq->remote, sizeof rq->remote);
+        request_id_assign(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQUEST_ID_HEADER),
+                          rq->id);
         *con_cls = rq;
         metrics_request_started(&srv->state.metrics);
         return start_request(srv, c, url, method, rq);
@@ -411,6 +416,7 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         .n_digits = rq->n_digits,
         .digits = rq->digits,
         .error_code = rq->error_code,
+        .request_id = rq->id,
     };
     log_request(&f);
     body_free(srv, rq);

@@ -183,6 +183,10 @@ void log_request(const log_request_fields *r)
             strbuf_puts(&sb, ",\"remote\":");
             strbuf_json_string(&sb, r->remote);
         }
+        if (r->request_id) {
+            strbuf_puts(&sb, ",\"request_id\":");
+            strbuf_json_string(&sb, r->request_id);
+        }
         strbuf_putc(&sb, '}');
     } else {
         put_timestamp(&sb);
@@ -202,6 +206,10 @@ void log_request(const log_request_fields *r)
         if (r->remote) {
             strbuf_puts(&sb, " remote=");
             put_text_value(&sb, r->remote);
+        }
+        if (r->request_id) {
+            strbuf_puts(&sb, " request_id=");
+            put_text_value(&sb, r->request_id);
         }
     }
     emit(&sb, buf);

@@ -28,6 +28,7 @@ typedef struct {
     int n_digits;            /* predictions made (0 when none) */
     const int *digits;
     const char *error_code;  /* machine-readable error, or NULL */
+    const char *request_id;  /* X-Request-Id (request_id.h), or NULL */
 } log_request_fields;
 
 void log_request(const log_request_fields *r);

@@ -35,6 +35,7 @@
 #include "../server/http.h"
 #include "../server/inference.h"
 #include "../server/log.h"
+#include "../server/request_id.h"
 #include "../server/strbuf.h"
 
 /* --- a tiny HTTP/1.1 client ------------------------------------------- */
@@ -410,6 +411,8 @@ static void assert_security_headers(const http_resp *r)
     ck_assert_str_eq(v, "nosniff");
     ck_assert_ptr_nonnull(resp_header(r, "Content-Security-Policy", v, sizeof v));
     ck_assert_ptr_nonnull(strstr(v, "default-src 'none'"));
+    ck_assert_msg(resp_header(r, "X-Request-Id", v, sizeof v) && request_id_acceptable(v),
+                  "no usable X-Request-Id");
 }
 
 /* Checks an error answer: status, JSON {"error": text, "code": code}. */
@@ -1184,6 +1187,61 @@ END_TEST
 
 /* --- connections ---------------------------------------------------------- */
 
+/* The ID in X-Request-Id: the client's when it is a plain token, else one
+ * of ours, on answers and refusals alike. */
+START_TEST(test_request_id_header)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    char v[256], first[256];
+    http_resp r = request_once(port, "POST", "/predict", PNG_HEADER "X-Request-Id: abc-123\r\n",
+                               png, len);
+    assert_single_answer(&r);
+    ck_assert_ptr_nonnull(resp_header(&r, "X-Request-Id", v, sizeof v));
+    ck_assert_str_eq(v, "abc-123");
+    resp_free(&r);
+    r = request_once(port, "GET", "/nope", "x-request-id: 3f2504e0-4f89-11d3\r\n", NULL, 0);
+    assert_error(&r, 404, "not_found");
+    ck_assert_ptr_nonnull(resp_header(&r, "X-Request-Id", v, sizeof v));
+    ck_assert_str_eq(v, "3f2504e0-4f89-11d3");
+    resp_free(&r);
+
+    /* none sent: a fresh one each time */
+    r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_ptr_nonnull(resp_header(&r, "X-Request-Id", first, sizeof first));
+    ck_assert_uint_eq(strlen(first), REQUEST_ID_GENERATED_LEN);
+    resp_free(&r);
+    r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_ptr_nonnull(resp_header(&r, "X-Request-Id", v, sizeof v));
+    ck_assert_uint_eq(strlen(v), REQUEST_ID_GENERATED_LEN);
+    ck_assert_str_ne(v, first);
+    resp_free(&r);
+
+    /* one a log line or a header could trip over is replaced, not echoed */
+    r = request_once(port, "GET", "/healthz", "X-Request-Id: two words;x=\"y\"\r\n", NULL, 0);
+    ck_assert_ptr_nonnull(resp_header(&r, "X-Request-Id", v, sizeof v));
+    ck_assert_uint_eq(strlen(v), REQUEST_ID_GENERATED_LEN);
+    resp_free(&r);
+
+    /* a refusal before the body is read carries it too */
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+             "X-Request-Id: big-one\r\nContent-Length: %zu\r\n\r\n", TEST_MAX_UPLOAD + 1);
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    assert_error(&r, 413, "payload_too_large");
+    ck_assert_ptr_nonnull(resp_header(&r, "X-Request-Id", v, sizeof v));
+    ck_assert_str_eq(v, "big-one");
+    resp_free(&r);
+    close(fd);
+    free(png);
+}
+END_TEST
+
 START_TEST(test_keep_alive_across_answers_and_errors)
 {
     uint8_t *png, *blank;
@@ -1756,7 +1814,8 @@ START_TEST(test_request_log_lines)
         FILE *f = fopen(path, "w");
         ck_assert_ptr_nonnull(f);
         log_configure(format ? LOG_FORMAT_JSON : LOG_FORMAT_TEXT, fileno(f));
-        http_resp r = post_png(png, len);
+        http_resp r = request_once(port, "POST", "/predict",
+                                   PNG_HEADER "X-Request-Id: log-test:1\r\n", png, len);
         int digit = assert_single_answer(&r);
         resp_free(&r);
         /* a hostile path: a quote and a newline once unescaped */
@@ -1780,6 +1839,7 @@ START_TEST(test_request_log_lines)
             snprintf(want, sizeof want, " digit=%d ", digit);
             ck_assert_msg(strstr(log, want) != NULL, "%s", log);
             ck_assert_ptr_nonnull(strstr(log, "duration_ms="));
+            ck_assert_msg(strstr(log, " request_id=log-test:1\n") != NULL, "%s", log);
             ck_assert_ptr_nonnull(strstr(log, "status=404"));
             ck_assert_msg(strstr(log, "\nforged") == NULL, "log injection: %s", log);
             ck_assert_ptr_nonnull(strstr(log, "path=\"/x\\\"y\\nforged=1\""));
@@ -1797,6 +1857,8 @@ START_TEST(test_request_log_lines)
                     ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "duration_ms")));
                     ck_assert(cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "bytes")));
                     ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "method")->valuestring, "POST");
+                    ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "request_id")->valuestring,
+                                     "log-test:1");
                 }
                 cJSON_Delete(j);
                 lines++;
@@ -1990,6 +2052,7 @@ static Suite *server_suite(void)
     tc = tcase_create("lifecycle");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_keep_alive_across_answers_and_errors);
+    tcase_add_test(tc, test_request_id_header);
     tcase_add_test(tc, test_reload_good_model);
     tcase_add_test(tc, test_reload_bad_model_keeps_old);
     tcase_add_test(tc, test_reload_follows_the_model_pipeline);

@@ -6,6 +6,7 @@
 #include <check.h>
 #include <float.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include "../server/healthcheck.h"
 #include "../server/metrics.h"
 #include "../server/multipart.h"
+#include "../server/request_id.h"
 #include "../server/routes.h"
 #include "../server/strbuf.h"
 
@@ -635,6 +637,66 @@ START_TEST(test_healthcheck_urls)
 }
 END_TEST
 
+START_TEST(test_request_id_kept_or_made)
+{
+    char id[REQUEST_ID_MAX + 1];
+    const char *kept[] = {"abc-123", "3f2504e0-4f89-11d3-9a0c-0305e82c3301", "trace:42",
+                          "a+b/c=@d_e.f", "x"};
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        request_id_assign(kept[i], id);
+        ck_assert_str_eq(id, kept[i]);
+    }
+    char longest[REQUEST_ID_MAX + 2];
+    memset(longest, 'a', sizeof longest);
+    longest[REQUEST_ID_MAX] = '\0';
+    ck_assert(request_id_acceptable(longest));
+    longest[REQUEST_ID_MAX] = 'a';
+    longest[REQUEST_ID_MAX + 1] = '\0';
+    /* what a log parser or a header could trip over is replaced */
+    const char *replaced[] = {NULL, "", "two words", "quote\"", "new\nline", "semi;colon",
+                              "caf\xc3\xa9", "tab\t", "back\\slash", longest};
+    for (size_t i = 0; i < sizeof replaced / sizeof replaced[0]; i++) {
+        ck_assert(!request_id_acceptable(replaced[i]));
+        request_id_assign(replaced[i], id);
+        ck_assert_uint_eq(strlen(id), REQUEST_ID_GENERATED_LEN);
+        ck_assert_uint_eq(strspn(id, "0123456789abcdef"), REQUEST_ID_GENERATED_LEN);
+        ck_assert(request_id_acceptable(id));
+    }
+}
+END_TEST
+
+enum { IDS_PER_THREAD = 500 };
+
+static void *make_ids(void *arg)
+{
+    char(*ids)[REQUEST_ID_MAX + 1] = arg;
+    for (int i = 0; i < IDS_PER_THREAD; i++)
+        request_id_assign(NULL, ids[i]);
+    return NULL;
+}
+
+static int compare_ids(const void *a, const void *b)
+{
+    return strcmp(a, b);
+}
+
+/* Generated IDs differ, also between threads (each seeds its own
+ * generator: two seeded alike would repeat each other's IDs). */
+START_TEST(test_request_ids_unique_across_threads)
+{
+    enum { THREADS = 4 };
+    static char ids[THREADS * IDS_PER_THREAD][REQUEST_ID_MAX + 1];
+    pthread_t t[THREADS];
+    for (int i = 0; i < THREADS; i++)
+        ck_assert_int_eq(pthread_create(&t[i], NULL, make_ids, ids[i * IDS_PER_THREAD]), 0);
+    for (int i = 0; i < THREADS; i++)
+        pthread_join(t[i], NULL);
+    qsort(ids, THREADS * IDS_PER_THREAD, sizeof ids[0], compare_ids);
+    for (int i = 1; i < THREADS * IDS_PER_THREAD; i++)
+        ck_assert_msg(strcmp(ids[i - 1], ids[i]) != 0, "repeated ID %s", ids[i]);
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
     Suite *s = suite_create("server-units");
@@ -667,6 +729,8 @@ static Suite *units_suite(void)
     tcase_add_test(tc, test_router);
     tcase_add_test(tc, test_metrics_render);
     tcase_add_test(tc, test_healthcheck_urls);
+    tcase_add_test(tc, test_request_id_kept_or_made);
+    tcase_add_test(tc, test_request_ids_unique_across_threads);
     suite_add_tcase(s, tc);
     return s;
 }
