@@ -12,7 +12,17 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef enum { OPT_STRING, OPT_UINT, OPT_SIZE, OPT_ADDR, OPT_LOG_FORMAT, OPT_WEIGHTS } opt_kind;
+#include "cors.h"
+
+typedef enum {
+    OPT_STRING,
+    OPT_UINT,
+    OPT_SIZE,
+    OPT_ADDR,
+    OPT_LOG_FORMAT,
+    OPT_WEIGHTS,
+    OPT_ORIGINS,
+} opt_kind;
 
 typedef struct {
     const char *flag;        /* "--port" */
@@ -54,6 +64,9 @@ static const option_spec options[] = {
      "weights in the forward pass: int8 reads a quarter of f32's bytes per "
      "image, bf16 half; auto (default) takes int8 on a CPU with AVX512-VNNI, "
      "else bf16 with AVX512-BF16, else f32"},
+    {"--cors-origin", "DIGITS_CORS_ORIGIN", OPT_ORIGINS, 0, 0, FIELD(cors_origins), "ORIGINS",
+     "let browser pages from these origins (comma-separated, such as "
+     "https://app.example.com) or from any (*) call the API; default none"},
 };
 
 #define N_OPTIONS (sizeof options / sizeof options[0])
@@ -194,6 +207,15 @@ static int apply_option(server_config *c, const option_spec *o, const char *sour
             return -1;
         }
         return 0;
+    case OPT_ORIGINS: {
+        char why[160];
+        if (cors_check_origins(value, why, sizeof why) != 0) {
+            snprintf(err, err_len, "%s: %s", source, why);
+            return -1;
+        }
+        memcpy(field, &value, sizeof value);
+        return 0;
+    }
     case OPT_WEIGHTS:
         if (mlp_weights_format_from_name(value, &c->weights) != 0) {
             snprintf(err, err_len, "%s: '%s' is not auto, int8, bf16 or f32", source, value);

@@ -52,6 +52,7 @@ typedef struct {
     unsigned max_per_ip;             /* 0: no per-address limit */
     log_format log_format;
     mlp_weights_format weights;      /* how the forward pass holds the weights */
+    const char *cors_origins;        /* --cors-origin (cors.h); NULL: no CORS headers */
     uint32_t given_as_flag;          /* bit per setting that a flag set: its variable is not read */
 } server_config;
 

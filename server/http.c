@@ -31,6 +31,7 @@
 #include <unistd.h>
 
 #include "clock.h"
+#include "cors.h"
 #include "log.h"
 #include "request_id.h"
 
@@ -58,6 +59,8 @@ typedef struct {
     char path[256];
     char remote[INET6_ADDRSTRLEN];
     char id[REQUEST_ID_MAX + 1];       /* X-Request-Id, the client's or ours */
+    const char *cors_origin;           /* Access-Control-Allow-Origin, or NULL (cors.h) */
+    const char *preflight_methods;     /* a CORS preflight's answer: the path's methods */
     const char *content_type;          /* owned by libmicrohttpd for the request */
     bool explain;
     bool faint;
@@ -111,8 +114,10 @@ static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, re
     memcpy(rq->digits, rep->digits, sizeof rq->digits);
     rep->body = NULL;   /* the response owns it now */
 
-    bool ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
-                                      rep->content_type ? rep->content_type : CONTENT_TYPE_JSON) &&
+    /* A 204 (a preflight's answer) has no body to type. */
+    bool ok = (rep->status == 204 ||
+               MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                       rep->content_type ? rep->content_type : CONTENT_TYPE_JSON)) &&
               MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") &&
               MHD_add_response_header(resp, "Content-Security-Policy",
                                       rep->csp ? rep->csp : CSP_POLICY) &&
@@ -120,6 +125,19 @@ static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, re
               MHD_add_response_header(resp, REQUEST_ID_HEADER, rq->id);
     if (ok && rep->allow)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+    if (ok && rq->cors_origin) {
+        ok = MHD_add_response_header(resp, "Access-Control-Allow-Origin", rq->cors_origin) &&
+             MHD_add_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
+        /* An echoed origin makes the answer depend on the request's Origin. */
+        if (ok && strcmp(rq->cors_origin, "*") != 0)
+            ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
+        if (ok && rq->preflight_methods)
+            ok = MHD_add_response_header(resp, "Access-Control-Allow-Methods",
+                                         rq->preflight_methods) &&
+                 MHD_add_response_header(resp, "Access-Control-Allow-Headers",
+                                         CORS_ALLOW_HEADERS) &&
+                 MHD_add_response_header(resp, "Access-Control-Max-Age", CORS_MAX_AGE);
+    }
     /* Every 503 (busy, draining, no model) is a "later", not a "never". */
     if (ok && rep->status == 503)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, "1");
@@ -215,7 +233,9 @@ static enum MHD_Result answer(http_server *srv, struct MHD_Connection *c, reques
         .start_ns = rq->start_ns,
     };
     route_reply rep = {0};
-    if (rq->match.route)
+    if (rq->preflight_methods)
+        rep.status = 204;   /* the CORS headers are all send_reply's */
+    else if (rq->match.route)
         rq->match.route->handler(&srv->state, &req, &rep);
     else
         routes_reply_unrouted(&rq->match, &req, &rep);
@@ -238,6 +258,13 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
                                      const char *url, const char *method, request *rq)
 {
     rq->match = routes_match(method, url);
+    /* A CORS preflight: OPTIONS from an allowed origin, asking for one of
+     * the path's methods. Anything else with OPTIONS is the router's 405. */
+    if (rq->cors_origin && rq->match.status == 405 && strcmp(method, "OPTIONS") == 0 &&
+        cors_method_listed(rq->match.allow,
+                           MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+                                                       "Access-Control-Request-Method")))
+        rq->preflight_methods = rq->match.allow;
     if (!rq->match.route || !rq->match.route->takes_body) {
         /* A 404/405, or a GET or HEAD, with a body is answered now and the
          * body is not read (a GET's body means nothing, RFC 9110 9.3.1;
@@ -340,6 +367,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         remote_address(c, rq->remote, sizeof rq->remote);
         request_id_assign(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQUEST_ID_HEADER),
                           rq->id);
+        rq->cors_origin =
+            cors_allowed_origin(srv->state.cfg.cors_origins,
+                                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
         *con_cls = rq;
         metrics_request_started(&srv->state.metrics);
         return start_request(srv, c, url, method, rq);

@@ -340,6 +340,8 @@ static void prepare_model(void)
 /* The idle timeout of the next server started; a test that needs a short
  * one sets it and restarts the server. */
 static unsigned server_timeout_s = 10;
+/* --cors-origin of the next server started (NULL: none, the default). */
+static const char *server_cors_origins = NULL;
 
 static void start_server_with(size_t max_upload, uint64_t max_pixels)
 {
@@ -360,6 +362,7 @@ static void start_server_with(size_t max_upload, uint64_t max_pixels)
     cfg.max_pixels = max_pixels;
     cfg.timeout_s = server_timeout_s;
     cfg.drain_timeout_s = 2;
+    cfg.cors_origins = server_cors_origins;
     log_configure(LOG_FORMAT_TEXT, -1);
 
     srv = calloc(1, sizeof *srv);
@@ -1242,6 +1245,119 @@ START_TEST(test_request_id_header)
 }
 END_TEST
 
+/* --cors-origin: a preflight from a listed origin is answered 204 with what
+ * a browser checks; answers to it name the origin; other origins, and
+ * every origin on a server without the flag, get no CORS header at all. */
+START_TEST(test_cors)
+{
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    char v[256];
+    const char *from_app = "Origin: https://app.example\r\n";
+
+    /* the default server: no CORS */
+    http_resp r = request_once(port, "POST", "/predict", PNG_HEADER "Origin: https://app.example\r\n",
+                               png, len);
+    assert_single_answer(&r);
+    ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    resp_free(&r);
+    r = request_once(port, "OPTIONS", "/predict",
+                     "Origin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n",
+                     NULL, 0);
+    assert_error(&r, 405, "method_not_allowed");
+    resp_free(&r);
+
+    teardown();
+    server_cors_origins = "https://app.example, http://localhost:3000";
+    setup();
+    server_cors_origins = NULL;
+
+    r = request_once(port, "OPTIONS", "/predict",
+                     "Origin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n"
+                     "Access-Control-Request-Headers: content-type, x-request-id\r\n",
+                     NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_uint_eq(r.body_len, 0);
+    assert_security_headers(&r);
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    ck_assert_str_eq(v, "https://app.example");
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Methods", v, sizeof v));
+    ck_assert_str_eq(v, "POST");
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Headers", v, sizeof v));
+    ck_assert_ptr_nonnull(strstr(v, "Content-Type"));
+    ck_assert_ptr_nonnull(strstr(v, "X-Request-Id"));
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Max-Age", v, sizeof v));
+    ck_assert_ptr_nonnull(resp_header(&r, "Vary", v, sizeof v));
+    ck_assert_str_eq(v, "Origin");
+    resp_free(&r);
+
+    r = request_once(port, "OPTIONS", "/metrics",
+                     "Origin: http://localhost:3000\r\nAccess-Control-Request-Method: GET\r\n",
+                     NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Methods", v, sizeof v));
+    ck_assert_str_eq(v, "GET, HEAD");
+    resp_free(&r);
+
+    /* the real request: the page may read the answer and its request ID */
+    char headers[256];
+    snprintf(headers, sizeof headers, "%s%s", PNG_HEADER, from_app);
+    r = request_once(port, "POST", "/predict", headers, png, len);
+    assert_single_answer(&r);
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    ck_assert_str_eq(v, "https://app.example");
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Expose-Headers", v, sizeof v));
+    ck_assert_ptr_nonnull(strstr(v, "X-Request-Id"));
+    ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Credentials", v, sizeof v));
+    resp_free(&r);
+    /* errors too, or the page could not read why */
+    r = request_once(port, "GET", "/nope", from_app, NULL, 0);
+    assert_error(&r, 404, "not_found");
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    resp_free(&r);
+
+    /* a method the path does not have is no preflight */
+    r = request_once(port, "OPTIONS", "/predict",
+                     "Origin: https://app.example\r\nAccess-Control-Request-Method: DELETE\r\n",
+                     NULL, 0);
+    assert_error(&r, 405, "method_not_allowed");
+    ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Methods", v, sizeof v));
+    resp_free(&r);
+
+    /* an origin not listed, or one that only looks like it */
+    const char *strangers[] = {"https://evil.example", "https://app.example.evil.example",
+                               "http://app.example", "null"};
+    for (size_t i = 0; i < sizeof strangers / sizeof strangers[0]; i++) {
+        snprintf(headers, sizeof headers, "Origin: %s\r\nAccess-Control-Request-Method: POST\r\n",
+                 strangers[i]);
+        r = request_once(port, "OPTIONS", "/predict", headers, NULL, 0);
+        assert_error(&r, 405, "method_not_allowed");
+        ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+        resp_free(&r);
+        snprintf(headers, sizeof headers, "%sOrigin: %s\r\n", PNG_HEADER, strangers[i]);
+        r = request_once(port, "POST", "/predict", headers, png, len);
+        assert_single_answer(&r);
+        ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+        resp_free(&r);
+    }
+
+    /* '*': every origin, named as '*', and nothing varies by it */
+    teardown();
+    server_cors_origins = "*";
+    setup();
+    server_cors_origins = NULL;
+    snprintf(headers, sizeof headers, "%s%s", PNG_HEADER, "Origin: https://anyone.example\r\n");
+    r = request_once(port, "POST", "/predict", headers, png, len);
+    assert_single_answer(&r);
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    ck_assert_str_eq(v, "*");
+    ck_assert_ptr_null(resp_header(&r, "Vary", v, sizeof v));
+    resp_free(&r);
+    free(png);
+}
+END_TEST
+
 START_TEST(test_keep_alive_across_answers_and_errors)
 {
     uint8_t *png, *blank;
@@ -2053,6 +2169,7 @@ static Suite *server_suite(void)
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_add_test(tc, test_keep_alive_across_answers_and_errors);
     tcase_add_test(tc, test_request_id_header);
+    tcase_add_test(tc, test_cors);
     tcase_add_test(tc, test_reload_good_model);
     tcase_add_test(tc, test_reload_bad_model_keeps_old);
     tcase_add_test(tc, test_reload_follows_the_model_pipeline);

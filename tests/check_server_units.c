@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "../server/config.h"
+#include "../server/cors.h"
 #include "../server/healthcheck.h"
 #include "../server/metrics.h"
 #include "../server/multipart.h"
@@ -299,6 +300,7 @@ START_TEST(test_config_errors_name_the_source)
         {3, {"x", "--max-upload", "0"}, "--max-upload"},
         {3, {"x", "--timeout", "0"}, "--timeout"},
         {3, {"x", "--model", ""}, "--model"},
+        {3, {"x", "--cors-origin", "example.com"}, "--cors-origin"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         config_defaults(&c);
@@ -697,6 +699,50 @@ START_TEST(test_request_ids_unique_across_threads)
 }
 END_TEST
 
+START_TEST(test_cors_origin_lists)
+{
+    char err[256];
+    const char *good[] = {"*", "https://app.example.com", "http://localhost:3000",
+                          "https://a.example, http://b.example:8080", "http://[::1]:8080",
+                          "HTTPS://App.Example.COM", "http://127.0.0.1"};
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
+        ck_assert_msg(cors_check_origins(good[i], err, sizeof err) == 0, "%s: %s", good[i], err);
+    const char *bad[] = {"", "example.com", "ftp://example.com", "https://", "https://a.com/",
+                         "https://a.com/path", "https://a.com:0", "https://a.com:65536",
+                         "https://a.com:", "https://a b.com", "*, https://a.com",
+                         "https://a.com,,https://b.com", "http://[::1", "null",
+                         "https://a.com\r\nX-Evil: 1", "https://user@a.com"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        ck_assert_msg(cors_check_origins(bad[i], err, sizeof err) == -1, "accepted '%s'", bad[i]);
+    char many[1024] = "";
+    for (int i = 0; i <= CORS_MAX_ORIGINS; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "%shttps://h%d.example",
+                 i ? "," : "", i);
+    ck_assert_int_eq(cors_check_origins(many, err, sizeof err), -1);
+
+    /* the answer: '*', the origin itself, or nothing */
+    const char *list = "https://a.example, http://localhost:3000";
+    ck_assert_str_eq(cors_allowed_origin(list, "https://a.example"), "https://a.example");
+    ck_assert_str_eq(cors_allowed_origin(list, "HTTPS://A.EXAMPLE"), "HTTPS://A.EXAMPLE");
+    ck_assert_str_eq(cors_allowed_origin(list, "http://localhost:3000"), "http://localhost:3000");
+    ck_assert_ptr_null(cors_allowed_origin(list, "http://localhost:30"));
+    ck_assert_ptr_null(cors_allowed_origin(list, "https://a.example.evil"));
+    ck_assert_ptr_null(cors_allowed_origin(list, "http://a.example"));
+    ck_assert_ptr_null(cors_allowed_origin(list, NULL));
+    ck_assert_ptr_null(cors_allowed_origin(NULL, "https://a.example"));
+    ck_assert_str_eq(cors_allowed_origin("*", "null"), "*");
+    ck_assert_str_eq(cors_allowed_origin("*", NULL), "*");
+
+    ck_assert(cors_method_listed("GET, HEAD", "HEAD"));
+    ck_assert(cors_method_listed("GET, HEAD", "GET"));
+    ck_assert(cors_method_listed("POST", "POST"));
+    ck_assert(!cors_method_listed("POST", "PUT"));
+    ck_assert(!cors_method_listed("GET, HEAD", "GE"));
+    ck_assert(!cors_method_listed("GET, HEAD", "get"));
+    ck_assert(!cors_method_listed("POST", NULL));
+}
+END_TEST
+
 static Suite *units_suite(void)
 {
     Suite *s = suite_create("server-units");
@@ -714,6 +760,7 @@ static Suite *units_suite(void)
     tcase_add_test(tc, test_config_flags_beat_environment);
     tcase_add_test(tc, test_config_errors_name_the_source);
     tcase_add_test(tc, test_config_modes);
+    tcase_add_test(tc, test_cors_origin_lists);
     suite_add_tcase(s, tc);
     tc = tcase_create("writers");
     tcase_add_test(tc, test_json_string_escaping);

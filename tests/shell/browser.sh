@@ -3,7 +3,9 @@
 # driven by playwright-core (tests/browser/page.js) against the real
 # digits-server on a free loopback port. It draws digits with mouse, pen and
 # touch strokes at several pen widths, checks the predictions, the bar chart,
-# Undo, Clear, the upload button, errors, the keyboard and the phone layout.
+# Undo, Clear, the upload button, errors, the keyboard and the phone layout;
+# then, against a second server started with --cors-origin, calls from a
+# page of another origin (tests/browser/cors.js).
 # Screenshots and results.json land in $DIGITS_BUILD/browser/.
 #
 # Exit 0 (pass), 1 (fail) or 77 (skipped, saying why: no chromium, no node or
@@ -34,37 +36,59 @@ fi
 
 tmp=$(mktemp -d)
 pid=""
+cors_pid=""
 cleanup() {
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null
-        wait "$pid" 2>/dev/null
-    fi
+    for p in $pid $cors_pid; do
+        if kill -0 "$p" 2>/dev/null; then
+            kill -KILL "$p" 2>/dev/null
+            wait "$p" 2>/dev/null
+        fi
+    done
     rm -rf "$tmp"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM HUP
 
+# wait_port PID LOG: the port a digits-server started with --port 0 listens on.
+wait_port() {
+    p=""
+    i=0
+    while [ -z "$p" ] && [ $i -lt 100 ]; do
+        p=$(sed -n 's/.*listening on 127\.0\.0\.1 port \([0-9]*\).*/\1/p' "$2" | head -1)
+        kill -0 "$1" 2>/dev/null || break
+        [ -n "$p" ] || sleep 0.1
+        i=$((i + 1))
+    done
+    if [ -z "$p" ]; then
+        echo "FAIL: the server did not start:" >&2
+        cat "$2" >&2
+        exit 1
+    fi
+    echo "$p"
+}
+
 "$server" --model "$model" --port 0 --bind 127.0.0.1 --threads 2 2> "$tmp/server.log" &
 pid=$!
-port=""
-i=0
-while [ -z "$port" ] && [ $i -lt 100 ]; do
-    port=$(sed -n 's/.*listening on 127\.0\.0\.1 port \([0-9]*\).*/\1/p' "$tmp/server.log" | head -1)
-    kill -0 "$pid" 2>/dev/null || break
-    [ -n "$port" ] || sleep 0.1
-    i=$((i + 1))
-done
-if [ -z "$port" ]; then
-    echo "FAIL: the server did not start:" >&2
-    cat "$tmp/server.log" >&2
-    exit 1
-fi
+port=$(wait_port "$pid" "$tmp/server.log") || exit 1
 echo "ok: digits-server on 127.0.0.1 port $port"
 
 rm -rf "$out"
 mkdir -p "$out"
 CHROMIUM="$chromium" node tests/browser/page.js "http://127.0.0.1:$port" "$out"
 rc=$?
+
+# Cross-origin calls: a second server that lets the first one's page in
+# (tests/browser/cors.js).
+"$server" --model "$model" --port 0 --bind 127.0.0.1 --threads 1 \
+    --cors-origin "http://127.0.0.1:$port" 2> "$tmp/cors-server.log" &
+cors_pid=$!
+cors_port=$(wait_port "$cors_pid" "$tmp/cors-server.log") || exit 1
+CHROMIUM="$chromium" node tests/browser/cors.js "http://127.0.0.1:$cors_port" \
+    "http://127.0.0.1:$port" tests/data/png/seven_canvas_rgba.png || rc=1
+cp "$tmp/cors-server.log" "$out/cors-server.log"
+kill -TERM "$cors_pid"
+wait "$cors_pid"
+cors_pid=""
 cp "$tmp/server.log" "$out/server.log"
 
 kill -TERM "$pid"
