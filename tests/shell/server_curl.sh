@@ -58,7 +58,9 @@ else
 fi
 
 cp "$model" "$tmp/model.bin"
-"$server" --model "$tmp/model.bin" --port 0 --bind 127.0.0.1 --threads 2 2> "$tmp/server.log" &
+# Started as README "Endpoints" starts one for a web app on another origin.
+"$server" --model "$tmp/model.bin" --port 0 --bind 127.0.0.1 --threads 2 \
+    --cors-origin https://app.example.com 2> "$tmp/server.log" &
 pid=$!
 port=""
 i=0
@@ -129,6 +131,27 @@ headers=$(curl -s -D - -o /dev/null "http://127.0.0.1:$port/predict")
 echo "$headers" | grep -qi '^Allow: POST' && pass "405 carries Allow: POST" || fail "no Allow header: $headers"
 echo "$headers" | grep -qi '^X-Content-Type-Options: nosniff' && pass "nosniff header" || fail "no nosniff header"
 echo "$headers" | grep -qi "^Content-Security-Policy: default-src 'none'" && pass "CSP header" || fail "no CSP header"
+echo "$headers" | grep -qi '^X-Request-Id: [0-9a-f]\{32\}' && pass "a request ID is made up" || fail "no X-Request-Id: $headers"
+headers=$(curl -s -D - -o /dev/null -H 'X-Request-Id: my-trace-1' "http://127.0.0.1:$port/healthz")
+echo "$headers" | grep -qi '^X-Request-Id: my-trace-1' && pass "the client's request ID is echoed" \
+    || fail "X-Request-Id not echoed: $headers"
+echo "$headers" | grep -qi '^Access-Control' && fail "CORS headers without an Origin: $headers"
+
+# README "Endpoints": the browser's preflight from the listed origin, exactly.
+cd "$tmp"
+curl -si -X OPTIONS -H 'Origin: https://app.example.com' \
+     -H 'Access-Control-Request-Method: POST' localhost:$port/predict > preflight.txt 2> curl.err
+cd "$root"
+if head -1 "$tmp/preflight.txt" | grep -q ' 204' \
+    && grep -qi '^Access-Control-Allow-Origin: https://app.example.com' "$tmp/preflight.txt" \
+    && grep -qi '^Access-Control-Allow-Methods: POST' "$tmp/preflight.txt"; then
+    pass "README preflight curl: 204 for https://app.example.com"
+else
+    fail "README preflight curl answered: $(cat "$tmp/preflight.txt")"
+fi
+other=$(curl -s -o /dev/null -w '%{http_code}' -X OPTIONS -H 'Origin: https://elsewhere.example' \
+    -H 'Access-Control-Request-Method: POST' "http://127.0.0.1:$port/predict")
+[ "$other" = 405 ] && pass "a preflight from an origin not listed -> 405" || fail "unlisted preflight: $other"
 
 # --- /metrics through promtool ------------------------------------------------
 
