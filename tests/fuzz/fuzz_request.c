@@ -15,7 +15,8 @@
  *
  * The server runs one thread with no per-address limit; its upload limit
  * is 4 KiB, so that both ways of refusing a large body (declared and
- * chunked) are within reach of small inputs.
+ * chunked) are within reach of small inputs, and it lets http://a.example
+ * in (--cors-origin), so that CORS preflights and answers are too.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -60,6 +61,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     cfg.max_upload = FUZZ_MAX_UPLOAD;
     cfg.max_pixels = 1024 * 1024;
     cfg.timeout_s = 5;
+    cfg.cors_origins = "http://a.example";
     char err[1024];
     if (http_server_init(&srv, &cfg, err, sizeof err) != 0 ||
         http_server_start(&srv, err, sizeof err) != 0) {

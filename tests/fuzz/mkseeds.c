@@ -335,12 +335,22 @@ static void request_seeds(void)
               "GET /model HTTP/1.1\r\nHost: x\r\n\r\nGET /metrics HTTP/1.1\r\nHost: x\r\n\r\n"
               "HEAD /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", NULL, 0);
     http_seed("http10-notfound", "GET /nope?a=b HTTP/1.0\r\n\r\n", NULL, 0);
+    http_seed("options-preflight",
+              "OPTIONS /predict HTTP/1.1\r\nHost: x\r\nOrigin: http://a.example\r\n"
+              "Access-Control-Request-Method: POST\r\n"
+              "Access-Control-Request-Headers: content-type, x-request-id\r\n\r\n",
+              NULL, 0);
     http_seed("delete-predict", "DELETE /predict HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\n\r\nabc",
               NULL, 0);
     snprintf(head, sizeof head,
              "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
              "Content-Length: %zu\r\n\r\n", plen);
     http_seed("predict-raw", head, png, plen);
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+             "Origin: http://a.example\r\nX-Request-Id: seed-1\r\n"
+             "Content-Length: %zu\r\n\r\n", plen);
+    http_seed("predict-origin-request-id", head, png, plen);
     snprintf(head, sizeof head,
              "POST /predict?explain=1 HTTP/1.1\r\nHost: x\r\n"
              "Content-Length: %zu\r\n\r\n", plen);
