@@ -208,7 +208,7 @@ static int apply_option(server_config *c, const option_spec *o, const char *sour
         }
         return 0;
     case OPT_ORIGINS: {
-        char why[160];
+        char why[320];
         if (cors_check_origins(value, why, sizeof why) != 0) {
             snprintf(err, err_len, "%s: %s", source, why);
             return -1;

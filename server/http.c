@@ -125,12 +125,13 @@ static enum MHD_Result send_reply(http_server *srv, struct MHD_Connection *c, re
               MHD_add_response_header(resp, REQUEST_ID_HEADER, rq->id);
     if (ok && rep->allow)
         ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, rep->allow);
+    /* With a list of origins, whether an answer carries CORS headers
+     * depends on the request's Origin, whether or not this one's is let in. */
+    if (ok && cors_varies_by_origin(srv->state.cfg.cors_origins))
+        ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
     if (ok && rq->cors_origin) {
         ok = MHD_add_response_header(resp, "Access-Control-Allow-Origin", rq->cors_origin) &&
              MHD_add_response_header(resp, "Access-Control-Expose-Headers", CORS_EXPOSE_HEADERS);
-        /* An echoed origin makes the answer depend on the request's Origin. */
-        if (ok && strcmp(rq->cors_origin, "*") != 0)
-            ok = MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY, "Origin");
         if (ok && rq->preflight_methods)
             ok = MHD_add_response_header(resp, "Access-Control-Allow-Methods",
                                          rq->preflight_methods) &&

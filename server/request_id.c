@@ -1,9 +1,12 @@
 /* request_id.c -- keep the client's request ID or make one (request_id.h).
  *
  * Generated IDs need to be unique, not secret: they are echoed to the
- * client that asked and written to our own log. So each thread runs the
- * project's xoshiro generator, seeded once from getrandom(2); a request
- * then costs two draws and no system call.
+ * client that asked and written to our own log, and nothing trusts them.
+ * So each thread runs the project's xoshiro generator, seeded once from
+ * getrandom(2); a request then costs two draws and no system call. (One
+ * who collects enough IDs could work out a thread's generator and predict
+ * its next IDs; an ID that must not be guessed would need getrandom per
+ * request.)
  */
 #include "request_id.h"
 

@@ -4,9 +4,10 @@
  * A client or proxy may send its own ID in X-Request-Id; the server keeps
  * it when it is a plain token, so one ID follows the request through every
  * hop. Otherwise (absent, too long, or with characters that a log parser
- * or a header could trip over) the server makes one up: 32 hex digits,
- * 128 random bits, as nginx's $request_id. Either way the ID goes back in
- * the response's X-Request-Id and into the request's log line.
+ * or a header could trip over) the server makes one up: 32 hex digits, as
+ * long as nginx's $request_id, unique but not unguessable (see
+ * request_id.c). Either way the ID goes back in the response's
+ * X-Request-Id and into the request's log line.
  */
 #ifndef DIGITS_REQUEST_ID_H
 #define DIGITS_REQUEST_ID_H

@@ -1261,6 +1261,7 @@ START_TEST(test_cors)
                                png, len);
     assert_single_answer(&r);
     ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    ck_assert_ptr_null(resp_header(&r, "Vary", v, sizeof v));
     resp_free(&r);
     r = request_once(port, "OPTIONS", "/predict",
                      "Origin: https://app.example\r\nAccess-Control-Request-Method: POST\r\n",
@@ -1309,7 +1310,17 @@ START_TEST(test_cors)
     ck_assert_str_eq(v, "https://app.example");
     ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Expose-Headers", v, sizeof v));
     ck_assert_ptr_nonnull(strstr(v, "X-Request-Id"));
-    ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Credentials", v, sizeof v));
+    ck_assert_ptr_nonnull(strstr(v, "Retry-After"));
+    ck_assert_ptr_nonnull(resp_header(&r, "Vary", v, sizeof v));
+    ck_assert_str_eq(v, "Origin");
+    resp_free(&r);
+    /* origins are compared as hosts are, without regard to case */
+    r = request_once(port, "OPTIONS", "/healthz",
+                     "Origin: HTTPS://App.Example\r\nAccess-Control-Request-Method: HEAD\r\n",
+                     NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    ck_assert_str_eq(v, "HTTPS://App.Example");
     resp_free(&r);
     /* errors too, or the page could not read why */
     r = request_once(port, "GET", "/nope", from_app, NULL, 0);
@@ -1339,6 +1350,8 @@ START_TEST(test_cors)
         r = request_once(port, "POST", "/predict", headers, png, len);
         assert_single_answer(&r);
         ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+        /* the answer still depends on the Origin, and says so */
+        ck_assert_ptr_nonnull(resp_header(&r, "Vary", v, sizeof v));
         resp_free(&r);
     }
 
@@ -1353,6 +1366,19 @@ START_TEST(test_cors)
     ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
     ck_assert_str_eq(v, "*");
     ck_assert_ptr_null(resp_header(&r, "Vary", v, sizeof v));
+    resp_free(&r);
+    r = request_once(port, "OPTIONS", "/predict",
+                     "Origin: https://anyone.example\r\nAccess-Control-Request-Method: POST\r\n",
+                     NULL, 0);
+    ck_assert_int_eq(r.status, 204);
+    ck_assert_ptr_nonnull(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
+    ck_assert_str_eq(v, "*");
+    resp_free(&r);
+    /* no Origin, no browser: neither a preflight nor a CORS header */
+    r = request_once(port, "OPTIONS", "/predict", "Access-Control-Request-Method: POST\r\n",
+                     NULL, 0);
+    assert_error(&r, 405, "method_not_allowed");
+    ck_assert_ptr_null(resp_header(&r, "Access-Control-Allow-Origin", v, sizeof v));
     resp_free(&r);
     free(png);
 }

@@ -701,24 +701,36 @@ END_TEST
 
 START_TEST(test_cors_origin_lists)
 {
-    char err[256];
-    const char *good[] = {"*", "https://app.example.com", "http://localhost:3000",
+    char err[512];
+    const char *good[] = {"*", " * ", "https://app.example.com", "http://localhost:3000",
                           "https://a.example, http://b.example:8080", "http://[::1]:8080",
-                          "HTTPS://App.Example.COM", "http://127.0.0.1"};
+                          "HTTPS://App.Example.COM", "http://127.0.0.1", "http://a_b.example",
+                          "https://a.example,\thttps://b.example ", "https://xn--caf-dma.example",
+                          "http://[2001:db8::1]", "https://a.example:8443"};
     for (size_t i = 0; i < sizeof good / sizeof good[0]; i++)
         ck_assert_msg(cors_check_origins(good[i], err, sizeof err) == 0, "%s: %s", good[i], err);
-    const char *bad[] = {"", "example.com", "ftp://example.com", "https://", "https://a.com/",
-                         "https://a.com/path", "https://a.com:0", "https://a.com:65536",
-                         "https://a.com:", "https://a b.com", "*, https://a.com",
+    /* and what a browser would never send, so could never match */
+    const char *bad[] = {NULL, "", " ", "example.com", "ftp://example.com", "https://",
+                         "https://a.com/", "https://a.com/path", "https://a.com:0",
+                         "https://a.com:65536", "https://a.com:", "https://a b.com",
+                         "*, https://a.com", "https://a.com, *", "*,", "https://a.com,",
                          "https://a.com,,https://b.com", "http://[::1", "null",
-                         "https://a.com\r\nX-Evil: 1", "https://user@a.com"};
+                         "https://a.com\r\nX-Evil: 1", "https://user@a.com",
+                         "https://a.example:443", "http://a.example:80", "http://a.example:00080",
+                         "http://[zz]", "http://[:]", "http://[1.2.3.4]", "http://[0:0::1]",
+                         "http://.", "http://-", "http://a..b", "http://-a.example",
+                         "http://a-.example", "http://1.2.3", "http://01.2.3.4",
+                         "https://caf\xc3\xa9.example"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        ck_assert_msg(cors_check_origins(bad[i], err, sizeof err) == -1, "accepted '%s'", bad[i]);
+        ck_assert_msg(cors_check_origins(bad[i], err, sizeof err) == -1, "accepted '%s'",
+                      bad[i] ? bad[i] : "(null)");
     char many[1024] = "";
     for (int i = 0; i <= CORS_MAX_ORIGINS; i++)
         snprintf(many + strlen(many), sizeof many - strlen(many), "%shttps://h%d.example",
                  i ? "," : "", i);
     ck_assert_int_eq(cors_check_origins(many, err, sizeof err), -1);
+    *strrchr(many, ',') = '\0';   /* the most allowed */
+    ck_assert_int_eq(cors_check_origins(many, err, sizeof err), 0);
 
     /* the answer: '*', the origin itself, or nothing */
     const char *list = "https://a.example, http://localhost:3000";
@@ -731,7 +743,11 @@ START_TEST(test_cors_origin_lists)
     ck_assert_ptr_null(cors_allowed_origin(list, NULL));
     ck_assert_ptr_null(cors_allowed_origin(NULL, "https://a.example"));
     ck_assert_str_eq(cors_allowed_origin("*", "null"), "*");
-    ck_assert_str_eq(cors_allowed_origin("*", NULL), "*");
+    ck_assert_str_eq(cors_allowed_origin(" * ", "https://x.example"), "*");
+    ck_assert_ptr_null(cors_allowed_origin("*", NULL));   /* not a browser: nothing due */
+    ck_assert(cors_varies_by_origin(list));
+    ck_assert(!cors_varies_by_origin("*"));
+    ck_assert(!cors_varies_by_origin(NULL));
 
     ck_assert(cors_method_listed("GET, HEAD", "HEAD"));
     ck_assert(cors_method_listed("GET, HEAD", "GET"));

@@ -85,6 +85,16 @@ cors_pid=$!
 cors_port=$(wait_port "$cors_pid" "$tmp/cors-server.log") || exit 1
 CHROMIUM="$chromium" node tests/browser/cors.js "http://127.0.0.1:$cors_port" \
     "http://127.0.0.1:$port" tests/data/png/seven_canvas_rgba.png || rc=1
+# The blocked calls were blocked for want of CORS, not for anything else:
+# each preflight reached its server and was refused there.
+if grep -q 'method=OPTIONS path=/predict status=204' "$tmp/cors-server.log" \
+    && grep -q 'method=OPTIONS path=/predict status=405' "$tmp/cors-server.log" \
+    && grep -q 'method=OPTIONS path=/predict status=405' "$tmp/server.log"; then
+    echo "ok: the servers' logs show the preflights: 204 for the listed origin, 405 for the others"
+else
+    echo "FAIL: the preflights are not in the servers' logs as expected" >&2
+    rc=1
+fi
 cp "$tmp/cors-server.log" "$out/cors-server.log"
 kill -TERM "$cors_pid"
 wait "$cors_pid"
