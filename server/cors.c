@@ -186,32 +186,30 @@ bool cors_varies_by_origin(const char *list)
     return cors_enabled(list) && !allows_any(list);
 }
 
+/* Whether the comma-separated list holds s, compared exactly or, with
+ * ignore_case, as ASCII without regard to case. */
+static bool list_holds(const char *list, const char *s, bool ignore_case)
+{
+    size_t len = strlen(s);
+    const char *start, *next;
+    for (const char *p = list; *p; p = next) {
+        size_t n = entry_at(p, &start, &next);
+        if (n == len && (ignore_case ? strncasecmp(start, s, n) : strncmp(start, s, n)) == 0)
+            return true;
+    }
+    return false;
+}
+
 const char *cors_allowed_origin(const char *list, const char *origin)
 {
     if (!cors_enabled(list) || !origin)
         return NULL;
     if (allows_any(list))
         return "*";
-    size_t len = strlen(origin);
-    const char *start, *next;
-    for (const char *p = list; *p; p = next) {
-        size_t n = entry_at(p, &start, &next);
-        if (n == len && strncasecmp(start, origin, n) == 0)
-            return origin;
-    }
-    return NULL;
+    return list_holds(list, origin, true) ? origin : NULL;
 }
 
 bool cors_method_listed(const char *allow, const char *method)
 {
-    if (!allow || !method || !*method)
-        return false;
-    size_t len = strlen(method);
-    const char *start, *next;
-    for (const char *p = allow; *p; p = next) {
-        size_t n = entry_at(p, &start, &next);
-        if (n == len && strncmp(start, method, n) == 0)
-            return true;
-    }
-    return false;
+    return allow && method && *method && list_holds(allow, method, false);
 }

@@ -17,7 +17,7 @@
 "use strict";
 
 const fs = require("node:fs");
-const { chromium } = require("playwright-core");
+const { launchChromium } = require("./launch.js");
 
 const [openUrl, appUrl, pngPath] = process.argv.slice(2);
 if (!openUrl || !appUrl || !pngPath) {
@@ -53,14 +53,7 @@ async function callFrom(page, api, body) {
 }
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--disable-dev-shm-usage"],
-    timeout: 60000,
-  });
+  const browser = await launchChromium();
   try {
     const context = await browser.newContext({ bypassCSP: true });
     const page = await context.newPage();

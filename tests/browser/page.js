@@ -17,7 +17,7 @@
 
 const fs = require("node:fs");
 const path = require("node:path");
-const { chromium } = require("playwright-core");
+const { launchChromium } = require("./launch.js");
 
 const root = path.resolve(__dirname, "../..");
 
@@ -218,15 +218,7 @@ async function checkShown(page, what) {
 // --- the run -------------------------------------------------------------------
 
 async function main() {
-  const browser = await chromium.launch({
-    executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-    headless: true,
-    // Playwright gives every launch a fresh, temporary --user-data-dir.
-    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-      "--disable-background-networking", "--disable-component-update", "--disable-sync",
-      "--disable-dev-shm-usage"],
-    timeout: 60000,
-  });
+  const browser = await launchChromium();
   const results = { base, browser: browser.version(), draws: [], uploads: [], checks: {} };
   try {
     await desktop(browser, results);
