@@ -94,7 +94,7 @@ uint32_t png_chunk_crc(const uint8_t *p, size_t n)
     return crc ^ 0xffffffffu;
 }
 
-static int has_png_signature(const uint8_t *data, size_t len)
+bool png_has_signature(const uint8_t *data, size_t len)
 {
     return data && len >= PNG_SIG_LEN && memcmp(data, png_signature, PNG_SIG_LEN) == 0;
 }
@@ -105,7 +105,7 @@ png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *he
         *width = 0;
     if (height)
         *height = 0;
-    if (!has_png_signature(data, len))
+    if (!png_has_signature(data, len))
         return PNG_IO_NOT_PNG;
     if (len < PNG_HEADER_LEN)
         return PNG_IO_CORRUPT;

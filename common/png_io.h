@@ -11,6 +11,7 @@
 #ifndef DIGITS_PNG_IO_H
 #define DIGITS_PNG_IO_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -27,6 +28,9 @@ typedef enum {
 
 /* A short human-readable description of a status. */
 const char *png_io_status_text(png_io_status status);
+
+/* Whether data starts with the 8-byte PNG signature. */
+bool png_has_signature(const uint8_t *data, size_t len);
 
 /* Reads only the IHDR of an in-memory PNG: cheap, allocates nothing. */
 png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height);

@@ -95,6 +95,36 @@ static bool raw_image_type(const char *ct)
     return !ct || media_type_is(ct, "image/png") || media_type_is(ct, "application/octet-stream");
 }
 
+/* What curl sends with --data-binary unless told otherwise. Its bodies are
+ * taken as raw bytes when they start with the PNG signature (a form body
+ * never does: byte 0x89 would be percent-encoded), so the README's command
+ * without its -H still works; anything else is a 415 that says why. */
+#define CURL_DEFAULT_TYPE "application/x-www-form-urlencoded"
+
+/* The format of an upload that is not a PNG, when it is an image format
+ * people send often, so the error can say what to do; NULL otherwise. */
+static const char *other_image_format(const uint8_t *b, size_t n)
+{
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
+        return "JPEG";
+    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
+        return "GIF";
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
+        return "WebP";
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {   /* ISO media: HEIF family */
+        if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0)
+            return "AVIF";
+        if (memcmp(b + 8, "hei", 3) == 0 || memcmp(b + 8, "mif1", 4) == 0 ||
+            memcmp(b + 8, "msf1", 4) == 0)
+            return "HEIC";
+    }
+    if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0))
+        return "TIFF";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M')
+        return "BMP";
+    return NULL;
+}
+
 /* Puts one result's fields (without braces) into sb. */
 static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
 {
@@ -150,11 +180,20 @@ static void put_stage_timings(strbuf *sb, const infer_result *r, uint64_t total_
     strbuf_putc(sb, '}');
 }
 
-static void fail_inference(route_reply *rep, infer_status s, const infer_result *r, int part)
+static void fail_inference(route_reply *rep, infer_status s, const infer_result *r,
+                           const uint8_t *upload, size_t len, int part)
 {
+    const char *format;
     switch (s) {
     case INFER_NOT_PNG:
-        route_reply_error(rep, 400, "not_png", part, "the image is not a PNG (no PNG signature)");
+        format = other_image_format(upload, len);
+        if (format)
+            route_reply_error(rep, 400, "not_png", part,
+                              "the image is a %s, not a PNG: convert it to PNG first (for "
+                              "example: convert photo.jpg digit.png)",
+                              format);
+        else
+            route_reply_error(rep, 400, "not_png", part, "the image is not a PNG (no PNG signature)");
         break;
     case INFER_CORRUPT_PNG:
         route_reply_error(rep, 400, "corrupt_png", part, "the PNG could not be decoded: %s",
@@ -187,6 +226,15 @@ static int collect_images(const route_request *req, route_reply *rep,
                           const uint8_t **images, size_t *lens, bool *multipart)
 {
     *multipart = !raw_image_type(req->content_type);
+    if (media_type_is(req->content_type, CURL_DEFAULT_TYPE)) {
+        if (!png_has_signature(req->body, req->body_len)) {
+            route_reply_error(rep, 415, "unsupported_media_type", -1,
+                              "got " CURL_DEFAULT_TYPE ", which is what curl --data-binary "
+                              "sends unless told otherwise: add -H 'Content-Type: image/png'");
+            return -1;
+        }
+        *multipart = false;
+    }
     if (*multipart && !media_type_is(req->content_type, "multipart/form-data")) {
         route_reply_error(rep, 415, "unsupported_media_type", -1,
                           "send the PNG as image/png (raw body) or multipart/form-data; "
@@ -253,7 +301,8 @@ static int collect_images(const route_request *req, route_reply *rep,
 
 bool routes_predict_accepts(const char *content_type)
 {
-    return raw_image_type(content_type) || media_type_is(content_type, "multipart/form-data");
+    return raw_image_type(content_type) || media_type_is(content_type, "multipart/form-data") ||
+           media_type_is(content_type, CURL_DEFAULT_TYPE);
 }
 
 static void route_predict(server_state *st, const route_request *req, route_reply *rep)
@@ -298,7 +347,7 @@ static void route_predict(server_state *st, const route_request *req, route_repl
         if (results[i].preprocess_ns)
             metrics_stage(&st->metrics, METRIC_STAGE_PREPROCESS, results[i].preprocess_ns);
         if (s != INFER_OK) {
-            fail_inference(rep, s, &results[i], multipart ? i : -1);
+            fail_inference(rep, s, &results[i], images[i], lens[i], multipart ? i : -1);
             free(mem);
             served_model_release(sm);
             return;

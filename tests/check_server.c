@@ -811,7 +811,29 @@ START_TEST(test_error_not_png)
 {
     http_resp r = post_png((const uint8_t *)"this is not a png at all", 24);
     assert_error(&r, 400, "not_png");
+    ck_assert_ptr_nonnull(strstr(r.body, "not a PNG"));
     resp_free(&r);
+    /* a format people often send is named, with what to do about it */
+    static const struct {
+        const char *bytes;
+        size_t len;
+        const char *name;
+    } formats[] = {
+        {"\xff\xd8\xff\xe0\0\x10JFIF\0", 11, "JPEG"},
+        {"GIF89a\x01\0\x01\0", 10, "GIF"},
+        {"RIFF\x24\0\0\0WEBPVP8 ", 16, "WebP"},
+        {"\0\0\0\x18" "ftypheic\0\0\0\0", 16, "HEIC"},
+        {"\0\0\0\x1c" "ftypavif\0\0\0\0", 16, "AVIF"},
+    };
+    for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
+        r = request_once(port, "POST", "/predict", "Content-Type: application/octet-stream\r\n",
+                         formats[i].bytes, formats[i].len);
+        assert_error(&r, 400, "not_png");
+        char want[64];
+        snprintf(want, sizeof want, "is a %s, not a PNG", formats[i].name);
+        ck_assert_msg(strstr(r.body, want) != NULL, "%s: %s", formats[i].name, r.body);
+        resp_free(&r);
+    }
 }
 END_TEST
 
@@ -988,10 +1010,22 @@ START_TEST(test_error_unsupported_media_type)
                                "hello", 5);
     assert_error(&r, 415, "unsupported_media_type");
     resp_free(&r);
+    /* curl --data-binary's own type: a form is refused, saying how to send
+     * the picture; a PNG under it (the README's command without its -H) is
+     * read, as no form body starts with the PNG signature */
     r = request_once(port, "POST", "/predict",
                      "Content-Type: application/x-www-form-urlencoded\r\n", "a=b", 3);
     assert_error(&r, 415, "unsupported_media_type");
+    ck_assert_ptr_nonnull(strstr(r.body, "Content-Type: image/png"));
     resp_free(&r);
+    uint8_t *png;
+    size_t len;
+    make_png(SHAPE_SEVEN, 28, 28, 1, &png, &len);
+    r = request_once(port, "POST", "/predict",
+                     "Content-Type: application/x-www-form-urlencoded\r\n", png, len);
+    assert_single_answer(&r);
+    resp_free(&r);
+    free(png);
 }
 END_TEST
 

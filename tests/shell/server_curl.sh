@@ -111,6 +111,8 @@ expect() {   # expect NAME WANTED GOT
 : > "$tmp/manifest"
 expect predict_raw 200 "$(record predict_raw POST /predict --data-binary @"$tmp/digit.png" -H 'Content-Type: image/png')"
 expect predict_form 200 "$(record predict_form POST /predict -F image=@"$tmp/digit.png")"
+# curl --data-binary without -H sends application/x-www-form-urlencoded
+expect predict_curl_default 200 "$(record predict_curl_default POST /predict --data-binary @"$tmp/digit.png")"
 expect predict_batch 200 "$(record predict_batch POST /predict -F image=@"$tmp/digit.png" -F image=@"$tmp/digit.png" -F note=hi)"
 expect predict_explain 200 "$(record predict_explain POST '/predict?explain=1' --data-binary @"$tmp/digit.png" -H 'Content-Type: image/png')"
 expect not_png 400 "$(record not_png POST /predict --data-binary 'hello' -H 'Content-Type: image/png')"
