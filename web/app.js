@@ -12,6 +12,10 @@
   const DEBOUNCE_MS = 150;        // quiet time after the last change before asking
   const MAX_WAIT_MS = 450;        // while drawing, ask at least this often
   const INK = "#111111";
+  // Longest side of the PNG a photo in another format is sent as: the
+  // server shrinks every digit to 20 px, and a full-size photo as a PNG
+  // would be over its 4 MiB upload limit (800x800 RGBA is at most 2.5 MB).
+  const CONVERT_SIDE = 800;
 
   const $ = (id) => document.getElementById(id);
   const app = $("app");
@@ -31,7 +35,7 @@
   const seen = $("seen");
   const seenInfo = $("seen-info");
 
-  const HINT = "Draw a digit in the white square, or upload a PNG.";
+  const HINT = "Draw a digit in the white square, or upload a picture of one.";
   const SEEN_HINT = seenInfo.textContent;
 
   /** @type {Array<{type:"stroke", width:number, points:number[][]} |
@@ -209,13 +213,25 @@
     if (!file) return;
     let bitmap = null;
     try {
-      bitmap = await createImageBitmap(file);
+      // As a viewer shows it: a phone photo's Exif orientation applied.
+      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
     } catch (_) {
       bitmap = null;              // not a picture the browser reads: the server says why
     }
+    // The server reads PNGs; a PNG goes as it is. A picture in a format the
+    // browser reads and the server does not (a phone's JPEG, HEIC or WebP)
+    // goes as a PNG of what the browser shows.
+    let blob = file;
+    if (bitmap && !(await isPng(file))) {
+      try {
+        blob = await pngOf(bitmap, CONVERT_SIDE);
+      } catch (_) {
+        blob = file;
+      }
+    }
     // An upload replaces the drawing. Strokes drawn afterwards go on top of
     // the picture; Undo takes them away, then the picture itself.
-    actions = [{ type: "image", blob: file, bitmap, name: file.name }];
+    actions = [{ type: "image", blob, bitmap, name: file.name }];
     paint(pad);
     changed(true);
   });
@@ -247,6 +263,27 @@
     if (inFlight) inFlight.abort();
     inFlight = null;
     app.dataset.pending = "0";
+  }
+
+  /** Whether a file starts with the PNG signature (its name and type may lie). */
+  async function isPng(file) {
+    const head = new Uint8Array(await file.slice(0, 8).arrayBuffer());
+    const sig = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+    return head.length === 8 && sig.every((b, i) => head[i] === b);
+  }
+
+  /** A PNG of the bitmap, shrunk to at most maxSide pixels a side. */
+  function pngOf(bitmap, maxSide) {
+    const scale = Math.min(1, maxSide / Math.max(bitmap.width, bitmap.height));
+    const canvas = document.createElement("canvas");
+    canvas.width = Math.max(1, Math.round(bitmap.width * scale));
+    canvas.height = Math.max(1, Math.round(bitmap.height * scale));
+    const ctx = canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = true;
+    ctx.imageSmoothingQuality = "high";
+    ctx.drawImage(bitmap, 0, 0, canvas.width, canvas.height);
+    return new Promise((resolve, reject) =>
+      canvas.toBlob((b) => (b ? resolve(b) : reject(new Error("the picture could not be converted"))), "image/png"));
   }
 
   function exportPng() {

@@ -376,6 +376,17 @@ async function desktop(browser, results) {
     }
     await checkShown(page, `upload ${path.basename(file)}`);
   }
+  // A phone photo: a JPEG of a sheet, 1200x900 as it is viewed but stored a
+  // quarter turn to the left with Exif orientation 6. The page sends a PNG
+  // of it as the browser shows it, shrunk: the server reads only PNGs (the
+  // JPEG itself is a 400 not_png), and the digit as stored reads as a 0.
+  before = log.predicts;
+  await upload(page, path.join(root, "tests/data/photo/seven_exif6.jpg"));
+  s = await settle(page, log, before, "upload of a JPEG photo");
+  results.uploads.push({ file: "tests/data/photo/seven_exif6.jpg", read: Number(s.digit), confidence: s.confidence });
+  ok(s.state === "result" && s.digit === "7" && s.status.includes("seven_exif6.jpg"),
+    "a JPEG photo with an Exif orientation is sent as a PNG and read upright: 7", s);
+  await checkShown(page, "upload seven_exif6.jpg");
   const uploadLayout = await layout(page);
   await sleep(200);
   await page.screenshot({ path: path.join(outDir, "desktop-upload.png") });
