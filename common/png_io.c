@@ -99,6 +99,28 @@ bool png_has_signature(const uint8_t *data, size_t len)
     return data && len >= PNG_SIG_LEN && memcmp(data, png_signature, PNG_SIG_LEN) == 0;
 }
 
+const char *png_other_format(const uint8_t *b, size_t n)
+{
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
+        return "JPEG";
+    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
+        return "GIF";
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
+        return "WebP";
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {   /* ISO media: HEIF family */
+        if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0)
+            return "AVIF";
+        if (memcmp(b + 8, "hei", 3) == 0 || memcmp(b + 8, "mif1", 4) == 0 ||
+            memcmp(b + 8, "msf1", 4) == 0)
+            return "HEIC";
+    }
+    if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0))
+        return "TIFF";
+    if (n >= 2 && b[0] == 'B' && b[1] == 'M')
+        return "BMP";
+    return NULL;
+}
+
 png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height)
 {
     if (width)

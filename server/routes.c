@@ -101,29 +101,6 @@ static bool raw_image_type(const char *ct)
  * without its -H still works; anything else is a 415 that says why. */
 #define CURL_DEFAULT_TYPE "application/x-www-form-urlencoded"
 
-/* The format of an upload that is not a PNG, when it is an image format
- * people send often, so the error can say what to do; NULL otherwise. */
-static const char *other_image_format(const uint8_t *b, size_t n)
-{
-    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
-        return "JPEG";
-    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
-        return "GIF";
-    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
-        return "WebP";
-    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {   /* ISO media: HEIF family */
-        if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0)
-            return "AVIF";
-        if (memcmp(b + 8, "hei", 3) == 0 || memcmp(b + 8, "mif1", 4) == 0 ||
-            memcmp(b + 8, "msf1", 4) == 0)
-            return "HEIC";
-    }
-    if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0))
-        return "TIFF";
-    if (n >= 2 && b[0] == 'B' && b[1] == 'M')
-        return "BMP";
-    return NULL;
-}
 
 /* Puts one result's fields (without braces) into sb. */
 static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
@@ -186,7 +163,7 @@ static void fail_inference(route_reply *rep, infer_status s, const infer_result 
     const char *format;
     switch (s) {
     case INFER_NOT_PNG:
-        format = other_image_format(upload, len);
+        format = png_other_format(upload, len);
         if (format)
             route_reply_error(rep, 400, "not_png", part,
                               "the image is a %s, not a PNG: convert it to PNG first (for "

@@ -1010,6 +1010,10 @@ START_TEST(test_error_unsupported_media_type)
                                "hello", 5);
     assert_error(&r, 415, "unsupported_media_type");
     resp_free(&r);
+    r = request_once(port, "POST", "/predict", "Content-Type: image/jpeg\r\n", "\xff\xd8\xff", 3);
+    assert_error(&r, 415, "unsupported_media_type");
+    ck_assert_msg(strstr(r.body, "convert the picture to PNG") != NULL, "%s", r.body);
+    resp_free(&r);
     /* curl --data-binary's own type: a form is refused, saying how to send
      * the picture; a PNG under it (the README's command without its -H) is
      * read, as no form body starts with the PNG signature */

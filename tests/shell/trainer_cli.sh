@@ -89,6 +89,13 @@ cp tests/data/png/one_dark_on_white.png "$tmp/in/one.png"
 expect 1 "holds input images" predict --dump "$tmp/in" "$tmp/in/one.png"
 cmp -s tests/data/png/one_dark_on_white.png "$tmp/in/one.png" ||
     { echo "FAIL: predict --dump overwrote its input" >&2; failures=$((failures + 1)); }
+# A phone photo is not read, and the answer says what it is and what to do.
+"$trainer" predict tests/data/photo/seven_exif6.jpg > "$tmp/out" 2> "$tmp/err"
+got=$?
+if [ "$got" -ne 1 ] || ! grep -q "seven_exif6.jpg error a JPEG, not a PNG: convert it" "$tmp/out"; then
+    echo "FAIL: predict of a JPEG: exit $got, said: $(cat "$tmp/out" "$tmp/err" | head -c 200)" >&2
+    failures=$((failures + 1))
+fi
 mkdir "$tmp/dumps"
 ln -s "$tmp/in/one.png" "$tmp/dumps/one.png"
 "$trainer" predict --dump "$tmp/dumps" "$tmp/in/one.png" > /dev/null 2>&1
