@@ -99,26 +99,86 @@ bool png_has_signature(const uint8_t *data, size_t len)
     return data && len >= PNG_SIG_LEN && memcmp(data, png_signature, PNG_SIG_LEN) == 0;
 }
 
-const char *png_other_format(const uint8_t *b, size_t n)
+/* The kinds of picture people send instead of a PNG, as the advice names
+ * them: what it is ("a JPEG") and a file name to convert it from. */
+typedef struct {
+    const char *what;
+    const char *example;
+} other_format;
+
+static const other_format JPEG_FORMAT = {"a JPEG", "photo.jpg"};
+static const other_format GIF_FORMAT = {"a GIF", "picture.gif"};
+static const other_format WEBP_FORMAT = {"a WebP", "picture.webp"};
+static const other_format HEIC_FORMAT = {"a HEIC (HEIF)", "photo.heic"};
+static const other_format AVIF_FORMAT = {"an AVIF", "picture.avif"};
+static const other_format TIFF_FORMAT = {"a TIFF", "scan.tif"};
+static const other_format BMP_FORMAT = {"a BMP", "picture.bmp"};
+
+static uint32_t be32(const uint8_t *p)
 {
-    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
-        return "JPEG";
-    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
-        return "GIF";
-    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
-        return "WebP";
-    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0) {   /* ISO media: HEIF family */
-        if (memcmp(b + 8, "avif", 4) == 0 || memcmp(b + 8, "avis", 4) == 0)
-            return "AVIF";
-        if (memcmp(b + 8, "hei", 3) == 0 || memcmp(b + 8, "mif1", 4) == 0 ||
-            memcmp(b + 8, "msf1", 4) == 0)
-            return "HEIC";
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* An ISO media file's ftyp box: its major brand and then its compatible
+ * brands, 4 bytes each, up to the box's end. AVIF before HEIC: an AVIF
+ * may carry the generic HEIF brand (mif1) first. */
+static const other_format *heif_family(const uint8_t *b, size_t n)
+{
+    size_t end = be32(b);   /* 0: to the end of the file; 1: a 64-bit size follows */
+    end = end >= 16 && end < n ? end : n;
+    static const char *const avif[] = {"avif", "avis"};
+    static const char *const heic[] = {"heic", "heix", "heim", "heis", "hevc", "hevx",
+                                       "mif1", "msf1"};
+    bool is_heic = false;
+    for (size_t at = 8; at + 4 <= end; at += at == 8 ? 8 : 4) {   /* skip minor_version */
+        for (size_t i = 0; i < sizeof avif / sizeof avif[0]; i++)
+            if (memcmp(b + at, avif[i], 4) == 0)
+                return &AVIF_FORMAT;
+        for (size_t i = 0; i < sizeof heic / sizeof heic[0]; i++)
+            is_heic = is_heic || memcmp(b + at, heic[i], 4) == 0;
     }
+    return is_heic ? &HEIC_FORMAT : NULL;
+}
+
+/* A BMP's file header and the size of the info header after it, one of the
+ * versions that exist: "BM" alone is the start of too many texts. */
+static bool is_bmp(const uint8_t *b, size_t n)
+{
+    if (n < 18 || b[0] != 'B' || b[1] != 'M' || b[6] || b[7] || b[8] || b[9])
+        return false;
+    uint32_t info = (uint32_t)b[14] | (uint32_t)b[15] << 8 | (uint32_t)b[16] << 16 |
+                    (uint32_t)b[17] << 24;
+    return info == 12 || info == 40 || info == 52 || info == 56 || info == 64 || info == 108 ||
+           info == 124;
+}
+
+static const other_format *identify_other_format(const uint8_t *b, size_t n)
+{
+    if (!b)
+        return NULL;
+    if (n >= 3 && b[0] == 0xff && b[1] == 0xd8 && b[2] == 0xff)
+        return &JPEG_FORMAT;
+    if (n >= 6 && (memcmp(b, "GIF87a", 6) == 0 || memcmp(b, "GIF89a", 6) == 0))
+        return &GIF_FORMAT;
+    if (n >= 12 && memcmp(b, "RIFF", 4) == 0 && memcmp(b + 8, "WEBP", 4) == 0)
+        return &WEBP_FORMAT;
+    if (n >= 12 && memcmp(b + 4, "ftyp", 4) == 0)
+        return heif_family(b, n);
     if (n >= 4 && (memcmp(b, "II*\0", 4) == 0 || memcmp(b, "MM\0*", 4) == 0))
-        return "TIFF";
-    if (n >= 2 && b[0] == 'B' && b[1] == 'M')
-        return "BMP";
+        return &TIFF_FORMAT;
+    if (is_bmp(b, n))
+        return &BMP_FORMAT;
     return NULL;
+}
+
+bool png_describe_other_format(const uint8_t *data, size_t len, char *out, size_t cap)
+{
+    const other_format *f = identify_other_format(data, len);
+    if (!f)
+        return false;
+    snprintf(out, cap, "%s, not a PNG: convert it to PNG first (for example: convert %s digit.png)",
+             f->what, f->example);
+    return true;
 }
 
 png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height)

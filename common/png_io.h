@@ -32,10 +32,11 @@ const char *png_io_status_text(png_io_status status);
 /* Whether data starts with the 8-byte PNG signature. */
 bool png_has_signature(const uint8_t *data, size_t len);
 
-/* When data is not a PNG but an image format people often send instead (a
- * phone's JPEG or HEIC, a GIF, WebP, AVIF, TIFF or BMP), that format's
- * name, so that an error can say what to do; NULL otherwise. */
-const char *png_other_format(const uint8_t *data, size_t len);
+/* When data is not a PNG but a kind of picture people often send instead
+ * (a phone's JPEG or HEIC, a GIF, WebP, AVIF, TIFF or BMP), writes what it
+ * is and what to do ("a JPEG, not a PNG: convert it to PNG first (for
+ * example: ...)") to out and returns true; otherwise returns false. */
+bool png_describe_other_format(const uint8_t *data, size_t len, char *out, size_t cap);
 
 /* Reads only the IHDR of an in-memory PNG: cheap, allocates nothing. */
 png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height);

@@ -160,15 +160,11 @@ static void put_stage_timings(strbuf *sb, const infer_result *r, uint64_t total_
 static void fail_inference(route_reply *rep, infer_status s, const infer_result *r,
                            const uint8_t *upload, size_t len, int part)
 {
-    const char *format;
+    char advice[160];
     switch (s) {
     case INFER_NOT_PNG:
-        format = png_other_format(upload, len);
-        if (format)
-            route_reply_error(rep, 400, "not_png", part,
-                              "the image is a %s, not a PNG: convert it to PNG first (for "
-                              "example: convert photo.jpg digit.png)",
-                              format);
+        if (png_describe_other_format(upload, len, advice, sizeof advice))
+            route_reply_error(rep, 400, "not_png", part, "the image is %s", advice);
         else
             route_reply_error(rep, 400, "not_png", part, "the image is not a PNG (no PNG signature)");
         break;
@@ -204,6 +200,11 @@ static int collect_images(const route_request *req, route_reply *rep,
 {
     *multipart = !raw_image_type(req->content_type);
     if (media_type_is(req->content_type, CURL_DEFAULT_TYPE)) {
+        char advice[160];
+        if (png_describe_other_format(req->body, req->body_len, advice, sizeof advice)) {
+            route_reply_error(rep, 415, "unsupported_media_type", -1, "the image is %s", advice);
+            return -1;
+        }
         if (!png_has_signature(req->body, req->body_len)) {
             route_reply_error(rep, 415, "unsupported_media_type", -1,
                               "got " CURL_DEFAULT_TYPE ", which is what curl --data-binary "

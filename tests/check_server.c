@@ -817,23 +817,33 @@ START_TEST(test_error_not_png)
     static const struct {
         const char *bytes;
         size_t len;
-        const char *name;
+        const char *said;
     } formats[] = {
-        {"\xff\xd8\xff\xe0\0\x10JFIF\0", 11, "JPEG"},
-        {"GIF89a\x01\0\x01\0", 10, "GIF"},
-        {"RIFF\x24\0\0\0WEBPVP8 ", 16, "WebP"},
-        {"\0\0\0\x18" "ftypheic\0\0\0\0", 16, "HEIC"},
-        {"\0\0\0\x1c" "ftypavif\0\0\0\0", 16, "AVIF"},
+        {"\xff\xd8\xff\xe0\0\x10JFIF\0", 11, "is a JPEG, not a PNG"},
+        {"GIF89a\x01\0\x01\0", 10, "is a GIF, not a PNG"},
+        {"RIFF\x24\0\0\0WEBPVP8 ", 16, "is a WebP, not a PNG"},
+        {"\0\0\0\x18" "ftypheic\0\0\0\0mif1heic", 24, "is a HEIC (HEIF), not a PNG"},
+        {"\0\0\0\x1c" "ftypavif\0\0\0\0avifmif1miaf", 28, "is an AVIF, not a PNG"},
+        /* an AVIF whose main brand is HEIF's generic one */
+        {"\0\0\0\x1c" "ftypmif1\0\0\0\0mif1avifmiaf", 28, "is an AVIF, not a PNG"},
+        {"II*\0\x08\0\0\0", 8, "is a TIFF, not a PNG"},
+        {"BM\x3a\0\0\0\0\0\0\0\x36\0\0\0\x28\0\0\0", 18, "is a BMP, not a PNG"},
+        /* "BM" alone is not a BMP */
+        {"BMW is a car, not a picture", 27, "is not a PNG (no PNG signature)"},
     };
     for (size_t i = 0; i < sizeof formats / sizeof formats[0]; i++) {
         r = request_once(port, "POST", "/predict", "Content-Type: application/octet-stream\r\n",
                          formats[i].bytes, formats[i].len);
         assert_error(&r, 400, "not_png");
-        char want[64];
-        snprintf(want, sizeof want, "is a %s, not a PNG", formats[i].name);
-        ck_assert_msg(strstr(r.body, want) != NULL, "%s: %s", formats[i].name, r.body);
+        ck_assert_msg(strstr(r.body, formats[i].said) != NULL, "%s: %s", formats[i].said, r.body);
         resp_free(&r);
     }
+    /* with curl's default type the advice is the same, not "add -H" */
+    r = request_once(port, "POST", "/predict", "Content-Type: application/x-www-form-urlencoded\r\n",
+                     formats[0].bytes, formats[0].len);
+    assert_error(&r, 415, "unsupported_media_type");
+    ck_assert_msg(strstr(r.body, "is a JPEG, not a PNG: convert it") != NULL, "%s", r.body);
+    resp_free(&r);
 }
 END_TEST
 

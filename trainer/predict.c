@@ -518,14 +518,12 @@ static void classify_one(run_ctx *ctx, item *it, uint8_t *input, float *scratch)
     png_io_status ps = ctx->pipeline == PIPELINE_NAIVE
                            ? png_decode_rgba(data, len, MAX_IMAGE_PIXELS, &img, why, sizeof why)
                            : png_decode(data, len, MAX_IMAGE_PIXELS, &img, why, sizeof why);
-    const char *format = ps == PNG_IO_NOT_PNG ? png_other_format(data, len) : NULL;
+    bool other = ps == PNG_IO_NOT_PNG &&
+                 png_describe_other_format(data, len, it->reason, sizeof it->reason);
     free(data);
     if (ps != PNG_IO_OK) {
         it->status = ps == PNG_IO_NO_MEMORY ? ITEM_NOT_CLASSIFIED : ITEM_BAD_PNG;
-        if (format)
-            snprintf(it->reason, sizeof it->reason, "a %s, not a PNG: convert it to PNG first",
-                     format);
-        else
+        if (!other)
             snprintf(it->reason, sizeof it->reason, "%s%s%s", png_io_status_text(ps),
                      why[0] ? ": " : "", why);
         return;

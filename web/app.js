@@ -16,6 +16,7 @@
   // server shrinks every digit to 20 px, and a full-size photo as a PNG
   // would be over its 4 MiB upload limit (800x800 RGBA is at most 2.5 MB).
   const CONVERT_SIDE = 800;
+  const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;   // the server's default --max-upload
 
   const $ = (id) => document.getElementById(id);
   const app = $("app");
@@ -48,6 +49,7 @@
   let pendingSince = null;
   let inFlight = null;            // AbortController of the request on its way
   let seq = 0;                    // the newest request; older answers are dropped
+  let uploadSeq = 0;              // the newest upload being read
   let retries = 0;                // automatic retries of the current drawing
   const MAX_RETRIES = 3;
 
@@ -192,6 +194,7 @@
   clearButton.addEventListener("click", () => {
     if (stroke) return;
     actions = [];
+    uploadSeq++;                  // an upload still being read is dropped too
     paint(pad);
     changed(true);
   });
@@ -211,23 +214,27 @@
     const file = fileInput.files && fileInput.files[0];
     fileInput.value = "";         // choosing the same file again fires again
     if (!file) return;
-    let bitmap = null;
-    try {
-      // As a viewer shows it: a phone photo's Exif orientation applied.
-      bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
-    } catch (_) {
-      bitmap = null;              // not a picture the browser reads: the server says why
-    }
-    // The server reads PNGs; a PNG goes as it is. A picture in a format the
-    // browser reads and the server does not (a phone's JPEG, HEIC or WebP)
-    // goes as a PNG of what the browser shows.
+    const mine = ++uploadSeq;     // a slower earlier upload must not land last
+    let bitmap = await decodePicture(file);
+    // The server reads PNGs; a PNG under its upload limit goes as it is. A
+    // picture in a format the browser reads and the server does not (a
+    // phone's JPEG, or HEIC where the browser reads it), or a PNG too large
+    // to send, goes as a PNG of what the browser shows, shrunk; only the
+    // shrunk picture is kept, not a photo's full-size pixels.
     let blob = file;
-    if (bitmap && !(await isPng(file))) {
+    if (bitmap && (file.size > MAX_UPLOAD_BYTES || !(await isPng(file)))) {
       try {
         blob = await pngOf(bitmap, CONVERT_SIDE);
+        const small = await createImageBitmap(blob);
+        bitmap.close();
+        bitmap = small;
       } catch (_) {
         blob = file;
       }
+    }
+    if (mine !== uploadSeq) {
+      if (bitmap) bitmap.close();
+      return;
     }
     // An upload replaces the drawing. Strokes drawn afterwards go on top of
     // the picture; Undo takes them away, then the picture itself.
@@ -263,6 +270,23 @@
     if (inFlight) inFlight.abort();
     inFlight = null;
     app.dataset.pending = "0";
+  }
+
+  /** The picture as a viewer shows it (a photo's Exif orientation applied),
+   *  or null when the browser cannot read it (the server then says why).
+   *  Engines from before the "from-image" option refuse it with a
+   *  TypeError; their default applies the orientation too. */
+  async function decodePicture(file) {
+    try {
+      return await createImageBitmap(file, { imageOrientation: "from-image" });
+    } catch (err) {
+      if (!err || err.name !== "TypeError") return null;
+    }
+    try {
+      return await createImageBitmap(file);
+    } catch (_) {
+      return null;
+    }
   }
 
   /** Whether a file starts with the PNG signature (its name and type may lie). */
