@@ -375,9 +375,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         remote_address(c, rq->remote, sizeof rq->remote);
         request_id_assign(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQUEST_ID_HEADER),
                           rq->id);
-        rq->cors_origin =
-            cors_allowed_origin(srv->state.cfg.cors_origins,
-                                MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
+        if (cors_enabled(srv->state.cfg.cors_origins))   /* else no header lookup at all */
+            rq->cors_origin =
+                cors_allowed_origin(srv->state.cfg.cors_origins,
+                                    MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
         *con_cls = rq;
         metrics_request_started(&srv->state.metrics);
         return start_request(srv, c, url, method, rq);
