@@ -280,16 +280,7 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
 
     if (!routes_predict_accepts(rq->content_type)) {
         route_reply rep = {0};
-        if (rq->content_type && strncasecmp(rq->content_type, "image/", 6) == 0)   /* a JPEG, say */
-            route_reply_error(&rep, 415, "unsupported_media_type", -1,
-                              "only PNG images are read; got %.100s: convert the picture to "
-                              "PNG first and send it as image/png",
-                              rq->content_type);
-        else
-            route_reply_error(&rep, 415, "unsupported_media_type", -1,
-                              "send the PNG as image/png (raw body) or multipart/form-data; "
-                              "got %.100s",
-                              rq->content_type);
+        routes_reply_unsupported_type(rq->content_type, &rep);
         return send_reply(srv, c, rq, &rep);
     }
     size_t limit = srv->state.cfg.max_upload;

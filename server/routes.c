@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 
 #include "clock.h"
@@ -101,6 +102,18 @@ static bool raw_image_type(const char *ct)
  * without its -H still works; anything else is a 415 that says why. */
 #define CURL_DEFAULT_TYPE "application/x-www-form-urlencoded"
 
+void routes_reply_unsupported_type(const char *content_type, route_reply *rep)
+{
+    if (content_type && strncasecmp(content_type, "image/", 6) == 0)   /* a JPEG, say */
+        route_reply_error(rep, 415, "unsupported_media_type", -1,
+                          "only PNG images are read; got %.100s: convert the picture to PNG "
+                          "first and send it as image/png",
+                          content_type);
+    else
+        route_reply_error(rep, 415, "unsupported_media_type", -1,
+                          "send the PNG as image/png (raw body) or multipart/form-data; got %.100s",
+                          content_type);
+}
 
 /* Puts one result's fields (without braces) into sb. */
 static void put_result_fields(strbuf *sb, const infer_result *r, bool explain)
@@ -214,10 +227,7 @@ static int collect_images(const route_request *req, route_reply *rep,
         *multipart = false;
     }
     if (*multipart && !media_type_is(req->content_type, "multipart/form-data")) {
-        route_reply_error(rep, 415, "unsupported_media_type", -1,
-                          "send the PNG as image/png (raw body) or multipart/form-data; "
-                          "got %.100s",
-                          req->content_type);
+        routes_reply_unsupported_type(req->content_type, rep);
         return -1;
     }
     /* Raw or multipart, an empty body has nothing to read: say so rather

@@ -78,6 +78,11 @@ route_match routes_match(const char *method, const char *path);
  * http.c asks before reading the body, so a 415 costs no upload. */
 bool routes_predict_accepts(const char *content_type);
 
+/* Fills rep with /predict's 415 for a Content-Type it does not take (one
+ * routes_predict_accepts() refuses); for another image type, such as
+ * image/jpeg, it says to convert the picture to PNG. */
+void routes_reply_unsupported_type(const char *content_type, route_reply *rep);
+
 /* Fills rep with the router's 404/405 answer. */
 void routes_reply_unrouted(const route_match *m, const route_request *req, route_reply *rep);
 
