@@ -6,7 +6,9 @@
 #   make test       the whole test suite (installs what it needs first)
 #   make run        build and start the server with the shipped model
 #   make SAN=1 ...  the same with AddressSanitizer + UBSan, in build-san/
-#   make CC=clang   any target with clang instead of gcc
+#   make CC=clang   any target with clang instead of gcc (everything is
+#                   rebuilt when the compiler or its flags change; keep
+#                   both builds with BUILD=build-clang)
 
 CC      ?= cc
 ARCH    ?= native
@@ -52,7 +54,19 @@ TESTS       := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
 .PHONY: all deps test-deps data test unit-tests shell-tests run clean sanitize check-deps
 all: $(TRAINER) $(if $(wildcard server/main.c),$(SERVER))
 
-$(BUILD)/obj/%.o: %.c Makefile
+# What the objects were built with. Sources and headers are not all that
+# decides an object: after a gcc build, `make CC=clang` (or other CFLAGS)
+# must rebuild everything, not keep gcc's objects. The file is rewritten
+# only when that command line changes, so it costs no rebuild otherwise.
+FLAGS_STAMP  := $(BUILD)/compile-flags
+COMPILE_LINE  = $(CC) $(CFLAGS) : $(LDFLAGS) $(LDLIBS)
+$(FLAGS_STAMP): FORCE
+	@mkdir -p $(BUILD)
+	@printf '%s\n' '$(COMPILE_LINE)' | cmp -s - $@ || printf '%s\n' '$(COMPILE_LINE)' > $@
+.PHONY: FORCE
+FORCE:
+
+$(BUILD)/obj/%.o: %.c Makefile $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
@@ -66,7 +80,7 @@ $(LIB_SERVER): $(call obj,$(SERVER_SRC)) $(PAGE_OBJ)
 $(PAGE_C): $(PAGE_SRC) scripts/embed.sh
 	@mkdir -p $(dir $@)
 	sh scripts/embed.sh $@ $(PAGE_SRC)
-$(PAGE_OBJ): $(PAGE_C) Makefile
+$(PAGE_OBJ): $(PAGE_C) Makefile $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Iserver -c $< -o $@
 
@@ -154,7 +168,7 @@ fuzz-replay: $(REPLAY_BINS)
 	done
 
 $(BUILD)/fuzz-replay/%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz_server.h \
-                        $(LIB_SERVER) $(LIB_COMMON)
+                        $(LIB_SERVER) $(LIB_COMMON) $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(filter-out -MMD -MP,$(CFLAGS)) -Iserver $(LDFLAGS) $< tests/fuzz/replay.c \
 	    $(LIB_SERVER) $(LIB_COMMON) -o $@ $(PKG_LIBS) $(LDLIBS)

@@ -274,13 +274,19 @@ static int mul_overflows(size_t a, size_t b)
     return b != 0 && a > SIZE_MAX / b;
 }
 
-static png_io_status check_pixel_limit(uint64_t w, uint64_t h, uint64_t max_pixels,
-                                       char *detail, size_t detail_len)
+png_io_status png_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *detail,
+                             size_t detail_len)
 {
+    if (w > PNG_IO_MAX_SIDE || h > PNG_IO_MAX_SIDE) {
+        if (detail && detail_len > 0)
+            snprintf(detail, detail_len, "image is %llux%llu; a side may be at most %d pixels",
+                     (unsigned long long)w, (unsigned long long)h, PNG_IO_MAX_SIDE);
+        return PNG_IO_TOO_MANY_PIXELS;
+    }
     if (max_pixels == 0 || w * h <= max_pixels)
         return PNG_IO_OK;
     if (detail && detail_len > 0)
-        snprintf(detail, detail_len, "image is %llux%llu = %llu pixels, limit is %llu",
+        snprintf(detail, detail_len, "image is %llux%llu = %llu pixels; the limit is %llu",
                  (unsigned long long)w, (unsigned long long)h,
                  (unsigned long long)(w * h), (unsigned long long)max_pixels);
     return PNG_IO_TOO_MANY_PIXELS;
@@ -288,9 +294,10 @@ static png_io_status check_pixel_limit(uint64_t w, uint64_t h, uint64_t max_pixe
 
 static void configure_limits(png_structp png, uint64_t max_pixels)
 {
-    /* A single dimension can never exceed the pixel budget (the other is at
-     * least 1), so this limit never fires before our own, clearer check. */
-    png_uint_32 dim_max = PNG_MAX_DIM;
+    /* Our own, clearer check (png_check_size) refuses first whatever this
+     * would: a side over PNG_IO_MAX_SIDE or over the pixel budget (the other
+     * side is at least 1). */
+    png_uint_32 dim_max = PNG_IO_MAX_SIDE;
     if (max_pixels > 0 && max_pixels < dim_max)
         dim_max = (png_uint_32)max_pixels;
     png_set_user_limits(png, dim_max, dim_max);
@@ -504,7 +511,7 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
 
     png_uint_32 w = png_get_image_width(png, info);
     png_uint_32 h = png_get_image_height(png, info);
-    png_io_status st = check_pixel_limit(w, h, max_pixels, detail, detail_len);
+    png_io_status st = png_check_size(w, h, max_pixels, detail, detail_len);
     if (st != PNG_IO_OK)
         return st;
     if (w == 0 || h == 0 || w > PNG_MAX_DIM || h > PNG_MAX_DIM)
@@ -572,7 +579,7 @@ static png_io_status decode_memory(const uint8_t *data, size_t len, uint64_t max
         set_detail(detail, detail_len, "bad or truncated IHDR chunk");
         return st;
     }
-    st = check_pixel_limit((uint64_t)w, (uint64_t)h, max_pixels, detail, detail_len);
+    st = png_check_size((uint64_t)w, (uint64_t)h, max_pixels, detail, detail_len);
     if (st != PNG_IO_OK)
         return st;
 

@@ -38,6 +38,19 @@ bool png_has_signature(const uint8_t *data, size_t len);
  * example: ...)") to out and returns true; otherwise returns false. */
 bool png_describe_other_format(const uint8_t *data, size_t len, char *out, size_t cap);
 
+/* The longest side decoded, whatever max_pixels allows. Memory follows the
+ * shape as well as the area: libpng keeps two rows at the file's full depth
+ * and the decoder a pointer per row, so a 16-bit RGBA picture 16 M pixels
+ * wide and one row high took 330 MB against 70 MB for 4096 x 4096; no digit
+ * needs a side anywhere near this. */
+#define PNG_IO_MAX_SIDE 32768
+
+/* PNG_IO_OK when a w x h picture may be decoded: no side over
+ * PNG_IO_MAX_SIDE and w * h within max_pixels (0: no bound). Otherwise
+ * PNG_IO_TOO_MANY_PIXELS, and detail (when not NULL) says which limit. */
+png_io_status png_check_size(uint64_t w, uint64_t h, uint64_t max_pixels, char *detail,
+                             size_t detail_len);
+
 /* Reads only the IHDR of an in-memory PNG: cheap, allocates nothing. */
 png_io_status png_read_size(const uint8_t *data, size_t len, int *width, int *height);
 
@@ -49,7 +62,7 @@ uint32_t png_chunk_crc(const uint8_t *p, size_t n);
  * an opaque palette) or 4 (RGBA, or RGB/palette with tRNS). A grey upload
  * takes a quarter of the memory and work of RGBA; the preprocessing reads
  * every layout and gives the same result as from RGBA.
- * max_pixels bounds width * height (0 means no bound beyond the format's).
+ * max_pixels bounds width * height (0 means no bound but PNG_IO_MAX_SIDE).
  * On failure *out is left empty and, when detail is not NULL, a message from
  * libpng is copied into detail (detail_len bytes at most, NUL-terminated). */
 png_io_status png_decode(const uint8_t *data, size_t len, uint64_t max_pixels, image *out,

@@ -7,8 +7,9 @@
  * dark ink, transparent canvases, uneven lighting, noise specks, thin pens.
  * The pipeline, in order:
  *
- *   0. block-average photos over ~2 Mpx down to that size, which bounds the
- *      time and memory every later step takes;
+ *   0. block-average photos over ~2 Mpx (or over 2048 px on a side) down
+ *      to that size, which bounds the time and memory every later step
+ *      takes;
  *   1. composite onto white paper and take luma (so a transparent canvas
  *      with black strokes is black-on-white, not a black square; light
  *      strokes on a transparent background go onto black instead);
@@ -100,6 +101,11 @@
 /* Images above this many pixels are block-averaged first (see
  * work_factor): about 1450 x 1450, far more than a 20 px digit needs. */
 #define WORK_PIXELS ((size_t)1 << 21)
+/* So are images with a side longer than this, whatever their area: a
+ * hairline along a 40000 x 16 picture (640 k pixels, a 745-byte PNG) would
+ * have the stroke widening pad its crop by a ninth of the line's length on
+ * every side, L * L / 9 pixels, gigabytes (see build_crop). */
+#define WORK_SIDE 2048
 /* Steps most pictures never take are kept out of line: inlined into
  * run_pipeline, they slowed ordinary uploads by 5-12% (code layout, in
  * tests/bench/preprocess_speed). GCC and clang both know the attribute. */
@@ -314,9 +320,29 @@ static void composite_pixels(const uint8_t *p, size_t n, int ch, unsigned paper,
     }
 }
 
+/* Whether strokes none of which is even half opaque (a translucent brush,
+ * chalk or highlighter tool) are light: their grey levels weighted by their
+ * alpha. Rare, hence out of line and in plain 64-bit sums. */
+static RARELY_TAKEN int translucent_ink_is_light(const image *src)
+{
+    int ch = src->channels;
+    size_t n = (size_t)src->width * (size_t)src->height;
+    uint64_t weighted = 0, weight = 0;
+    for (size_t i = 0; i < n; i++) {
+        const uint8_t *p = src->pixels + i * (size_t)ch;
+        unsigned a = p[ch - 1];
+        unsigned grey = ch == 2 ? p[0] : luma(p[0], p[1], p[2]);
+        weighted += (uint64_t)grey * a;
+        weight += a;
+    }
+    return weight > 0 && 2 * weighted > 255 * weight;
+}
+
 /* The paper to composite onto. White, as a canvas export is shown on a page,
  * unless the background (border) is transparent and the opaque strokes are
- * themselves light: white ink drawn over a dark page would vanish on white. */
+ * themselves light: white ink drawn over a dark page would vanish on white.
+ * Strokes with no pixel even half opaque are judged by all their pixels,
+ * weighted by alpha, or light ones drawn translucent would vanish too. */
 static unsigned choose_paper(const image *src)
 {
     int ch = src->channels, w = src->width, h = src->height;
@@ -367,15 +393,19 @@ static unsigned choose_paper(const image *src)
         grey_sum += on_sum;
     }
     if (opaque == 0)
-        return 255;
+        return translucent_ink_is_light(src) ? 0 : 255;
     return (double)grey_sum / (double)opaque > 127.5 ? 0 : 255;
 }
 
-/* Smallest integer reduction that brings the image within WORK_PIXELS. */
+/* Smallest integer reduction that brings the image within WORK_PIXELS and
+ * its sides within WORK_SIDE. A block then holds at most 2^19 pixels (a
+ * side of 2048 f leaves at most MAX_PIXELS / (2048 f) for the other), so
+ * composite_reduce's sums fit in 32 bits. */
 static int work_factor(int w, int h)
 {
     int f = 1;
-    while ((size_t)((w + f - 1) / f) * (size_t)((h + f - 1) / f) > WORK_PIXELS)
+    while ((w + f - 1) / f > WORK_SIDE || (h + f - 1) / f > WORK_SIDE ||
+           (size_t)((w + f - 1) / f) * (size_t)((h + f - 1) / f) > WORK_PIXELS)
         f++;
     return f;
 }

@@ -37,12 +37,9 @@ infer_status infer_png(const served_model *sm, const uint8_t *png, size_t len,
     }
     out->source_width = w;
     out->source_height = h;
-    if ((uint64_t)w * (uint64_t)h > max_pixels) {
-        snprintf(out->detail, sizeof out->detail,
-                 "image is %dx%d = %llu pixels; the limit is %llu", w, h,
-                 (unsigned long long)w * (unsigned long long)h, (unsigned long long)max_pixels);
+    if (png_check_size((uint64_t)w, (uint64_t)h, max_pixels, out->detail, sizeof out->detail) !=
+        PNG_IO_OK)
         return INFER_TOO_MANY_PIXELS;
-    }
 
     uint64_t t0 = mono_ns();
     image img;

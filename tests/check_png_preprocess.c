@@ -621,6 +621,26 @@ START_TEST(test_huge_dimensions_refused_before_allocation)
     ck_assert_int_eq(png_decode_rgba(tall.data, tall.len, 1000000, &img, detail, sizeof detail),
                      PNG_IO_TOO_MANY_PIXELS);
     free(tall.data);
+
+    /* A side is bounded whatever the pixel budget: one row of 40000 pixels
+     * (its row buffers, not its area, are what it costs) is refused, the
+     * longest side allowed is not. */
+    ck_assert_int_eq(png_check_size(40000, 1, 0, detail, sizeof detail), PNG_IO_TOO_MANY_PIXELS);
+    ck_assert_msg(strstr(detail, "40000x1") && strstr(detail, "at most 32768"), "detail: %s",
+                  detail);
+    ck_assert_int_eq(png_check_size(1, PNG_IO_MAX_SIDE + 1, 1u << 30, NULL, 0),
+                     PNG_IO_TOO_MANY_PIXELS);
+    ck_assert_int_eq(png_check_size(PNG_IO_MAX_SIDE, 1, 1u << 24, NULL, 0), PNG_IO_OK);
+    ck_assert_int_eq(png_check_size(100, 100, 9999, detail, sizeof detail),
+                     PNG_IO_TOO_MANY_PIXELS);
+    ck_assert_msg(strstr(detail, "10000 pixels; the limit is 9999"), "detail: %s", detail);
+    buffer wide = {NULL, 0, 0};
+    buf_append(&wide, sig, 8);
+    append_ihdr(&wide, 40000, 1, 16, PNG_COLOR_TYPE_RGB_ALPHA);
+    append_chunk(&wide, "IEND", NULL, 0);
+    st = png_decode(wide.data, wide.len, 16u * 1024u * 1024u, &img, detail, sizeof detail);
+    assert_failed_cleanly(st, PNG_IO_TOO_MANY_PIXELS, &img, detail, "40000x1");
+    free(wide.data);
     free(small.data);
     free(si);
     free(b.data);
@@ -1495,6 +1515,31 @@ START_TEST(test_transparent_canvas_light_strokes)
 }
 END_TEST
 
+/* The same drawn with a translucent brush: no pixel even half opaque. The
+ * strokes' lightness must still be seen, or they go onto white and vanish
+ * (they did: "no digit found"), while black ones at that alpha were read. */
+START_TEST(test_transparent_canvas_translucent_light_strokes)
+{
+    static const uint8_t max_alpha[] = {127, 100, 60};
+    for (size_t k = 0; k < sizeof max_alpha; k++) {
+        shape sh = shape_seven();
+        layout L = {200, 200, 60, 30, 140, 12};
+        image img = draw_canvas_rgba(&sh, L, 255, 255, 255);
+        for (size_t i = 0; i < (size_t)L.w * (size_t)L.h; i++) {
+            uint8_t *p = img.pixels + 4 * i;
+            p[3] = (uint8_t)(p[3] * max_alpha[k] / 255);
+        }
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        ck_assert_msg(run(&img, out, &info) == PREPROCESS_OK, "alpha up to %d", max_alpha[k]);
+        ck_assert_int_eq(info.inverted, 0);
+        out_stats s = assert_mnist_like(out, "translucent light canvas");
+        assert_looks_like(7, out, s, "translucent light canvas");
+        image_free(&img);
+    }
+}
+END_TEST
+
 START_TEST(test_rgb_and_grey_alpha_inputs)
 {
     shape sh = shape_zero();
@@ -1720,6 +1765,29 @@ START_TEST(test_hairline_widened_at_every_size)
             ck_assert_msg(thick >= 2, "%d px: the bar is %d px thick at column %d", side,
                           thick, x);
         }
+    }
+}
+END_TEST
+
+/* A picture's area is not all that bounds the work: a hairline along a very
+ * long, thin picture had the stroke widening pad its crop by a ninth of the
+ * line's length on every side (3 GB for a 40000x16 picture, a 745-byte PNG;
+ * here over 100 GB, so the allocation failed and the server said 500). Such
+ * a picture is reduced like a large photo and answered at once. */
+START_TEST(test_long_thin_picture_is_bounded)
+{
+    const int side = 1 << 24, from = 5000000, to = 9000000;
+    for (int vertical = 0; vertical < 2; vertical++) {
+        image img;
+        ck_assert_int_eq(image_alloc(&img, vertical ? 1 : side, vertical ? side : 1, 1), 0);
+        memset(img.pixels, 255, (size_t)side);
+        memset(img.pixels + from, 0, (size_t)(to - from));   /* one row or one column */
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        preprocess_status st = run(&img, out, &info);
+        ck_assert_msg(st == PREPROCESS_OK || st == PREPROCESS_BLANK, "%s: %s",
+                      vertical ? "1x16M" : "16Mx1", preprocess_status_text(st));
+        image_free(&img);
     }
 }
 END_TEST
@@ -2946,6 +3014,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_small_digit_is_enlarged);
     tcase_add_test(tc, test_transparent_canvas_black_strokes);
     tcase_add_test(tc, test_transparent_canvas_light_strokes);
+    tcase_add_test(tc, test_transparent_canvas_translucent_light_strokes);
     tcase_add_test(tc, test_rgb_and_grey_alpha_inputs);
     tcase_add_test(tc, test_chalk_on_board);
     tcase_add_test(tc, test_uneven_lighting);
@@ -2974,6 +3043,7 @@ static Suite *png_preprocess_suite(void)
     tcase_add_test(tc, test_underline_ignored);
     tcase_add_test(tc, test_strokes_running_off_a_tight_crop_kept);
     tcase_add_test(tc, test_hairline_widened_at_every_size);
+    tcase_add_test(tc, test_long_thin_picture_is_bounded);
     tcase_add_test(tc, test_thick_stroke_stays_solid);
     tcase_add_test(tc, test_large_photo);
     tcase_add_test(tc, test_blank_images);
