@@ -8,12 +8,11 @@
 #include "model.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "atomic_file.h"
 #include "idx.h"
 #include "sha256.h"
 
@@ -226,21 +225,6 @@ static void put_f32(byte_buffer *b, float f)
     put_u32(b, bits);
 }
 
-static int write_all(int fd, const uint8_t *data, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, data, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        data += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* NaN fails both comparisons; the bound keeps later sums finite. */
 static int param_usable(float v)
 {
@@ -301,27 +285,10 @@ int model_save(const model *m, const char *path, char *err, size_t err_len)
         return -1;
     }
 
-    char tmp[4096];
-    if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", path) >= sizeof tmp) {
-        free(b.data);
-        snprintf(err, err_len, "model path is too long");
-        return -1;
-    }
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd < 0) {
-        snprintf(err, err_len, "%s: %s", tmp, strerror(errno));
-        free(b.data);
-        return -1;
-    }
-    int rc = write_all(fd, b.data, b.len);
-    if (rc == 0)
-        rc = fsync(fd);
-    if (close(fd) != 0)
-        rc = -1;
+    int rc = atomic_file_write(path, b.data, b.len);
     free(b.data);
-    if (rc != 0 || rename(tmp, path) != 0) {
+    if (rc != 0) {
         snprintf(err, err_len, "%s: cannot write: %s", path, strerror(errno));
-        unlink(tmp);
         return -1;
     }
     return 0;

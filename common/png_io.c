@@ -26,14 +26,13 @@
  */
 #include "png_io.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
+
+#include "atomic_file.h"
 
 #define PNG_SIG_LEN 8
 /* Signature, IHDR length + type, 13 data bytes, CRC. */
@@ -747,37 +746,6 @@ png_io_status png_encode_memory(const image *img, uint8_t **out, size_t *out_len
     return PNG_IO_OK;
 }
 
-/* write(2) until done: short writes and EINTR are normal on some files. */
-static int write_all(int fd, const uint8_t *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t k = write(fd, p, n);
-        if (k < 0) {
-            if (errno == EINTR)
-                continue;
-            return -1;
-        }
-        p += k;
-        n -= (size_t)k;
-    }
-    return 0;
-}
-
-static int write_file_durably(const char *path, const uint8_t *p, size_t n)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0)
-        return -1;
-    int rc = write_all(fd, p, n);
-    /* fsync before rename: otherwise a crash can leave the new name pointing
-     * at an empty file on some filesystems. */
-    if (rc == 0 && fsync(fd) != 0)
-        rc = -1;
-    if (close(fd) != 0)
-        rc = -1;
-    return rc;
-}
-
 png_io_status png_write_file(const char *path, const image *img)
 {
     if (!path || !*path)
@@ -788,21 +756,7 @@ png_io_status png_write_file(const char *path, const image *img)
     if (st != PNG_IO_OK)
         return st;
 
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + sizeof ".tmp");
-    if (!tmp) {
-        free(buf);
-        return PNG_IO_NO_MEMORY;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp", sizeof ".tmp");
-
-    st = PNG_IO_OK;
-    if (write_file_durably(tmp, buf, len) != 0 || rename(tmp, path) != 0) {
-        unlink(tmp);
-        st = PNG_IO_WRITE_FAILED;
-    }
-    free(tmp);
+    st = atomic_file_write(path, buf, len) == 0 ? PNG_IO_OK : PNG_IO_WRITE_FAILED;
     free(buf);
     return st;
 }

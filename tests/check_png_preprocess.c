@@ -1113,6 +1113,33 @@ START_TEST(test_write_file_atomic)
     image_free(&back);
     free(data);
 
+    /* A link planted at the temporary name (by anyone who can write the
+     * directory) is removed, not written through; a leftover file there is
+     * replaced. The victim keeps its bytes and the result is a plain file. */
+    char victim[300];
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    FILE *vf = fopen(victim, "w");
+    ck_assert_ptr_nonnull(vf);
+    fputs("precious", vf);
+    fclose(vf);
+    ck_assert_int_eq(symlink(victim, tmp), 0);
+    ck_assert_int_eq(png_write_file(path, &img), PNG_IO_OK);
+    size_t vlen = 0;
+    uint8_t *vdata = read_whole_file(victim, &vlen);
+    ck_assert_ptr_nonnull(vdata);
+    ck_assert_msg(vlen == 8 && memcmp(vdata, "precious", 8) == 0, "the link was followed");
+    free(vdata);
+    struct stat st;
+    ck_assert_int_eq(lstat(path, &st), 0);
+    ck_assert_msg(S_ISREG(st.st_mode), "the result is not a plain file");
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    vf = fopen(tmp, "w");
+    ck_assert_ptr_nonnull(vf);
+    fclose(vf);
+    ck_assert_int_eq(png_write_file(path, &img), PNG_IO_OK);
+    ck_assert_int_eq(access(tmp, F_OK), -1);
+    unlink(victim);
+
     /* Unwritable destinations fail without leaving anything behind. */
     char missing[300];
     snprintf(missing, sizeof missing, "%s/no/such/dir/x.png", dir);

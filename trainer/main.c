@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <time.h>
 
+#include "atomic_file.h"
 #include "augment.h"
 #include "flags.h"
 #include "idx.h"
@@ -231,18 +232,11 @@ static int check_out_writable(const char *path)
         fprintf(stderr, "digits-trainer: --out: %s exists and is not a file\n", path);
         return -1;
     }
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-        fprintf(stderr, "digits-trainer: --out: path too long\n");
+    if (atomic_file_check(path) != 0) {
+        fprintf(stderr, "digits-trainer: --out: cannot write %s.tmp: %s\n", path,
+                strerror(errno));
         return -1;
     }
-    FILE *f = fopen(tmp, "wb");
-    if (!f) {
-        fprintf(stderr, "digits-trainer: --out: cannot write %s: %s\n", tmp, strerror(errno));
-        return -1;
-    }
-    fclose(f);
-    remove(tmp);
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "font5x7.h"
 #include "image.h"
 #include "png_io.h"
@@ -342,17 +343,6 @@ void print_evaluation_json(FILE *out, const eval_result *r)
 
 /* ---- history CSV ---------------------------------------------------------- */
 
-static char *tmp_path_for(const char *path)
-{
-    size_t n = strlen(path);
-    char *tmp = malloc(n + sizeof ".tmp");
-    if (tmp) {
-        memcpy(tmp, path, n);
-        memcpy(tmp + n, ".tmp", sizeof ".tmp");
-    }
-    return tmp;
-}
-
 static int write_history_rows(FILE *f, const epoch_stats *history, int n)
 {
     if (fputs("epoch,seconds,loss,accuracy,val_loss,val_accuracy\n", f) == EOF)
@@ -376,43 +366,26 @@ int history_write_csv(const char *path, const epoch_stats *history, int n, char 
         set_err(err, err_len, "history_write_csv: invalid arguments");
         return -1;
     }
-    char *tmp = tmp_path_for(path);
-    if (!tmp) {
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
         set_err(err, err_len, "%s: out of memory", path);
         return -1;
     }
-    FILE *f = fopen(tmp, "w");
-    if (!f) {
-        set_err(err, err_len, "cannot create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        return -1;
-    }
     int rc = write_history_rows(f, history, n);
-    int saved = errno;
-    /* fsync before rename: otherwise a crash can leave the final name
-     * pointing at an empty file on some filesystems. */
-    if (rc == 0 && (fflush(f) != 0 || fsync(fileno(f)) != 0)) {
+    if (fclose(f) != 0)
         rc = -1;
-        saved = errno;
-    }
-    if (fclose(f) != 0 && rc == 0) {
-        rc = -1;
-        saved = errno;
-    }
     if (rc != 0) {
-        set_err(err, err_len, "cannot write %s: %s", tmp, strerror(saved));
-        unlink(tmp);
-        free(tmp);
+        set_err(err, err_len, "%s: out of memory", path);
+        free(text);
         return -1;
     }
-    if (rename(tmp, path) != 0) {
-        set_err(err, err_len, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-        unlink(tmp);
-        free(tmp);
-        return -1;
-    }
-    free(tmp);
-    return 0;
+    rc = atomic_file_write(path, text, len);
+    if (rc != 0)
+        set_err(err, err_len, "cannot write %s: %s", path, strerror(errno));
+    free(text);
+    return rc;
 }
 
 /* ---- drawing primitives --------------------------------------------------- */

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "atomic_file.h"
 #include "flags.h"
 #include "image.h"
 #include "png_io.h"
@@ -1142,12 +1143,13 @@ static int write_whole_file(const char *path, const uint8_t *data, size_t len, c
     return 0;
 }
 
-/* A labels.csv being written: it appears under its name (by rename) only
- * once every image it lists is there. */
+/* A labels.csv being written: it is kept in memory and appears under its
+ * name (atomic_file_write) only once every image it lists is there. */
 typedef struct {
-    FILE *f;
+    FILE *f;        /* open_memstream over text, len */
+    char *text;
+    size_t len;
     char path[MAX_PATH];
-    char tmp[MAX_PATH + 8];
 } labels_file;
 
 /* Writes a PNG (and frees it) and lists it in the labels file as rel. */
@@ -1160,7 +1162,7 @@ static int write_listed(const char *path, uint8_t *png, size_t len, labels_file 
     if (rc != 0)
         return -1;
     if (fprintf(list->f, "%s,%u,%s,%u\n", rel, label, style, (unsigned)t10k_index) < 0) {
-        snprintf(err, err_len, "cannot write %s: %s", list->tmp, strerror(errno));
+        snprintf(err, err_len, "cannot list %s: %s", rel, strerror(errno));
         return -1;
     }
     return 0;
@@ -1224,8 +1226,8 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
     return 0;
 }
 
-/* Creates dir, removes an old dir/labels.csv and starts dir/labels.csv.tmp
- * with the header. */
+/* Creates dir, removes an old dir/labels.csv and starts the new one (in
+ * memory) with the header. */
 static int labels_start(labels_file *lf, const char *dir, char *err, size_t err_len)
 {
     if (mkdir_p(dir, err, err_len) != 0)
@@ -1234,40 +1236,39 @@ static int labels_start(labels_file *lf, const char *dir, char *err, size_t err_
         snprintf(err, err_len, "--out path too long");
         return -1;
     }
-    snprintf(lf->tmp, sizeof lf->tmp, "%s.tmp", lf->path);
     /* A labels.csv from an earlier run would describe images this run is
      * about to replace; if this run fails, there must be none. */
     if (remove(lf->path) != 0 && errno != ENOENT) {
         snprintf(err, err_len, "cannot remove the old %s: %s", lf->path, strerror(errno));
         return -1;
     }
-    lf->f = fopen(lf->tmp, "w");
+    lf->f = open_memstream(&lf->text, &lf->len);
     if (!lf->f || fputs("file,label,source,t10k_index\n", lf->f) < 0) {
-        snprintf(err, err_len, "cannot write %s: %s", lf->tmp, strerror(errno));
+        snprintf(err, err_len, "cannot start %s: %s", lf->path, strerror(errno));
         return -1;
     }
     return 0;
 }
 
-/* Closes the file and, when keep, renames it into place; otherwise, or on
- * any failure, removes it. Returns -1 only for a failure of its own. */
+/* Closes the list and, when keep, writes it under its name. Returns -1
+ * only for a failure of its own. */
 static int labels_finish(labels_file *lf, int keep, char *err, size_t err_len)
 {
     if (!lf->f)
         return 0;
     int rc = 0;
-    if (fclose(lf->f) != 0 && keep) {
-        snprintf(err, err_len, "cannot write %s: %s", lf->tmp, strerror(errno));
+    if (fclose(lf->f) != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", lf->path, strerror(errno));
         rc = -1;
     }
     lf->f = NULL;
-    if (keep && rc == 0 && rename(lf->tmp, lf->path) != 0) {
-        snprintf(err, err_len, "cannot rename %s: %s", lf->tmp, strerror(errno));
+    if (keep && rc == 0 && atomic_file_write(lf->path, lf->text, lf->len) != 0) {
+        snprintf(err, err_len, "cannot write %s: %s", lf->path, strerror(errno));
         rc = -1;
     }
-    if (!keep || rc != 0)
-        remove(lf->tmp);
-    return rc;
+    free(lf->text);
+    lf->text = NULL;
+    return keep ? rc : 0;
 }
 
 int variants_write_set(const idx_images *images, const idx_labels *labels, const char *out_dir,
