@@ -5,7 +5,7 @@
 #
 # Two stages: "build" compiles both programs with the project's Makefile and
 # runs the unit tests that need no MNIST; the runtime stage is
-# debian:bookworm-slim with the three runtime libraries, the server binary and
+# debian:bookworm-slim with the two runtime libraries, the server binary and
 # the shipped model, run as an unprivileged user. tests/container.sh builds
 # and runs this file for real in `make test`.
 
@@ -82,11 +82,12 @@ LABEL org.opencontainers.image.title="digits-server" \
 
 USER 10001:10001
 EXPOSE 8080
-# SIGTERM drains: /readyz turns 503, requests in flight finish (at most
-# DIGITS_DRAIN_TIMEOUT seconds), exit 0. The runtime's stop timeout must be
-# longer, or a full drain ends in SIGKILL: 8 s fits under a plain
-# `docker stop` (10 s); raise both together (docker stop -t, compose
-# stop_grace_period, Kubernetes terminationGracePeriodSeconds).
+# SIGTERM drains: readiness fails (new connections are closed at once),
+# requests in flight finish (at most DIGITS_DRAIN_TIMEOUT seconds), exit 0.
+# The runtime's stop timeout must be longer, or a full drain ends in
+# SIGKILL: 8 s fits under a plain `docker stop` (10 s); raise both together
+# (docker stop -t, compose stop_grace_period, Kubernetes
+# terminationGracePeriodSeconds).
 STOPSIGNAL SIGTERM
 # The server's own check mode: GET http://127.0.0.1:$DIGITS_PORT/healthz,
 # exit 0 on 200, else 1. No curl or shell in the check.
