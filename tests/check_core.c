@@ -3,12 +3,14 @@
  * training run on MNIST.
  */
 #include <check.h>
+#include <errno.h>
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "heap_policy.h"
@@ -114,15 +116,33 @@ START_TEST(test_idx_rejects_bad_files)
     ck_assert_int_eq(idx_parse_images(buf, len, &img, err, sizeof err), -1);
     free(buf);
 
-    uint8_t labels[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 3, 1, 2};
+    /* one byte past what the header promises */
+    buf = make_idx_images(3, 28, 28, &len);
+    uint8_t *longer = malloc(len + 1);
+    ck_assert_ptr_nonnull(longer);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    ck_assert_int_eq(idx_parse_images(longer, len + 1, &img, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "promises"));
+    free(longer);
+    free(buf);
+
+    /* labels: a good file, then each fault alone */
+    uint8_t labels[8 + 2] = {0, 0, 8, 1, 0, 0, 0, 2, 1, 2};
     idx_labels lab;
+    ck_assert_int_eq(idx_parse_labels(labels, sizeof labels, &lab, err, sizeof err), 0);
+    idx_labels_free(&lab);
+    labels[7] = 3;   /* more labels than bytes */
     ck_assert_int_eq(idx_parse_labels(labels, sizeof labels, &lab, err, sizeof err), -1);
-    labels[3] = 3;
+    labels[7] = 2;
+    labels[3] = 3;   /* an images file's magic */
     ck_assert_int_eq(idx_parse_labels(labels, sizeof labels, &lab, err, sizeof err), -1);
+    ck_assert_ptr_nonnull(strstr(err, "magic"));
     ck_assert_int_eq(idx_read_labels("/nonexistent/labels", &lab, NULL, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "/nonexistent/labels"));
 }
 END_TEST
+
 
 START_TEST(test_mnist_files_verified)
 {
@@ -135,6 +155,62 @@ START_TEST(test_mnist_files_verified)
     ck_assert_int_eq(d.test_labels.labels[0], 7);  /* the famous first test digit */
     ck_assert_int_eq(strlen(d.fingerprint), 64);
     mnist_free(&d);
+}
+END_TEST
+
+static const char *temp_path(const char *name, char *path, size_t len)
+{
+    snprintf(path, len, "/tmp/digits-check-core-%d-%s", (int)getpid(), name);
+    return path;
+}
+
+/* Writes a 3-digit MNIST test split of rows x cols images whose last label
+ * is last_label into dir (created). */
+static void write_test_split(const char *dir, int rows, int cols, uint8_t last_label)
+{
+    ck_assert(mkdir(dir, 0700) == 0 || errno == EEXIST);
+    char path[512];
+    size_t len;
+    uint8_t *img = make_idx_images(3, rows, cols, &len);
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(img, 1, len, f), len);
+    fclose(f);
+    free(img);
+    uint8_t lab[8 + 3] = {0, 0, 8, 1, 0, 0, 0, 3, 7, 2, last_label};
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
+    f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(lab, 1, sizeof lab, f), sizeof lab);
+    fclose(f);
+}
+
+/* mnist_load refuses what would make the trainer index past its ten
+ * classes or read a picture in the wrong shape. */
+START_TEST(test_mnist_split_checks)
+{
+    char dir[256], err[512];
+    temp_path("split", dir, sizeof dir);
+    mnist_data d;
+    write_test_split(dir, 28, 28, 9);
+    ck_assert_msg(mnist_load(dir, 0, &d, err, sizeof err) == 0, "%s", err);
+    ck_assert_int_eq(d.test_images.count, 3);
+    mnist_free(&d);
+    write_test_split(dir, 28, 28, 10);
+    ck_assert_int_eq(mnist_load(dir, 0, &d, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "not a digit") != NULL, "%s", err);
+    write_test_split(dir, 28, 27, 9);
+    ck_assert_int_eq(mnist_load(dir, 0, &d, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "28x28") != NULL, "%s", err);
+    write_test_split(dir, 27, 28, 9);
+    ck_assert_int_eq(mnist_load(dir, 0, &d, err, sizeof err), -1);
+    char path[512];
+    snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
+    unlink(path);
+    ck_assert_int_eq(rmdir(dir), 0);
 }
 END_TEST
 
@@ -154,11 +230,6 @@ static void make_small_model(model *m)
     model_set_meta(m, "test_accuracy", "0.5");
 }
 
-static const char *temp_path(const char *name, char *path, size_t len)
-{
-    snprintf(path, len, "/tmp/digits-check-core-%d-%s", (int)getpid(), name);
-    return path;
-}
 
 static uint8_t *slurp(const char *path, size_t *len)
 {
@@ -284,6 +355,23 @@ START_TEST(test_model_rejects_damage)
     data[0] = 'D';
     ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), 0);
     model_free(&back);
+    /* every byte of the stored digest counts, not a prefix of it */
+    for (size_t pos = len - 32; pos < len; pos++) {
+        data[pos] ^= 0x01;
+        ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+        ck_assert_msg(strstr(err, "checksum") != NULL, "byte %zu: %s", pos, err);
+        data[pos] ^= 0x01;
+    }
+    /* bytes between the parameters and the digest are refused even when
+     * the digest covers them (a file written by something else) */
+    uint8_t *longer = malloc(len + 4);
+    ck_assert_ptr_nonnull(longer);
+    memcpy(longer, data, len - 32);
+    memset(longer + len - 32, 0, 4);
+    sha256(longer, len - 32 + 4, longer + len - 32 + 4);
+    ck_assert_int_eq(model_parse(&back, longer, len + 4, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "bytes of parameters") != NULL, "%s", err);
+    free(longer);
     free(data);
     model_free(&m);
     unlink(path);
@@ -1284,6 +1372,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_sha256_known_vectors);
     tcase_add_test(tc, test_idx_good_images_and_labels);
     tcase_add_test(tc, test_idx_rejects_bad_files);
+    tcase_add_test(tc, test_mnist_split_checks);
     tcase_add_test(tc, test_model_round_trip);
     tcase_add_test(tc, test_model_rejects_damage);
     tcase_add_test(tc, test_model_load_refuses_bad_parameters);

@@ -1506,6 +1506,38 @@ START_TEST(test_small_digit_is_enlarged)
 }
 END_TEST
 
+/* A dim photo of paper, or a grey card: the paper is neither clearly light
+ * nor clearly dark (border median 95..159), and the extreme pixels, the
+ * ink, decide that the ink is dark. Narrowing that rule turned these into
+ * "no ink" with no test noticing. */
+START_TEST(test_dark_digit_on_mid_grey_paper)
+{
+    static const double papers[] = {100, 120, 140, 155};
+    for (size_t k = 0; k < sizeof papers / sizeof papers[0]; k++) {
+        shape sh = shape_seven();
+        layout L = {200, 200, 60, 30, 140, 12};
+        image img = draw_grey(&sh, L, papers[k], 15);
+        uint32_t seed = 7;
+        for (size_t i = 0; i < 200 * 200; i++) {   /* a little sensor noise */
+            int v = img.pixels[i] + (int)(lcg(&seed) % 5) - 2;
+            img.pixels[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
+        }
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        char what[64];
+        snprintf(what, sizeof what, "paper at %.0f", papers[k]);
+        preprocess_status st = run(&img, out, &info);
+        ck_assert_msg(st == PREPROCESS_OK, "%s: %s", what, preprocess_status_text(st));
+        ck_assert_msg(info.inverted == 1, "%s: dark ink not detected", what);
+        ck_assert_msg(fabs(info.background - papers[k]) <= 4, "%s: paper read as %.1f", what,
+                      info.background);
+        out_stats s = assert_mnist_like(out, what);
+        assert_looks_like(7, out, s, what);
+        image_free(&img);
+    }
+}
+END_TEST
+
 START_TEST(test_transparent_canvas_black_strokes)
 {
     for (int d = 0; d < 3; d++) {
@@ -3039,6 +3071,7 @@ static Suite *png_preprocess_suite(void)
     tcase_set_timeout(tc, 60);
     tcase_add_loop_test(tc, test_dark_digit_on_white, 0, 3 * N_SIZES);
     tcase_add_test(tc, test_small_digit_is_enlarged);
+    tcase_add_test(tc, test_dark_digit_on_mid_grey_paper);
     tcase_add_test(tc, test_transparent_canvas_black_strokes);
     tcase_add_test(tc, test_transparent_canvas_light_strokes);
     tcase_add_test(tc, test_transparent_canvas_translucent_light_strokes);

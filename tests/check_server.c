@@ -416,6 +416,8 @@ static void assert_security_headers(const http_resp *r)
     ck_assert_ptr_nonnull(strstr(v, "default-src 'none'"));
     ck_assert_msg(resp_header(r, "X-Request-Id", v, sizeof v) && request_id_acceptable(v),
                   "no usable X-Request-Id");
+    ck_assert_ptr_nonnull(resp_header(r, "Cache-Control", v, sizeof v));
+    ck_assert_str_eq(v, "no-store");
 }
 
 /* The header `name` of r is `want`, or is absent when want is NULL. */
@@ -774,6 +776,18 @@ START_TEST(test_predict_multipart_several_in_order)
     cJSON_Delete(j);
     resp_free(&r);
     free(body);
+    /* Every image is a prediction, and each stage ran once per image. */
+    char *m = scrape_when("digits_http_requests_total{handler=\"/predict\",code=\"200\"}", 1);
+    double total = 0;
+    char series[96];
+    for (int d = 0; d < 10; d++) {
+        snprintf(series, sizeof series, "digits_predictions_total{digit=\"%d\"}", d);
+        total += metric_value(m, series);
+    }
+    ck_assert_double_eq(total, 3);
+    ck_assert_double_eq(
+        metric_value(m, "digits_predict_stage_duration_seconds_count{stage=\"forward\"}"), 3);
+    free(m);
 }
 END_TEST
 
@@ -807,12 +821,16 @@ START_TEST(test_predict_explain)
     cJSON_Delete(j);
     resp_free(&r);
 
-    /* without the flag there is no explanation */
-    r = post_png(png, len);
-    j = json_body(&r);
-    ck_assert_ptr_null(cJSON_GetObjectItemCaseSensitive(j, "explain"));
-    cJSON_Delete(j);
-    resp_free(&r);
+    /* without the flag, or with it off, there is no explanation */
+    static const char *const off[] = {"/predict", "/predict?explain=0", "/predict?explain="};
+    for (size_t i = 0; i < sizeof off / sizeof off[0]; i++) {
+        r = request_once(port, "POST", off[i], PNG_HEADER, png, len);
+        assert_single_answer(&r);
+        j = json_body(&r);
+        ck_assert_msg(!cJSON_GetObjectItemCaseSensitive(j, "explain"), "%s explains", off[i]);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
     free(png);
 }
 END_TEST
@@ -1020,6 +1038,17 @@ START_TEST(test_error_too_many_pixels)
     make_png(SHAPE_BAR, 600, 600, 1, &png, &len);   /* 360000 > 512*512 */
     ck_assert_uint_lt(len, TEST_MAX_UPLOAD);
     http_resp r = post_png(png, len);
+    assert_error(&r, 413, "too_many_pixels");
+    resp_free(&r);
+    free(png);
+    /* The limit is inclusive: exactly --max-pixels is read, one row more is not. */
+    make_png(SHAPE_BAR, 512, 512, 1, &png, &len);
+    r = post_png(png, len);
+    assert_single_answer(&r);
+    resp_free(&r);
+    free(png);
+    make_png(SHAPE_BAR, 512, 513, 1, &png, &len);
+    r = post_png(png, len);
     assert_error(&r, 413, "too_many_pixels");
     resp_free(&r);
     free(png);
@@ -1642,6 +1671,26 @@ START_TEST(test_reload_bad_model_keeps_old)
     write_test_model_with_pipeline(model_path, "future", "preprocess-from-the-future");
     ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
     ck_assert_ptr_nonnull(strstr(err, "preprocess-from-the-future"));
+    /* 784 inputs, but not as the 28x28 pixels the preprocessing hands over */
+    model bad;
+    write_test_model(model_path, "49x16", 16, 10);
+    ck_assert_msg(model_load(&bad, model_path, err, sizeof err) == 0, "%s", err);
+    bad.input_width = 49;
+    bad.input_height = 16;
+    ck_assert_msg(model_save(&bad, model_path, err, sizeof err) == 0, "%s", err);
+    model_free(&bad);
+    ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "49x16") && strstr(err, "28x28"), "%s", err);
+    /* weights the file format allows that overflow in the forward pass (a
+     * diverged training run): only the trial run can tell */
+    write_test_model(model_path, "diverged", 16, 10);
+    ck_assert_msg(model_load(&bad, model_path, err, sizeof err) == 0, "%s", err);
+    for (size_t i = 0; i < bad.n_params; i++)
+        bad.params[i] = 1e30f;
+    ck_assert_msg(model_save(&bad, model_path, err, sizeof err) == 0, "%s", err);
+    model_free(&bad);
+    ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "non-finite") != NULL, "%s", err);
     /* a missing file */
     unlink(model_path);
     ck_assert_int_eq(http_server_reload(srv, err, sizeof err), -1);
@@ -1654,7 +1703,7 @@ START_TEST(test_reload_bad_model_keeps_old)
     ck_assert_int_eq(r.status, 200);
     resp_free(&r);
     char *m = scrape();
-    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"failure\"}"), 4);
+    ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"failure\"}"), 6);
     ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"success\"}"), 0);
     free(m);
 }
@@ -1726,10 +1775,14 @@ END_TEST
 
 START_TEST(test_drain_readiness_and_new_connections)
 {
-    int fd = tcp_connect(port);
+    int fd = tcp_connect(port), live = tcp_connect(port);
     ck_assert_int_ge(fd, 0);
+    ck_assert_int_ge(live, 0);
     http_resp r;
     ck_assert_int_eq(http_do(fd, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    ck_assert_int_eq(http_do(live, "GET", "/healthz", NULL, NULL, 0, &r), 0);
     ck_assert_int_eq(r.status, 200);
     resp_free(&r);
 
@@ -1741,7 +1794,13 @@ START_TEST(test_drain_readiness_and_new_connections)
     ck_assert(r.closed);
     resp_free(&r);
     close(fd);
-    /* Liveness is unaffected by draining. */
+    /* Liveness is unaffected by draining: an orchestrator must not kill a
+     * server that is finishing its work. */
+    ck_assert_int_eq(http_do(live, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert(r.closed);
+    resp_free(&r);
+    close(live);
     /* ...but nobody new gets in: a new connection is closed unanswered. */
     int late = tcp_connect(port);
     if (late >= 0) {

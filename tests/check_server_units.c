@@ -664,6 +664,17 @@ START_TEST(test_request_id_kept_or_made)
         ck_assert_uint_eq(strspn(id, "0123456789abcdef"), REQUEST_ID_GENERATED_LEN);
         ck_assert(request_id_acceptable(id));
     }
+    /* Every byte, one at a time: exactly letters, digits and - _ . : + / = @
+     * are kept (',' would split a header list, '<' '>' '%' '&' would need
+     * escaping somewhere). */
+    const char *allowed = "-_.:+/=@";
+    for (int c = 1; c < 256; c++) {
+        char one[4] = {'a', (char)c, 'z', '\0'};
+        int want = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   strchr(allowed, c) != NULL;
+        ck_assert_msg(request_id_acceptable(one) == want, "byte %d: %s", c,
+                      want ? "refused" : "kept");
+    }
 }
 END_TEST
 
