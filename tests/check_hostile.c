@@ -273,6 +273,22 @@ static void server_stop_clean(server *s)
     }
 }
 
+static void wait_for_log(const server *s, const char *text, int count)
+{
+    long long deadline = now_ms() + 10000;
+    for (;;) {
+        char *log = slurp_log(s);
+        int n = 0;
+        for (const char *p = log; (p = strstr(p, text)) != NULL; p++)
+            n++;
+        free(log);
+        if (n >= count)
+            return;
+        ck_assert_msg(now_ms() < deadline, "never logged \"%s\" %d times", text, count);
+        sleep_ms(20);
+    }
+}
+
 static long proc_status_kb(pid_t pid, const char *field)
 {
     char path[64], line[256];
@@ -1455,6 +1471,59 @@ END_TEST
 
 /* --- slow and idle clients ---------------------------------------------------- */
 
+/* SIGTERM with an upload half sent: the real binary answers it before it
+ * exits 0. (check_server drives the drain functions itself; only this runs
+ * main's own wait, which could otherwise return at once unnoticed.) */
+START_TEST(test_sigterm_finishes_the_request_in_flight)
+{
+    server s;
+    server_start(&s, model_path(), NULL);
+    size_t len;
+    uint8_t *png = make_png(28, 28, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_NONE, 0, &len);
+    int fd = connect_from(NULL, s.port, 5000);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    int n = snprintf(head, sizeof head,
+                     "POST /predict HTTP/1.1\r\nHost: test\r\nContent-Type: image/png\r\n"
+                     "Content-Length: %zu\r\n\r\n",
+                     len);
+    ck_assert_int_eq(send_all(fd, head, (size_t)n, 5000), 0);
+    ck_assert_int_eq(send_all(fd, png, len / 2, 5000), 0);
+    /* In flight once the server has read its head (the scrape counts too). */
+    long long deadline = now_ms() + 10000;
+    for (;;) {
+        resp m = get(s.port, "/metrics");
+        const char *at = m.body ? strstr(m.body, "\ndigits_http_requests_in_flight ") : NULL;
+        double in_flight = at ? atof(at + strlen("\ndigits_http_requests_in_flight ")) : 0;
+        resp_free(&m);
+        if (in_flight >= 2)
+            break;
+        ck_assert_msg(now_ms() < deadline, "the half upload never showed as in flight");
+        sleep_ms(20);
+    }
+    kill(s.pid, SIGTERM);
+    wait_for_log(&s, "draining: not ready, no new connections, 1 requests in flight", 1);
+    ck_assert_int_eq(send_all(fd, png + len / 2, len - len / 2, 5000), 0);
+    resp r;
+    ck_assert_int_eq(read_resp(fd, 10000, &r), 0);
+    ck_assert_msg(r.status == 200, "%d %s", r.status, r.body ? r.body : "");
+    char v[64];
+    ck_assert(header(&r, "Connection", v, sizeof v) && strcasecmp(v, "close") == 0);
+    resp_free(&r);
+    close(fd);
+    free(png);
+    /* It exits by itself, cleanly, with no second signal. */
+    int status = 0;
+    deadline = now_ms() + 10000;
+    while (waitpid(s.pid, &status, WNOHANG) != s.pid) {
+        ck_assert_msg(now_ms() < deadline, "the server did not exit after the drain");
+        sleep_ms(20);
+    }
+    s.pid = 0;
+    ck_assert_msg(WIFEXITED(status) && WEXITSTATUS(status) == 0, "exit status %d", status);
+}
+END_TEST
+
 START_TEST(test_slow_clients_are_cut_off)
 {
     server s;
@@ -1770,22 +1839,6 @@ static void wait_for_model_id(unsigned port, const char *id)
     long long deadline = now_ms() + 10000;
     while (!model_id_matches(port, id, body, sizeof body)) {
         ck_assert_msg(now_ms() < deadline, "model %s never served; /model: %s", id, body);
-        sleep_ms(20);
-    }
-}
-
-static void wait_for_log(const server *s, const char *text, int count)
-{
-    long long deadline = now_ms() + 10000;
-    for (;;) {
-        char *log = slurp_log(s);
-        int n = 0;
-        for (const char *p = log; (p = strstr(p, text)) != NULL; p++)
-            n++;
-        free(log);
-        if (n >= count)
-            return;
-        ck_assert_msg(now_ms() < deadline, "never logged \"%s\" %d times", text, count);
         sleep_ms(20);
     }
 }
@@ -2111,6 +2164,7 @@ static Suite *hostile_suite(void)
     tc = tcase_create("clients");
     tcase_add_checked_fixture(tc, setup, teardown);
     tcase_set_timeout(tc, 120);
+    tcase_add_test(tc, test_sigterm_finishes_the_request_in_flight);
     tcase_add_test(tc, test_slow_clients_are_cut_off);
     tcase_add_test(tc, test_thousands_of_idle_connections);
     suite_add_tcase(s, tc);
