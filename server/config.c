@@ -57,7 +57,8 @@ static const option_spec options[] = {
     {"--max-connections", "DIGITS_MAX_CONNECTIONS", OPT_UINT, 1, 1000000,
      FIELD(max_connections), "N", "concurrent connections (default 1024)"},
     {"--max-per-ip", "DIGITS_MAX_PER_IP", OPT_UINT, 0, 1000000, FIELD(max_per_ip), "N",
-     "concurrent connections from one address, 0 for no limit (default 256)"},
+     "concurrent connections from one address (which also hold at most a quarter "
+     "of the upload memory), 0 for no limit (default 256)"},
     {"--log-format", "DIGITS_LOG_FORMAT", OPT_LOG_FORMAT, 0, 0, FIELD(log_format), "text|json",
      "request and event log format (default text)"},
     {"--weights", "DIGITS_WEIGHTS", OPT_WEIGHTS, 0, 0, FIELD(weights), "auto|int8|bf16|f32",

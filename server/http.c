@@ -67,6 +67,7 @@ typedef struct {
     uint8_t *body;
     size_t len, cap;
     size_t charged;                    /* of srv->body_bytes, for this body */
+    int share_slot;                    /* its address's srv->share_bytes, or -1 */
     bool answered;                     /* a response has been queued */
     unsigned status;
     unsigned long long bytes;
@@ -187,19 +188,49 @@ static size_t body_budget(const http_server *srv)
                                                         : limit * HTTP_BODY_BUDGET_UPLOADS;
 }
 
-/* Charges what growing rq's buffer to cap bytes costs. Returns false,
- * charging nothing, when it does not fit. */
+/* Adds delta to *counter unless that would pass limit. */
+static bool charge_within(atomic_size_t *counter, size_t delta, size_t limit)
+{
+    size_t cur = atomic_load(counter);
+    do {
+        if (cur > limit || delta > limit - cur)
+            return false;
+    } while (!atomic_compare_exchange_weak(counter, &cur, cur + delta));
+    return true;
+}
+
+/* The slot of srv->share_bytes for a client address (see http.h), or -1
+ * when addresses get no share of their own (--max-per-ip 0). FNV-1a. */
+static int share_slot_for(const http_server *srv, const char *remote)
+{
+    if (srv->state.cfg.max_per_ip == 0 || !remote[0])
+        return -1;
+    uint32_t h = 2166136261u;
+    for (const char *p = remote; *p; p++)
+        h = (h ^ (uint8_t)*p) * 16777619u;
+    return (int)(h % HTTP_BODY_SHARE_SLOTS);
+}
+
+/* Charges what growing rq's buffer to cap bytes costs, against the budget
+ * and against its address's share. Returns false, charging nothing, when
+ * it does not fit. */
 static bool body_charge(http_server *srv, request *rq, size_t cap)
 {
     size_t want = cap > HTTP_BODY_FREE_BYTES ? cap - HTTP_BODY_FREE_BYTES : 0;
     if (want <= rq->charged)
         return true;
     size_t delta = want - rq->charged, budget = body_budget(srv);
-    size_t cur = atomic_load(&srv->body_bytes);
-    do {
-        if (cur > budget || delta > budget - cur)
-            return false;
-    } while (!atomic_compare_exchange_weak(&srv->body_bytes, &cur, cur + delta));
+    size_t limit = srv->state.cfg.max_upload;
+    size_t share = limit > SIZE_MAX / HTTP_BODY_SHARE_UPLOADS ? SIZE_MAX
+                                                              : limit * HTTP_BODY_SHARE_UPLOADS;
+    atomic_size_t *slot = rq->share_slot >= 0 ? &srv->share_bytes[rq->share_slot] : NULL;
+    if (slot && !charge_within(slot, delta, share))
+        return false;
+    if (!charge_within(&srv->body_bytes, delta, budget)) {
+        if (slot)
+            atomic_fetch_sub(slot, delta);
+        return false;
+    }
     rq->charged += delta;
     return true;
 }
@@ -210,7 +241,21 @@ static void body_free(http_server *srv, request *rq)
     rq->body = NULL;
     rq->len = rq->cap = 0;
     atomic_fetch_sub(&srv->body_bytes, rq->charged);
+    if (rq->share_slot >= 0)
+        atomic_fetch_sub(&srv->share_bytes[rq->share_slot], rq->charged);
     rq->charged = 0;
+}
+
+/* Whether an upload has fallen under HTTP_UPLOAD_MIN_RATE on average, with
+ * received bytes so far, once the first --timeout seconds are past. */
+static bool upload_too_slow(const http_server *srv, const request *rq, size_t received)
+{
+    uint64_t elapsed = mono_ns() - rq->start_ns;
+    uint64_t grace = (uint64_t)srv->state.cfg.timeout_s * 1000000000u;
+    if (elapsed <= grace)
+        return false;
+    double owed = (double)HTTP_UPLOAD_MIN_RATE * (double)(elapsed - grace) / 1e9;
+    return (double)received < owed;
 }
 
 static bool has_body(struct MHD_Connection *c)
@@ -364,6 +409,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         copy_trunc(rq->method, sizeof rq->method, method);
         copy_trunc(rq->path, sizeof rq->path, url);
         remote_address(c, rq->remote, sizeof rq->remote);
+        rq->share_slot = share_slot_for(srv, rq->remote);
         request_id_assign(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQUEST_ID_HEADER),
                           rq->id);
         if (cors_enabled(srv->state.cfg.cors_origins))   /* else no header lookup at all */
@@ -382,6 +428,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
     }
 
     if (*upload_data_size > 0) {
+        if (upload_too_slow(srv, rq, rq->len + *upload_data_size)) {
+            /* As for a chunked upload over the limit below: no reply can be
+             * queued mid-upload, so the connection is closed. */
+            *upload_data_size = 0;
+            body_free(srv, rq);
+            rq->status = STATUS_CLIENT_TIMEOUT;
+            rq->error_code = "upload_too_slow";
+            return MHD_NO;
+        }
         int r = append_body(srv, rq, upload_data, *upload_data_size, srv->state.cfg.max_upload);
         *upload_data_size = 0;
         if (r == 0)
@@ -468,6 +523,8 @@ int http_server_init(http_server *srv, const server_config *cfg, char *err, size
 {
     memset(srv, 0, sizeof *srv);
     atomic_init(&srv->body_bytes, 0);
+    for (int i = 0; i < HTTP_BODY_SHARE_SLOTS; i++)
+        atomic_init(&srv->share_bytes[i], 0);
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
     atomic_init(&srv->state.draining, false);

@@ -20,6 +20,30 @@
 
 struct MHD_Daemon;
 
+/* Request bodies are buffered whole, so without a bound across requests N
+ * slow uploads would hold N x --max-upload bytes (1024 x 4 MiB with the
+ * defaults: far past a container's memory limit). The first
+ * HTTP_BODY_FREE_BYTES of every body are free (the connection limit bounds
+ * those); beyond that, bodies share HTTP_BODY_BUDGET_UPLOADS x --max-upload
+ * bytes, and an upload that does not fit is refused with 503 server_busy. */
+#define HTTP_BODY_FREE_BYTES ((size_t)32 * 1024)
+#define HTTP_BODY_BUDGET_UPLOADS 16
+
+/* The budget is charged from the declared Content-Length, so that a large
+ * upload that will not fit is refused (503, Retry-After) before the client
+ * sends it. That lets one client, sending nothing, reserve the whole budget
+ * with 17 connections and turn every other upload away. So, unless
+ * --max-per-ip is 0 (behind a proxy every client has its address), one
+ * address may hold at most HTTP_BODY_SHARE_UPLOADS x --max-upload of it
+ * (addresses share slots when their hashes collide, which only makes the
+ * share smaller), and an upload must keep up HTTP_UPLOAD_MIN_RATE bytes/s
+ * on average once --timeout seconds have passed (a client trickling a byte
+ * now and then is never idle long enough for --timeout to end it), or the
+ * connection is closed and the request logged as 408. */
+#define HTTP_BODY_SHARE_UPLOADS 4
+#define HTTP_BODY_SHARE_SLOTS 256
+#define HTTP_UPLOAD_MIN_RATE ((size_t)16 * 1024)
+
 typedef struct {
     server_state state;
     struct MHD_Daemon *daemon;
@@ -30,16 +54,10 @@ typedef struct {
      * x --max-upload (see http.c: the first HTTP_BODY_FREE_BYTES of each
      * body are not charged). */
     atomic_size_t body_bytes;
+    /* The same per client address (hashed into HTTP_BODY_SHARE_SLOTS slots),
+     * against its share of the budget; see HTTP_BODY_SHARE_UPLOADS. */
+    atomic_size_t share_bytes[HTTP_BODY_SHARE_SLOTS];
 } http_server;
-
-/* Request bodies are buffered whole, so without a bound across requests N
- * slow uploads would hold N x --max-upload bytes (1024 x 4 MiB with the
- * defaults: far past a container's memory limit). The first
- * HTTP_BODY_FREE_BYTES of every body are free (the connection limit bounds
- * those); beyond that, bodies share HTTP_BODY_BUDGET_UPLOADS x --max-upload
- * bytes, and an upload that does not fit is refused with 503 server_busy. */
-#define HTTP_BODY_FREE_BYTES ((size_t)32 * 1024)
-#define HTTP_BODY_BUDGET_UPLOADS 16
 
 /* Copies cfg, loads and validates the model. Returns 0, or -1 with a message
  * (a bad or missing model file is the usual one). */

@@ -1182,7 +1182,11 @@ START_TEST(test_upload_memory_is_bounded)
     int fds[40];
     int held = 0, busy = 0;
     for (int i = 0; i < 40; i++) {
-        int fd = connect_from("127.0.0.5", s.port, 5000);
+        /* From ten addresses: one address alone gets a quarter of the
+         * budget (see test_one_address_cannot_take_the_budget). */
+        char src[32];
+        snprintf(src, sizeof src, "127.0.0.%d", 10 + i % 10);
+        int fd = connect_from(src, s.port, 5000);
         ck_assert_int_ge(fd, 0);
         char head[256];
         snprintf(head, sizeof head, "POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
@@ -1225,6 +1229,84 @@ START_TEST(test_upload_memory_is_bounded)
     assert_json_error(&r, 400, "not_png");
     resp_free(&r);
     free(junk);
+    assert_healthy(&s);
+    server_stop_clean(&s);
+}
+END_TEST
+
+/* Opens a POST /predict from src that declares len bytes and sends none. */
+static int declare_upload(const char *src, unsigned port, size_t len)
+{
+    int fd = connect_from(src, port, 5000);
+    ck_assert_int_ge(fd, 0);
+    char head[256];
+    snprintf(head, sizeof head, "POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+                                "Content-Length: %zu\r\n\r\n", len);
+    ck_assert_int_eq(send_all(fd, head, strlen(head), 5000), 0);
+    return fd;
+}
+
+/* The budget is reserved from the declared length, before a byte arrives:
+ * one client sending nothing on 17 connections used to turn every other
+ * large upload away, and a byte now and then kept --timeout from ever
+ * ending it. One address now gets a quarter of the budget, and an upload
+ * slower than 16 KiB/s on average after --timeout is closed (408). */
+START_TEST(test_one_address_cannot_take_the_budget)
+{
+    server s;
+    const char *const args[] = {"--timeout", "2", "--max-upload", "1M", NULL};
+    server_start(&s, model_path(), args);
+    const size_t big = (size_t)1 << 20;
+    int held[4];
+    for (int i = 0; i < 4; i++)
+        held[i] = declare_upload("127.0.0.7", s.port, big);
+    sleep_ms(200);
+    /* its fifth is refused at once... */
+    int fifth = declare_upload("127.0.0.7", s.port, big);
+    resp r;
+    ck_assert_int_eq(read_resp(fifth, 3000, &r), 0);
+    assert_json_error(&r, 503, "server_busy");
+    resp_free(&r);
+    close(fifth);
+    /* ...while another address's large upload is read */
+    uint8_t *junk = malloc(big);
+    memset(junk, 'j', big);
+    int other = connect_from("127.0.0.8", s.port, 5000);
+    ck_assert_int_ge(other, 0);
+    char head[256];
+    snprintf(head, sizeof head, "POST /predict HTTP/1.1\r\nHost: t\r\nContent-Type: image/png\r\n"
+                                "Content-Length: %zu\r\n\r\n", big);
+    ck_assert_int_eq(send_all(other, head, strlen(head), 5000), 0);
+    ck_assert_int_eq(send_all(other, junk, big, 5000), 0);
+    ck_assert_int_eq(read_resp(other, 5000, &r), 0);
+    assert_json_error(&r, 400, "not_png");
+    resp_free(&r);
+    close(other);
+    free(junk);
+    /* A byte every 300 ms keeps a connection from being idle, but not from
+     * being too slow: past the 2 s of --timeout each is closed. */
+    long long t0 = now_ms();
+    int open_ones = 4;
+    while (open_ones > 0 && now_ms() - t0 < 8000) {
+        sleep_ms(300);
+        open_ones = 0;
+        for (int i = 0; i < 4; i++) {
+            if (held[i] < 0)
+                continue;
+            if (send(held[i], "x", 1, MSG_NOSIGNAL) != 1 || wait_closed(held[i], 0) >= 0) {
+                close(held[i]);
+                held[i] = -1;
+            } else {
+                open_ones++;
+            }
+        }
+    }
+    ck_assert_msg(open_ones == 0, "%d trickling uploads still open after %lld ms", open_ones,
+                  now_ms() - t0);
+    wait_for_log(&s, "upload_too_slow", 4);
+    char *log = slurp_log(&s);
+    ck_assert_ptr_nonnull(strstr(log, "status=408"));
+    free(log);
     assert_healthy(&s);
     server_stop_clean(&s);
 }
@@ -2156,6 +2238,7 @@ static Suite *hostile_suite(void)
     tcase_add_test(tc, test_16bit_and_interlaced_edges);
     tcase_add_test(tc, test_200mb_body);
     tcase_add_test(tc, test_upload_memory_is_bounded);
+    tcase_add_test(tc, test_one_address_cannot_take_the_budget);
     tcase_add_test(tc, test_content_types);
     tcase_add_test(tc, test_multipart_attacks);
     tcase_add_test(tc, test_absurd_headers);
