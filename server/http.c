@@ -323,6 +323,12 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
     rq->explain = query_flag(c, "explain");
     rq->faint = query_flag(c, "faint");
 
+    /* With no body there is nothing to refuse before reading it, and an
+     * answer queued now would make libmicrohttpd close the connection (and
+     * drop a request pipelined behind): the route answers on the final call
+     * (415, or 400 empty_body) on a connection that stays open. */
+    if (!has_body(c))
+        return MHD_YES;
     if (!routes_predict_accepts(rq->content_type)) {
         route_reply rep = {0};
         routes_reply_unsupported_type(rq->content_type, &rep);
@@ -389,6 +395,20 @@ static const char *target_path(const char *url)
         return url;
     p += strcspn(p, "/");
     return *p ? p : "/";
+}
+
+/* libmicrohttpd decodes %HH in the path and the query. %00 would become a
+ * NUL that ends the string early: /metrics%00.png was served, and logged,
+ * as /metrics, past a proxy's rule against /metrics. A string holding %00
+ * is left as it came instead (no route has a '%': a 404). */
+static size_t unescape_but_nul(void *cls, struct MHD_Connection *c, char *s)
+{
+    (void)cls;
+    (void)c;
+    for (const char *p = s; (p = strchr(p, '%')) != NULL; p++)
+        if (p[1] == '0' && p[2] == '0')
+            return strlen(s);
+    return MHD_http_unescape(s);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
@@ -615,6 +635,7 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_but_nul, NULL,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, err_len, "cannot listen on %s port %u: %s", cfg->bind_addr, cfg->port,

@@ -29,6 +29,11 @@ static int run_healthcheck(const server_config *cfg)
     char url[HEALTHCHECK_MAX_HOST + 64];
     const char *target = cfg->healthcheck_url;
     if (!target) {
+        if (cfg->port == 0) {
+            fprintf(stderr, "digits-server: --healthcheck: with --port 0 the port is the "
+                            "kernel's choice; give the URL (--healthcheck http://HOST:PORT/healthz)\n");
+            return 2;
+        }
         /* Ask the address the server listens on; for a wildcard bind, the
          * loopback of the same family. */
         const char *host = cfg->bind_addr;

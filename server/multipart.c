@@ -58,15 +58,18 @@ int media_type_is(const char *content_type, const char *type)
 
 /* Reads a parameter value at *pp -- a token or a quoted-string -- into out
  * (cap bytes with the NUL). Returns the value's full length (which may exceed
- * cap - 1, in which case out holds a truncated copy), or -1 when malformed. */
-static long read_param_value(const char **pp, char *out, size_t cap)
+ * cap - 1, in which case out holds a truncated copy), or -1 when malformed.
+ * quoted_pairs: a backslash escapes the next character, as in an HTTP
+ * header's quoted-string (RFC 9110 5.6.4); otherwise the string ends at the
+ * first quote (see disposition_param). */
+static long read_param_value(const char **pp, char *out, size_t cap, bool quoted_pairs)
 {
     const char *p = *pp;
     size_t n = 0;
     if (*p == '"') {
         p++;
         while (*p && *p != '"') {
-            if (*p == '\\' && p[1])
+            if (quoted_pairs && *p == '\\' && p[1])
                 p++;
             if (*p == '\r' || *p == '\n')
                 return -1;
@@ -137,7 +140,7 @@ static int boundary_param(void *ctx, const char *key, const char **value_at)
 {
     char *out = ctx;
     char scratch[MULTIPART_MAX_BOUNDARY + 2];
-    long n = read_param_value(value_at, scratch, sizeof scratch);
+    long n = read_param_value(value_at, scratch, sizeof scratch, true);
     if (n < 0)
         return -1;
     if (strcmp(key, "boundary") == 0) {
@@ -194,7 +197,13 @@ static int disposition_param(void *ctx, const char *key, const char **value_at)
 {
     disposition_ctx *d = ctx;
     char scratch[MULTIPART_MAX_NAME + 1];
-    long n = read_param_value(value_at, scratch, sizeof scratch);
+    /* Older curl sends a quote in a file name as \", browsers and curl
+     * since 7.81 as %22 and a backslash as it is (WHATWG form encoding), so
+     * a file named digit\ arrives as filename="digit\". Read as a
+     * quoted-string first; unterminated that way, it is the newer kind. */
+    long n = read_param_value(value_at, scratch, sizeof scratch, true);
+    if (n < 0)
+        n = read_param_value(value_at, scratch, sizeof scratch, false);
     if (n < 0)
         return -1;
     if (strcmp(key, "name") == 0) {

@@ -142,8 +142,14 @@ void strbuf_printf(strbuf *sb, const char *fmt, ...)
         va_start(ap, fmt);
         vsnprintf(sb->data + sb->len, room, fmt, ap);
         va_end(ap);
-        sb->len += room - 1;
-        sb->failed = true;                    /* truncated */
+        /* n bytes if they fit, else what did: never past the NUL, or the
+         * line would carry whatever the buffer held beyond it. */
+        if ((size_t)n < room) {
+            sb->len += (size_t)n;
+        } else {
+            sb->len += room - 1;
+            sb->failed = true;                /* truncated */
+        }
         return;
     }
     if (reserve_room(sb, (size_t)n) < (size_t)n)
@@ -358,13 +364,28 @@ void strbuf_json_float(strbuf *sb, float f)
 
 void strbuf_prom_label(strbuf *sb, const char *s)
 {
-    for (const char *p = s ? s : ""; *p; p++) {
+    const unsigned char *p = (const unsigned char *)(s ? s : "");
+    while (*p) {
+        if (*p >= 0x80) {
+            /* The text format is UTF-8: one bad byte in a label value makes
+             * a scraper drop the whole exposition, so it becomes U+FFFD. */
+            int n = utf8_sequence_length(p);
+            if (n == 0) {
+                strbuf_puts(sb, "\xef\xbf\xbd");
+                p++;
+            } else {
+                strbuf_append(sb, p, (size_t)n);
+                p += n;
+            }
+            continue;
+        }
         switch (*p) {
         case '\\': strbuf_puts(sb, "\\\\"); break;
         case '"': strbuf_puts(sb, "\\\""); break;
         case '\n': strbuf_puts(sb, "\\n"); break;
-        default: strbuf_putc(sb, *p); break;
+        default: strbuf_putc(sb, (char)*p); break;
         }
+        p++;
     }
 }
 

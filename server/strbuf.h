@@ -64,7 +64,8 @@ void strbuf_uint(strbuf *sb, uint64_t v);
  * of small units, as "%.Nf" of the quotient would print it. */
 void strbuf_fixed(strbuf *sb, uint64_t units, int decimals);
 
-/* A Prometheus label value: backslash, double quote and newline escaped. */
+/* A Prometheus label value: backslash, double quote and newline escaped,
+ * and bytes that are not well-formed UTF-8 replaced by U+FFFD. */
 void strbuf_prom_label(strbuf *sb, const char *s);
 
 /* Standard base64 (RFC 4648, with padding). */

@@ -1065,6 +1065,18 @@ START_TEST(test_error_unsupported_media_type)
     assert_error(&r, 415, "unsupported_media_type");
     ck_assert_msg(strstr(r.body, "convert the picture to PNG") != NULL, "%s", r.body);
     resp_free(&r);
+    /* With no body there is nothing to refuse before reading it: the 415
+     * leaves the keep-alive connection open for the next request. */
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(http_do(fd, "POST", "/predict", "Content-Type: text/plain\r\n", "", 0, &r), 0);
+    assert_error(&r, 415, "unsupported_media_type");
+    ck_assert(!r.closed);
+    resp_free(&r);
+    ck_assert_int_eq(http_do(fd, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    close(fd);
     /* curl --data-binary's own type: a form is refused, saying how to send
      * the picture; a PNG under it (the README's command without its -H) is
      * read, as no form body starts with the PNG signature */
@@ -1145,6 +1157,17 @@ START_TEST(test_error_not_found)
     resp_free(&r);
     r = request_once(port, "GET", "/predict/", NULL, NULL, 0);
     assert_error(&r, 404, "not_found");
+    resp_free(&r);
+    /* A %00 must not cut the path short (it made /metrics%00.png the
+     * metrics, past a proxy rule against /metrics); other escapes decode. */
+    static const char *const cut[] = {"/metrics%00.png", "/healthz%00", "/%00"};
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
+        r = request_once(port, "GET", cut[i], NULL, NULL, 0);
+        ck_assert_msg(r.status == 404, "%s: %d", cut[i], r.status);
+        resp_free(&r);
+    }
+    r = request_once(port, "GET", "/%68ealthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
     resp_free(&r);
     /* GET / is the drawing page, with its own policy (tests/shell/browser.sh
      * tries it in a browser) */

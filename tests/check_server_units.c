@@ -113,6 +113,19 @@ START_TEST(test_multipart_parts_in_order)
     ck_assert_uint_eq(parts[1].len, 5);
     ck_assert_str_eq(parts[2].name, "image");
     ck_assert_uint_eq(parts[2].len, 0);
+
+    /* A file name ending in a backslash, as browsers and curl 7.81+ send it
+     * (no escapes), is not an unterminated string. */
+    const char *trailing =
+        "--XyZ\r\n"
+        "Content-Disposition: form-data; name=\"image\"; filename=\"digit\\\"\r\n"
+        "\r\n"
+        "PNG\r\n"
+        "--XyZ--\r\n";
+    ck_assert_int_eq(parse(trailing, parts, 4, &n), MULTIPART_OK);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(parts[0].filename, "digit\\");
+    ck_assert_str_eq(parts[0].name, "image");
 }
 END_TEST
 
@@ -485,6 +498,12 @@ START_TEST(test_prometheus_label_escaping)
     strbuf_prom_label(&sb, "a\\b\"c\nd");
     ck_assert_str_eq(sb.data, "a\\\\b\\\"c\\nd");
     strbuf_free(&sb);
+    /* UTF-8 kept; a byte that is not (a model id from a file) would make
+     * Prometheus drop the whole scrape, so it becomes U+FFFD */
+    strbuf_init(&sb, 0);
+    strbuf_prom_label(&sb, "caf\xc3\xa9 mlp-\xff" "84 \xe2\x82");
+    ck_assert_str_eq(sb.data, "caf\xc3\xa9 mlp-\xef\xbf\xbd" "84 \xef\xbf\xbd\xef\xbf\xbd");
+    strbuf_free(&sb);
 }
 END_TEST
 
@@ -507,6 +526,17 @@ START_TEST(test_fixed_buffer_truncates_safely)
     strbuf_printf(&sb, "%s", longer);
     ck_assert(strbuf_failed(&sb));
     ck_assert_uint_eq(strlen(buf), sizeof buf - 1);
+    /* output over the 256-byte stack buffer that still fits a large fixed
+     * buffer: its length is the text's, not the buffer's (it was, taking in
+     * the bytes beyond the NUL) */
+    char big[1024];
+    memset(big, 'Q', sizeof big);
+    strbuf_init_fixed(&sb, big, sizeof big);
+    longer[300] = '\0';
+    strbuf_printf(&sb, "%s", longer);
+    ck_assert(!strbuf_failed(&sb));
+    ck_assert_uint_eq(sb.len, 300);
+    ck_assert_uint_eq(strlen(big), 300);
 }
 END_TEST
 

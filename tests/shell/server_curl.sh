@@ -277,6 +277,13 @@ if DIGITS_PORT=$port DIGITS_BIND=127.0.0.1 "$server" --healthcheck; then
 else
     fail "--healthcheck with the default URL"
 fi
+# With --port 0 there is no default URL to ask: a usage error saying so.
+"$server" --port 0 --healthcheck 2> "$tmp/hc0.err"; rc=$?
+if [ $rc -eq 2 ] && grep -q "give the URL" "$tmp/hc0.err"; then
+    pass "--healthcheck with --port 0 asks for the URL"
+else
+    fail "--healthcheck with --port 0: exit $rc, $(cat "$tmp/hc0.err")"
+fi
 # A flag wins over its variable, so a stale one in the environment cannot
 # stop a command line that sets the same thing, nor --help.
 if DIGITS_PORT=nonsense DIGITS_BIND=127.0.0.1 "$server" --port "$port" --healthcheck; then
