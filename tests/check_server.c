@@ -2279,6 +2279,10 @@ START_TEST(test_exif_orientation_is_obeyed)
         fprintf(stderr, "orientation %d: %d/%d right with the eXIf chunk, %d/%d as stored\n", o,
                 obeyed, n, ignored, n);
         ck_assert_int_ge(obeyed, n - 3);
+        /* The control: as stored, the turned digits must defeat the model,
+         * or this would not show that the chunk is what makes them right. */
+        ck_assert_msg(ignored <= obeyed - 10, "orientation %d: %d/%d right even as stored", o,
+                      ignored, n);
     }
     close(fd);
     idx_images_free(&images);

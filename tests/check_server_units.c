@@ -289,6 +289,46 @@ START_TEST(test_config_flags_beat_environment)
 }
 END_TEST
 
+/* Every variable README's flag table names sets its own field: the
+ * Dockerfile, compose and Kubernetes files set them by these names. */
+START_TEST(test_config_every_variable)
+{
+    static const char *const vars[][2] = {
+        {"DIGITS_MODEL", "/models/x.bin"}, {"DIGITS_PORT", "9001"},
+        {"DIGITS_BIND", "::1"},            {"DIGITS_THREADS", "3"},
+        {"DIGITS_MAX_UPLOAD", "3M"},       {"DIGITS_MAX_PIXELS", "12345"},
+        {"DIGITS_TIMEOUT", "7"},           {"DIGITS_DRAIN_TIMEOUT", "9"},
+        {"DIGITS_MAX_CONNECTIONS", "77"},  {"DIGITS_MAX_PER_IP", "5"},
+        {"DIGITS_LOG_FORMAT", "json"},     {"DIGITS_WEIGHTS", "bf16"},
+        {"DIGITS_CORS_ORIGIN", "https://app.example.com"},
+    };
+    const size_t n = sizeof vars / sizeof vars[0];
+    for (size_t i = 0; i < n; i++)
+        setenv(vars[i][0], vars[i][1], 1);
+    server_config c;
+    config_defaults(&c);
+    char err[256];
+    char *no_flags[] = {"digits-server", NULL};
+    ck_assert_int_eq(config_from_args(&c, 1, no_flags, err, sizeof err), 0);
+    ck_assert_msg(config_from_env(&c, err, sizeof err) == 0, "%s", err);
+    ck_assert_str_eq(c.model_path, "/models/x.bin");
+    ck_assert_uint_eq(c.port, 9001);
+    ck_assert_str_eq(c.bind_addr, "::1");
+    ck_assert_uint_eq(c.threads, 3);
+    ck_assert_uint_eq(c.max_upload, 3u << 20);
+    ck_assert_uint_eq(c.max_pixels, 12345);
+    ck_assert_uint_eq(c.timeout_s, 7);
+    ck_assert_uint_eq(c.drain_timeout_s, 9);
+    ck_assert_uint_eq(c.max_connections, 77);
+    ck_assert_uint_eq(c.max_per_ip, 5);
+    ck_assert_int_eq(c.log_format, LOG_FORMAT_JSON);
+    ck_assert_int_eq(c.weights, MLP_WEIGHTS_BF16);
+    ck_assert_str_eq(c.cors_origins, "https://app.example.com");
+    for (size_t i = 0; i < n; i++)
+        unsetenv(vars[i][0]);
+}
+END_TEST
+
 START_TEST(test_config_errors_name_the_source)
 {
     server_config c;
@@ -597,6 +637,8 @@ START_TEST(test_metrics_render)
     metrics_request_finished(m, METRIC_HANDLER_PREDICT, 422, 20000000000ULL); /* 20 s */
     metrics_request_started(m);
     metrics_request_finished(m, METRIC_HANDLER_OTHER, 9999, 1);           /* odd status */
+    metrics_request_started(m);
+    metrics_request_finished(m, METRIC_HANDLER_OTHER, 404, 1000000);      /* 1 ms exactly */
     metrics_stage(m, METRIC_STAGE_FORWARD, 5000);
     metrics_prediction(m, 7);
     metrics_prediction(m, 12);   /* ignored */
@@ -617,6 +659,9 @@ START_TEST(test_metrics_render)
     ck_assert_ptr_nonnull(strstr(t, "digits_http_request_duration_seconds_bucket{handler=\"/predict\",le=\"10\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "digits_http_request_duration_seconds_bucket{handler=\"/predict\",le=\"+Inf\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(t, "digits_http_request_duration_seconds_count{handler=\"/predict\"} 2\n"));
+    /* a bucket's bound is inclusive (le): 1 ms exactly is in le="0.001" */
+    ck_assert_ptr_nonnull(strstr(t, "digits_http_request_duration_seconds_bucket{handler=\"other\",le=\"0.0005\"} 1\n"));
+    ck_assert_ptr_nonnull(strstr(t, "digits_http_request_duration_seconds_bucket{handler=\"other\",le=\"0.001\"} 2\n"));
     ck_assert_ptr_nonnull(strstr(t, "digits_predict_stage_duration_seconds_bucket{stage=\"forward\",le=\"1e-05\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "digits_predictions_total{digit=\"7\"} 1\n"));
     ck_assert_ptr_nonnull(strstr(t, "digits_model_reloads_total{result=\"failure\"} 1\n"));
@@ -815,6 +860,7 @@ static Suite *units_suite(void)
     tcase_add_test(tc, test_parse_numbers);
     tcase_add_test(tc, test_config_defaults);
     tcase_add_test(tc, test_config_flags_beat_environment);
+    tcase_add_test(tc, test_config_every_variable);
     tcase_add_test(tc, test_config_errors_name_the_source);
     tcase_add_test(tc, test_config_modes);
     tcase_add_test(tc, test_cors_origin_lists);
