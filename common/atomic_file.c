@@ -52,20 +52,37 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
-int atomic_file_write(const char *path, const void *data, size_t len)
+/* Checks path and creates its temporary afresh: the descriptor, with *tmp
+ * its name (malloc'ed), or -1 with errno set and nothing to free. */
+static int open_temp(const char *path, char **tmp)
 {
-    if (!path || !*path || (len > 0 && !data)) {
+    if (!path || !*path) {
         errno = EINVAL;
         return -1;
     }
-    char *tmp = temp_name(path);
-    if (!tmp)
+    *tmp = temp_name(path);
+    if (!*tmp)
         return -1;
-    int fd = create_fresh(tmp);
+    int fd = create_fresh(*tmp);
     if (fd < 0) {
-        free(tmp);
+        int saved = errno;
+        free(*tmp);
+        *tmp = NULL;
+        errno = saved;
+    }
+    return fd;
+}
+
+int atomic_file_write(const char *path, const void *data, size_t len)
+{
+    if (len > 0 && !data) {
+        errno = EINVAL;
         return -1;
     }
+    char *tmp;
+    int fd = open_temp(path, &tmp);
+    if (fd < 0)
+        return -1;
     int rc = write_all(fd, data, len);
     if (rc == 0)
         rc = fsync(fd);
@@ -87,20 +104,12 @@ int atomic_file_write(const char *path, const void *data, size_t len)
 
 int atomic_file_check(const char *path)
 {
-    if (!path || !*path) {
-        errno = EINVAL;
+    char *tmp;
+    int fd = open_temp(path, &tmp);
+    if (fd < 0)
         return -1;
-    }
-    char *tmp = temp_name(path);
-    if (!tmp)
-        return -1;
-    int fd = create_fresh(tmp);
-    int saved = errno;
-    if (fd >= 0) {
-        close(fd);
-        unlink(tmp);
-    }
+    close(fd);
+    unlink(tmp);
     free(tmp);
-    errno = saved;
-    return fd >= 0 ? 0 : -1;
+    return 0;
 }

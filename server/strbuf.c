@@ -186,6 +186,21 @@ static int utf8_sequence_length(const unsigned char *s)
     return 0;
 }
 
+/* Copies the well-formed UTF-8 sequence at p, or writes replacement for its
+ * first byte when it is not one; returns where the next character starts.
+ * The NUL terminator stops utf8_sequence_length from reading past the end:
+ * a truncated sequence fails its continuation test. */
+static const unsigned char *put_utf8(strbuf *sb, const unsigned char *p, const char *replacement)
+{
+    int n = utf8_sequence_length(p);
+    if (n == 0) {
+        strbuf_puts(sb, replacement);
+        return p + 1;
+    }
+    strbuf_append(sb, p, (size_t)n);
+    return p + n;
+}
+
 void strbuf_json_string(strbuf *sb, const char *s)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : "");
@@ -211,16 +226,7 @@ void strbuf_json_string(strbuf *sb, const char *s)
                 p++;
             strbuf_append(sb, start, (size_t)(p - start));
         } else {
-            /* The NUL terminator stops utf8_sequence_length from reading past
-             * the end: a truncated sequence fails its continuation test. */
-            int n = utf8_sequence_length(p);
-            if (n == 0) {
-                strbuf_puts(sb, "\\ufffd");
-                p++;
-            } else {
-                strbuf_append(sb, p, (size_t)n);
-                p += n;
-            }
+            p = put_utf8(sb, p, "\\ufffd");
         }
     }
     strbuf_putc(sb, '"');
@@ -369,14 +375,7 @@ void strbuf_prom_label(strbuf *sb, const char *s)
         if (*p >= 0x80) {
             /* The text format is UTF-8: one bad byte in a label value makes
              * a scraper drop the whole exposition, so it becomes U+FFFD. */
-            int n = utf8_sequence_length(p);
-            if (n == 0) {
-                strbuf_puts(sb, "\xef\xbf\xbd");
-                p++;
-            } else {
-                strbuf_append(sb, p, (size_t)n);
-                p += n;
-            }
+            p = put_utf8(sb, p, "\xef\xbf\xbd");
             continue;
         }
         switch (*p) {
