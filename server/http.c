@@ -393,6 +393,8 @@ static const char *target_path(const char *url)
         p = url + 8;
     else
         return url;
+    if (*p == '/' || *p == '\0')
+        return url;   /* no host: not a target this server has (a 404) */
     p += strcspn(p, "/");
     return *p ? p : "/";
 }

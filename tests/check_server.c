@@ -987,6 +987,13 @@ START_TEST(test_absolute_form_target)
     r = request_once(port, "GET", "http://example.org", NULL, NULL, 0);
     ck_assert_int_eq(r.status, 200);   /* the drawing page, at "/" */
     resp_free(&r);
+    /* no host is no absolute form (it served the page) */
+    static const char *const hostless[] = {"http://", "http:///healthz"};
+    for (size_t i = 0; i < sizeof hostless / sizeof hostless[0]; i++) {
+        r = request_once(port, "GET", hostless[i], NULL, NULL, 0);
+        ck_assert_msg(r.status == 404, "%s: %d", hostless[i], r.status);
+        resp_free(&r);
+    }
 }
 END_TEST
 
