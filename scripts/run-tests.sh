@@ -33,3 +33,4 @@ for t in tests/shell/*.sh; do
 done
 [ -n "$failures" ] && echo "failed:$failures"
 echo "tests: $passed passed, $failed failed, $skipped skipped"
+[ "$failed" = 0 ]
