@@ -7,9 +7,8 @@
  * dark ink, transparent canvases, uneven lighting, noise specks, thin pens.
  * The pipeline, in order:
  *
- *   0. block-average photos over ~2 Mpx (or over 2048 px on a side) down
- *      to that size, which bounds the time and memory every later step
- *      takes;
+ *   0. block-average photos over ~2 Mpx down to that size, which bounds the
+ *      time and memory every later step takes;
  *   1. composite onto white paper and take luma (so a transparent canvas
  *      with black strokes is black-on-white, not a black square; light
  *      strokes on a transparent background go onto black instead);
@@ -101,11 +100,12 @@
 /* Images above this many pixels are block-averaged first (see
  * work_factor): about 1450 x 1450, far more than a 20 px digit needs. */
 #define WORK_PIXELS ((size_t)1 << 21)
-/* So are images with a side longer than this, whatever their area: a
- * hairline along a 40000 x 16 picture (640 k pixels, a 745-byte PNG) would
- * have the stroke widening pad its crop by a ninth of the line's length on
- * every side, L * L / 9 pixels, gigabytes (see build_crop). */
-#define WORK_SIDE 2048
+/* The most pixels a crop may have for its strokes to be widened (see
+ * build_crop): the widening pads the crop by about a ninth of the digit's
+ * long side on every side, so a hairline along a 40000 x 16 picture (640 k
+ * pixels, a 745-byte PNG) would take L * L / 9 pixels, gigabytes. A hairline
+ * across a picture of WORK_PIXELS (1450 x 1450) needs 2.6 M. */
+#define MAX_WIDEN_PIXELS ((size_t)4 << 20)
 /* Steps most pictures never take are kept out of line: inlined into
  * run_pipeline, they slowed ordinary uploads by 5-12% (code layout, in
  * tests/bench/preprocess_speed). GCC and clang both know the attribute. */
@@ -321,19 +321,34 @@ static void composite_pixels(const uint8_t *p, size_t n, int ch, unsigned paper,
 }
 
 /* Whether strokes none of which is even half opaque (a translucent brush,
- * chalk or highlighter tool) are light: their grey levels weighted by their
- * alpha. Rare, hence out of line and in plain 64-bit sums. */
+ * chalk or highlighter tool) are light: the grey levels of what stands out
+ * of the background, each weighted by how much more opaque than the
+ * border it is (a faint paper layer under the strokes must not count, or
+ * dark strokes on it would be taken for light ones). Rare, hence out of
+ * line and in plain 64-bit sums. */
 static RARELY_TAKEN int translucent_ink_is_light(const image *src)
 {
-    int ch = src->channels;
-    size_t n = (size_t)src->width * (size_t)src->height;
+    int ch = src->channels, w = src->width, h = src->height;
+    const uint8_t *px = src->pixels;
+    uint64_t border_sum = 0, border_n = 0;
+    for (int y = 0; y < h; y++) {
+        int step = (y == 0 || y == h - 1) ? 1 : (w > 1 ? w - 1 : 1);
+        for (int x = 0; x < w; x += step) {
+            border_sum += px[((size_t)y * (size_t)w + (size_t)x) * (size_t)ch + (size_t)ch - 1];
+            border_n++;
+        }
+    }
+    unsigned border_alpha = (unsigned)((border_sum + border_n / 2) / border_n);
+    size_t n = (size_t)w * (size_t)h;
     uint64_t weighted = 0, weight = 0;
     for (size_t i = 0; i < n; i++) {
-        const uint8_t *p = src->pixels + i * (size_t)ch;
+        const uint8_t *p = px + i * (size_t)ch;
         unsigned a = p[ch - 1];
+        if (a <= border_alpha)
+            continue;
         unsigned grey = ch == 2 ? p[0] : luma(p[0], p[1], p[2]);
-        weighted += (uint64_t)grey * a;
-        weight += a;
+        weighted += (uint64_t)grey * (a - border_alpha);
+        weight += a - border_alpha;
     }
     return weight > 0 && 2 * weighted > 255 * weight;
 }
@@ -397,15 +412,11 @@ static unsigned choose_paper(const image *src)
     return (double)grey_sum / (double)opaque > 127.5 ? 0 : 255;
 }
 
-/* Smallest integer reduction that brings the image within WORK_PIXELS and
- * its sides within WORK_SIDE. A block then holds at most 2^19 pixels (a
- * side of 2048 f leaves at most MAX_PIXELS / (2048 f) for the other), so
- * composite_reduce's sums fit in 32 bits. */
+/* Smallest integer reduction that brings the image within WORK_PIXELS. */
 static int work_factor(int w, int h)
 {
     int f = 1;
-    while ((w + f - 1) / f > WORK_SIDE || (h + f - 1) / f > WORK_SIDE ||
-           (size_t)((w + f - 1) / f) * (size_t)((h + f - 1) / f) > WORK_PIXELS)
+    while ((size_t)((w + f - 1) / f) * (size_t)((h + f - 1) / f) > WORK_PIXELS)
         f++;
     return f;
 }
@@ -3783,8 +3794,15 @@ static preprocess_status build_crop(const uint8_t *d, const components *c, int w
         *box = ink;
         return PREPROCESS_OK;
     }
-    /* Room for the wider strokes: r plus the anti-aliased edge pixel. */
+    /* Room for the wider strokes: r plus the anti-aliased edge pixel. Not
+     * past MAX_WIDEN_PIXELS: such a crop is a hairline along a very long,
+     * thin picture, whose strokes stay as they are. */
     int pad = (int)ceil(r) + 1;
+    if ((double)(base.w + 2 * pad) * (double)(base.h + 2 * pad) > (double)MAX_WIDEN_PIXELS) {
+        *cr = base;
+        *box = ink;
+        return PREPROCESS_OK;
+    }
     if (crop_alloc(cr, base.x0 - pad, base.y0 - pad, base.w + 2 * pad, base.h + 2 * pad, 1,
                    mem) != 0)
         return PREPROCESS_NO_MEMORY;

@@ -51,7 +51,8 @@ static const option_spec options[] = {
     {"--max-pixels", "DIGITS_MAX_PIXELS", OPT_UINT, 1, (unsigned long long)1 << 28,
      FIELD(max_pixels), "N", "largest width*height of an image (default 16777216)"},
     {"--timeout", "DIGITS_TIMEOUT", OPT_UINT, 1, 3600, FIELD(timeout_s), "S",
-     "close connections idle for S seconds (default 30)"},
+     "close connections idle for S seconds, and uploads slower than 4 KiB/s "
+     "past S seconds (default 30)"},
     {"--drain-timeout", "DIGITS_DRAIN_TIMEOUT", OPT_UINT, 0, 3600, FIELD(drain_timeout_s), "S",
      "on SIGTERM, wait up to S seconds for requests in flight (default 10)"},
     {"--max-connections", "DIGITS_MAX_CONNECTIONS", OPT_UINT, 1, 1000000,

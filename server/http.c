@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
@@ -199,15 +200,40 @@ static bool charge_within(atomic_size_t *counter, size_t delta, size_t limit)
     return true;
 }
 
-/* The slot of srv->share_bytes for a client address (see http.h), or -1
- * when addresses get no share of their own (--max-per-ip 0). FNV-1a. */
-static int share_slot_for(const http_server *srv, const char *remote)
+/* The slot of srv->share_bytes for a client (see http.h), or -1 when
+ * addresses get no share of their own (--max-per-ip 0). An IPv6 client is
+ * its /64, the least a site is given, or one host could take a share per
+ * address; an IPv4-mapped one is its IPv4 address. The hash (FNV-1a) starts
+ * from a seed drawn at start-up, so that nobody can pick an address that
+ * lands in another client's slot. */
+static int share_slot_for(const http_server *srv, struct MHD_Connection *c)
 {
-    if (srv->state.cfg.max_per_ip == 0 || !remote[0])
+    if (srv->state.cfg.max_per_ip == 0)
         return -1;
-    uint32_t h = 2166136261u;
-    for (const char *p = remote; *p; p++)
-        h = (h ^ (uint8_t)*p) * 16777619u;
+    const union MHD_ConnectionInfo *ci =
+        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (!ci || !ci->client_addr)
+        return -1;
+    const struct sockaddr *sa = ci->client_addr;
+    const uint8_t *key;
+    size_t n;
+    if (sa->sa_family == AF_INET) {
+        key = (const uint8_t *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+        n = 4;
+    } else if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr;
+        key = a6->s6_addr;
+        n = 8;
+        if (IN6_IS_ADDR_V4MAPPED(a6)) {
+            key += 12;
+            n = 4;
+        }
+    } else {
+        return -1;
+    }
+    uint32_t h = srv->share_seed;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ key[i]) * 16777619u;
     return (int)(h % HTTP_BODY_SHARE_SLOTS);
 }
 
@@ -431,7 +457,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         copy_trunc(rq->method, sizeof rq->method, method);
         copy_trunc(rq->path, sizeof rq->path, url);
         remote_address(c, rq->remote, sizeof rq->remote);
-        rq->share_slot = share_slot_for(srv, rq->remote);
+        rq->share_slot = share_slot_for(srv, c);
         request_id_assign(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQUEST_ID_HEADER),
                           rq->id);
         if (cors_enabled(srv->state.cfg.cors_origins))   /* else no header lookup at all */
@@ -547,6 +573,9 @@ int http_server_init(http_server *srv, const server_config *cfg, char *err, size
     atomic_init(&srv->body_bytes, 0);
     for (int i = 0; i < HTTP_BODY_SHARE_SLOTS; i++)
         atomic_init(&srv->share_bytes[i], 0);
+    if (getrandom(&srv->share_seed, sizeof srv->share_seed, 0) != (ssize_t)sizeof srv->share_seed)
+        srv->share_seed = (uint32_t)mono_ns() ^ (uint32_t)getpid();
+    srv->share_seed ^= 2166136261u;
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
     atomic_init(&srv->state.draining, false);

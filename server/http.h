@@ -33,16 +33,17 @@ struct MHD_Daemon;
  * upload that will not fit is refused (503, Retry-After) before the client
  * sends it. That lets one client, sending nothing, reserve the whole budget
  * with 17 connections and turn every other upload away. So, unless
- * --max-per-ip is 0 (behind a proxy every client has its address), one
- * address may hold at most HTTP_BODY_SHARE_UPLOADS x --max-upload of it
- * (addresses share slots when their hashes collide, which only makes the
- * share smaller), and an upload must keep up HTTP_UPLOAD_MIN_RATE bytes/s
- * on average once --timeout seconds have passed (a client trickling a byte
- * now and then is never idle long enough for --timeout to end it), or the
- * connection is closed and the request logged as 408. */
+ * --max-per-ip is 0 (behind a proxy every client has the proxy's address),
+ * one address (an IPv6 /64) may hold at most HTTP_BODY_SHARE_UPLOADS x
+ * --max-upload of it (addresses share slots when their seeded hashes
+ * collide, which only makes the share smaller). And once --timeout seconds
+ * have passed, an upload must have kept up HTTP_UPLOAD_MIN_RATE bytes/s over
+ * the time since (a client trickling a byte now and then is never idle long
+ * enough for --timeout to end it), or the connection is closed and the
+ * request logged as 408. */
 #define HTTP_BODY_SHARE_UPLOADS 4
 #define HTTP_BODY_SHARE_SLOTS 256
-#define HTTP_UPLOAD_MIN_RATE ((size_t)16 * 1024)
+#define HTTP_UPLOAD_MIN_RATE ((size_t)4 * 1024)
 
 typedef struct {
     server_state state;
@@ -57,6 +58,7 @@ typedef struct {
     /* The same per client address (hashed into HTTP_BODY_SHARE_SLOTS slots),
      * against its share of the budget; see HTTP_BODY_SHARE_UPLOADS. */
     atomic_size_t share_bytes[HTTP_BODY_SHARE_SLOTS];
+    uint32_t share_seed;      /* of the address hash (drawn at start-up) */
 } http_server;
 
 /* Copies cfg, loads and validates the model. Returns 0, or -1 with a message

@@ -1596,6 +1596,32 @@ START_TEST(test_transparent_canvas_translucent_light_strokes)
         assert_looks_like(7, out, s, "translucent light canvas");
         image_free(&img);
     }
+    /* Dark translucent strokes over a faint white layer (a paper layer at
+     * 8-25% opacity): the layer is the background, not light ink, so they
+     * still go onto white. Weighing every pixel by its alpha took them for
+     * light strokes and answered "no ink". */
+    static const uint8_t haze[] = {20, 40, 60};
+    for (size_t k = 0; k < sizeof haze; k++) {
+        shape sh = shape_seven();
+        layout L = {200, 200, 60, 30, 140, 12};
+        image img = draw_canvas_rgba(&sh, L, 0, 0, 0);
+        for (size_t i = 0; i < (size_t)L.w * (size_t)L.h; i++) {
+            uint8_t *p = img.pixels + 4 * i;
+            if (p[3] == 0) {
+                p[0] = p[1] = p[2] = 255;
+                p[3] = haze[k];
+            } else {
+                p[3] = (uint8_t)(haze[k] + (120 - haze[k]) * p[3] / 255);
+            }
+        }
+        uint8_t out[MNIST_PIXELS];
+        preprocess_info info;
+        ck_assert_msg(run(&img, out, &info) == PREPROCESS_OK, "haze %d", haze[k]);
+        ck_assert_int_eq(info.inverted, 1);
+        out_stats s = assert_mnist_like(out, "dark strokes over a faint layer");
+        assert_looks_like(7, out, s, "dark strokes over a faint layer");
+        image_free(&img);
+    }
 }
 END_TEST
 
@@ -1848,6 +1874,23 @@ START_TEST(test_long_thin_picture_is_bounded)
                       vertical ? "1x16M" : "16Mx1", preprocess_status_text(st));
         image_free(&img);
     }
+    /* The bound is on the widening's crop, not on the picture's sides: a
+     * faint hairline 7 along a 2100 x 80 strip is widened and read (reducing
+     * every picture with a side over 2048 px lost it). */
+    const int w = 2100, h = 80;
+    image img;
+    ck_assert_int_eq(image_alloc(&img, w, h, 1), 0);
+    memset(img.pixels, 255, (size_t)w * (size_t)h);
+    for (int x = 900; x < 1140; x++)
+        img.pixels[(size_t)8 * (size_t)w + (size_t)x] = 200;
+    for (int y = 8; y < 72; y++)
+        img.pixels[(size_t)y * (size_t)w + (size_t)(1139 - (y - 8) * 3 / 4)] = 200;
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    ck_assert_int_eq(run(&img, out, &info), PREPROCESS_OK);
+    out_stats s = assert_mnist_like(out, "hairline on a wide strip");
+    (void)s;
+    image_free(&img);
 }
 END_TEST
 

@@ -414,6 +414,26 @@ START_TEST(test_set_is_labelled_and_a_prefix)
     ck_assert_int_eq(rows, 3 * variants_style_count());
     free(renderings);
     free(originals);
+
+    /* A link planted where a picture goes is not written through: the run
+     * fails, naming the file, and the link's target keeps its bytes. */
+    char victim[1024], planted[1024];
+    snprintf(victim, sizeof victim, "%s/victim", big);
+    FILE *vf = fopen(victim, "w");
+    ck_assert_ptr_nonnull(vf);
+    fputs("precious", vf);
+    fclose(vf);
+    snprintf(planted, sizeof planted, "%s/%s/%s_0000.png", small, variants_style_name(0),
+             variants_style_name(0));
+    ck_assert_int_eq(unlink(planted), 0);
+    ck_assert_int_eq(symlink(victim, planted), 0);
+    ck_assert_int_eq(variants_write_set(&data.test_images, &data.test_labels, small, 2, 7, err,
+                                        sizeof err), -1);
+    ck_assert_msg(strstr(err, "_0000.png") != NULL, "%s", err);
+    size_t vlen;
+    char *vdata = slurp(victim, &vlen);
+    ck_assert_msg(vlen == 8 && memcmp(vdata, "precious", 8) == 0, "the link was followed");
+    free(vdata);
     remove_tree(big);
     remove_tree(small);
     mnist_free(&data);

@@ -23,6 +23,7 @@
 #include "variants.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
@@ -30,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "atomic_file.h"
 #include "flags.h"
@@ -1126,12 +1128,18 @@ static int mkdir_p(const char *path, char *err, size_t err_len)
     return 0;
 }
 
+/* Never through a symbolic link planted at path (O_NOFOLLOW), as predict
+ * --dump writes its pictures. */
 static int write_whole_file(const char *path, const uint8_t *data, size_t len, char *err,
                             size_t err_len)
 {
-    FILE *f = fopen(path, "wb");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0666);
+    FILE *f = fd >= 0 ? fdopen(fd, "wb") : NULL;
     if (!f) {
-        snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+        int why = errno;
+        if (fd >= 0)
+            close(fd);
+        snprintf(err, err_len, "cannot write %s: %s", path, strerror(why));
         return -1;
     }
     int ok = fwrite(data, 1, len, f) == len;
@@ -1257,7 +1265,7 @@ static int labels_finish(labels_file *lf, int keep, char *err, size_t err_len)
     if (!lf->f)
         return 0;
     int rc = 0;
-    if (fclose(lf->f) != 0) {
+    if (fclose(lf->f) != 0 && keep) {   /* else err holds why the run failed */
         snprintf(err, err_len, "cannot write %s: %s", lf->path, strerror(errno));
         rc = -1;
     }
