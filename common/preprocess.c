@@ -326,20 +326,11 @@ static void composite_pixels(const uint8_t *p, size_t n, int ch, unsigned paper,
  * border it is (a faint paper layer under the strokes must not count, or
  * dark strokes on it would be taken for light ones). Rare, hence out of
  * line and in plain 64-bit sums. */
-static RARELY_TAKEN int translucent_ink_is_light(const image *src)
+static RARELY_TAKEN int translucent_ink_is_light(const image *src, unsigned border_alpha)
 {
-    int ch = src->channels, w = src->width, h = src->height;
+    int ch = src->channels;
     const uint8_t *px = src->pixels;
-    uint64_t border_sum = 0, border_n = 0;
-    for (int y = 0; y < h; y++) {
-        int step = (y == 0 || y == h - 1) ? 1 : (w > 1 ? w - 1 : 1);
-        for (int x = 0; x < w; x += step) {
-            border_sum += px[((size_t)y * (size_t)w + (size_t)x) * (size_t)ch + (size_t)ch - 1];
-            border_n++;
-        }
-    }
-    unsigned border_alpha = (unsigned)((border_sum + border_n / 2) / border_n);
-    size_t n = (size_t)w * (size_t)h;
+    size_t n = (size_t)src->width * (size_t)src->height;
     uint64_t weighted = 0, weight = 0;
     for (size_t i = 0; i < n; i++) {
         const uint8_t *p = px + i * (size_t)ch;
@@ -356,8 +347,8 @@ static RARELY_TAKEN int translucent_ink_is_light(const image *src)
 /* The paper to composite onto. White, as a canvas export is shown on a page,
  * unless the background (border) is transparent and the opaque strokes are
  * themselves light: white ink drawn over a dark page would vanish on white.
- * Strokes with no pixel even half opaque are judged by all their pixels,
- * weighted by alpha, or light ones drawn translucent would vanish too. */
+ * Strokes with no pixel even half opaque are judged by translucent_ink_is_
+ * light, or light ones drawn translucent would vanish too. */
 static unsigned choose_paper(const image *src)
 {
     int ch = src->channels, w = src->width, h = src->height;
@@ -365,17 +356,22 @@ static unsigned choose_paper(const image *src)
         return 255;
     const uint8_t *alpha = src->pixels + ch - 1;
     size_t border = 0, clear = 0;
+    uint64_t border_alpha = 0;
     for (int y = 0; y < h; y++) {
         const uint8_t *row = alpha + (size_t)y * (size_t)w * (size_t)ch;
         if (y == 0 || y == h - 1) {
-            for (int x = 0; x < w; x++)
+            for (int x = 0; x < w; x++) {
                 clear += row[(size_t)x * (size_t)ch] < 128;
+                border_alpha += row[(size_t)x * (size_t)ch];
+            }
             border += (size_t)w;
         } else {
             clear += row[0] < 128;
+            border_alpha += row[0];
             border++;
             if (w > 1) {
                 clear += row[(size_t)(w - 1) * (size_t)ch] < 128;
+                border_alpha += row[(size_t)(w - 1) * (size_t)ch];
                 border++;
             }
         }
@@ -407,8 +403,10 @@ static unsigned choose_paper(const image *src)
         opaque += on_count;
         grey_sum += on_sum;
     }
-    if (opaque == 0)
-        return translucent_ink_is_light(src) ? 0 : 255;
+    if (opaque == 0) {
+        unsigned border_mean = (unsigned)((border_alpha + border / 2) / border);
+        return translucent_ink_is_light(src, border_mean) ? 0 : 255;
+    }
     return (double)grey_sum / (double)opaque > 127.5 ? 0 : 255;
 }
 
