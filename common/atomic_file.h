@@ -8,6 +8,8 @@
  * crash, or planted by someone who can write the directory, is removed and
  * never written through. The data is fsync'ed before the rename; otherwise
  * a crash can leave the new name on an empty file on some filesystems.
+ * One writer per path at a time: a second one at once would remove the
+ * first's temporary file and the two could publish each other's data.
  */
 #ifndef DIGITS_ATOMIC_FILE_H
 #define DIGITS_ATOMIC_FILE_H
