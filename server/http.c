@@ -82,14 +82,19 @@ static void copy_trunc(char *dst, size_t cap, const char *src)
     snprintf(dst, cap, "%s", src ? src : "");
 }
 
-static void remote_address(struct MHD_Connection *c, char *out, size_t cap)
+/* The client's address, or NULL when libmicrohttpd has none. */
+static const struct sockaddr *client_sockaddr(struct MHD_Connection *c)
 {
-    out[0] = '\0';
     const union MHD_ConnectionInfo *ci =
         MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
+    return ci ? ci->client_addr : NULL;
+}
+
+static void remote_address(const struct sockaddr *sa, char *out, size_t cap)
+{
+    out[0] = '\0';
+    if (!sa)
         return;
-    const struct sockaddr *sa = ci->client_addr;
     if (sa->sa_family == AF_INET)
         inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, out,
                   (socklen_t)cap);
@@ -206,15 +211,10 @@ static bool charge_within(atomic_size_t *counter, size_t delta, size_t limit)
  * address; an IPv4-mapped one is its IPv4 address. The hash (FNV-1a) starts
  * from a seed drawn at start-up, so that nobody can pick an address that
  * lands in another client's slot. */
-static int share_slot_for(const http_server *srv, struct MHD_Connection *c)
+static int share_slot_for(const http_server *srv, const struct sockaddr *sa)
 {
-    if (srv->state.cfg.max_per_ip == 0)
+    if (srv->state.cfg.max_per_ip == 0 || !sa)
         return -1;
-    const union MHD_ConnectionInfo *ci =
-        MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-    if (!ci || !ci->client_addr)
-        return -1;
-    const struct sockaddr *sa = ci->client_addr;
     const uint8_t *key;
     size_t n;
     if (sa->sa_family == AF_INET) {
@@ -456,8 +456,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         rq->start_ns = mono_ns();
         copy_trunc(rq->method, sizeof rq->method, method);
         copy_trunc(rq->path, sizeof rq->path, url);
-        remote_address(c, rq->remote, sizeof rq->remote);
-        rq->share_slot = share_slot_for(srv, c);
+        const struct sockaddr *client = client_sockaddr(c);
+        remote_address(client, rq->remote, sizeof rq->remote);
+        rq->share_slot = share_slot_for(srv, client);
         request_id_assign(MHD_lookup_connection_value(c, MHD_HEADER_KIND, REQUEST_ID_HEADER),
                           rq->id);
         if (cors_enabled(srv->state.cfg.cors_origins))   /* else no header lookup at all */

@@ -1510,6 +1510,21 @@ END_TEST
  * nor clearly dark (border median 95..159), and the extreme pixels, the
  * ink, decide that the ink is dark. Narrowing that rule turned these into
  * "no ink" with no test noticing. */
+/* Preprocesses img (and frees it): it must come out as a 7, MNIST-like,
+ * with the polarity decision inverted. Returns what the pipeline decided. */
+static preprocess_info assert_reads_seven(image *img, int inverted, const char *what)
+{
+    uint8_t out[MNIST_PIXELS];
+    preprocess_info info;
+    preprocess_status st = run(img, out, &info);
+    ck_assert_msg(st == PREPROCESS_OK, "%s: %s", what, preprocess_status_text(st));
+    ck_assert_msg(info.inverted == inverted, "%s: inverted %d", what, info.inverted);
+    out_stats s = assert_mnist_like(out, what);
+    assert_looks_like(7, out, s, what);
+    image_free(img);
+    return info;
+}
+
 START_TEST(test_dark_digit_on_mid_grey_paper)
 {
     static const double papers[] = {100, 120, 140, 155};
@@ -1522,18 +1537,11 @@ START_TEST(test_dark_digit_on_mid_grey_paper)
             int v = img.pixels[i] + (int)(lcg(&seed) % 5) - 2;
             img.pixels[i] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v);
         }
-        uint8_t out[MNIST_PIXELS];
-        preprocess_info info;
         char what[64];
         snprintf(what, sizeof what, "paper at %.0f", papers[k]);
-        preprocess_status st = run(&img, out, &info);
-        ck_assert_msg(st == PREPROCESS_OK, "%s: %s", what, preprocess_status_text(st));
-        ck_assert_msg(info.inverted == 1, "%s: dark ink not detected", what);
+        preprocess_info info = assert_reads_seven(&img, 1, what);
         ck_assert_msg(fabs(info.background - papers[k]) <= 4, "%s: paper read as %.1f", what,
                       info.background);
-        out_stats s = assert_mnist_like(out, what);
-        assert_looks_like(7, out, s, what);
-        image_free(&img);
     }
 }
 END_TEST
@@ -1588,13 +1596,9 @@ START_TEST(test_transparent_canvas_translucent_light_strokes)
             uint8_t *p = img.pixels + 4 * i;
             p[3] = (uint8_t)(p[3] * max_alpha[k] / 255);
         }
-        uint8_t out[MNIST_PIXELS];
-        preprocess_info info;
-        ck_assert_msg(run(&img, out, &info) == PREPROCESS_OK, "alpha up to %d", max_alpha[k]);
-        ck_assert_int_eq(info.inverted, 0);
-        out_stats s = assert_mnist_like(out, "translucent light canvas");
-        assert_looks_like(7, out, s, "translucent light canvas");
-        image_free(&img);
+        char what[64];
+        snprintf(what, sizeof what, "light strokes, alpha up to %d", max_alpha[k]);
+        assert_reads_seven(&img, 0, what);
     }
     /* Dark translucent strokes over a faint white layer (a paper layer at
      * 8-25% opacity): the layer is the background, not light ink, so they
@@ -1614,13 +1618,9 @@ START_TEST(test_transparent_canvas_translucent_light_strokes)
                 p[3] = (uint8_t)(haze[k] + (120 - haze[k]) * p[3] / 255);
             }
         }
-        uint8_t out[MNIST_PIXELS];
-        preprocess_info info;
-        ck_assert_msg(run(&img, out, &info) == PREPROCESS_OK, "haze %d", haze[k]);
-        ck_assert_int_eq(info.inverted, 1);
-        out_stats s = assert_mnist_like(out, "dark strokes over a faint layer");
-        assert_looks_like(7, out, s, "dark strokes over a faint layer");
-        image_free(&img);
+        char what[64];
+        snprintf(what, sizeof what, "dark strokes over a layer at alpha %d", haze[k]);
+        assert_reads_seven(&img, 1, what);
     }
 }
 END_TEST
