@@ -1,7 +1,7 @@
 /* preprocess_speed.c -- timing and output digest of preprocess_to_mnist_with()
  * over the inputs it meets in practice, optionally side by side with a
- * reference implementation (an older common/preprocess.c built with its
- * public names prefixed by ref_, see tests/bench/preprocess_speed).
+ * reference implementation (an older version of the pipeline built with
+ * its public names prefixed by ref_, see tests/bench/preprocess_speed).
  *
  * Categories:
  *   mnist28  all 70000 MNIST digits (28x28 grey, light ink on black)

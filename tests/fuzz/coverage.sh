@@ -31,7 +31,7 @@ srcs="$(ls common/*.c) $(ls server/*.c | grep -v server/main.c)"
 
 files_for() {
     case $1 in
-        png) echo "common/png_io.c common/preprocess.c common/image.c" ;;
+        png) echo "common/png_io.c common/image.c $(ls common/preprocess*.c) common/arena.c common/histogram.c" ;;
         model) echo "common/model.c common/mlp.c" ;;
         idx) echo "common/idx.c" ;;
         multipart) echo "server/multipart.c server/routes.c server/inference.c" ;;
