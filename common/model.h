@@ -81,8 +81,9 @@ const char *model_get_meta(const model *m, const char *key);
  * in *bad (when bad is not NULL). A diverged training run fails this. */
 int model_params_usable(const model *m, size_t *bad);
 
-/* Writes the model to path atomically (path.tmp, fsync, rename). A model
- * whose parameters are not usable is refused: no file could load it. */
+/* Writes the model to path atomically (atomic_file_write: a temporary file
+ * of this call's own beside it, fsync, rename). A model whose parameters
+ * are not usable is refused: no file could load it. */
 int model_save(const model *m, const char *path, char *err, size_t err_len);
 
 /* Parses a model from memory, validating everything. Returns 0, or -1 with a

@@ -1,18 +1,28 @@
 /* check_core.c -- unit tests for the foundation: IDX reading, the model file,
- * the forward pass, backpropagation, the optimisers, and a short real
- * training run on MNIST.
+ * replacing files atomically, the forward pass, backpropagation, the
+ * optimisers, and a short real training run on MNIST.
  */
+#define _DEFAULT_SOURCE   /* syscall(): the getrandom() below passes through to the kernel */
 #include <check.h>
+#include <dirent.h>
 #include <errno.h>
+#include <glob.h>
 #include <math.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
+#include "atomic_file.h"
 #include "heap_policy.h"
 #include "idx.h"
 #include "kernel_int8dot.h"
@@ -164,6 +174,20 @@ static const char *temp_path(const char *name, char *path, size_t len)
     return path;
 }
 
+/* How many temporary files of atomic_file_write's (PATH.tmp*) are beside
+ * path. */
+static size_t temp_files_of(const char *path)
+{
+    char pattern[600];
+    ck_assert_int_lt(snprintf(pattern, sizeof pattern, "%s.tmp*", path), (int)sizeof pattern);
+    glob_t g;
+    int rc = glob(pattern, 0, NULL, &g);
+    ck_assert_msg(rc == 0 || rc == GLOB_NOMATCH, "glob %s: %d", pattern, rc);
+    size_t n = rc == 0 ? g.gl_pathc : 0;
+    globfree(&g);
+    return n;
+}
+
 /* Writes a 3-digit MNIST test split of rows x cols images whose last label
  * is last_label into dir (created). */
 static void write_test_split(const char *dir, int rows, int cols, uint8_t last_label)
@@ -244,10 +268,10 @@ START_TEST(test_model_round_trip)
     model m, back;
     make_small_model(&m);
     char err[512];
-    char path[256], tmp[256];
+    char path[256];
     temp_path("round.bin", path, sizeof path);
     ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
-    ck_assert_int_eq(access(temp_path("round.bin.tmp", tmp, sizeof tmp), F_OK), -1); /* renamed */
+    ck_assert_int_eq(temp_files_of(path), 0);   /* renamed */
     ck_assert_msg(model_load(&back, path, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(back.n_layers, 2);
     ck_assert_int_eq(back.sizes[1], 16);
@@ -1365,6 +1389,353 @@ START_TEST(test_heap_policy_keeps_request_memory)
 }
 END_TEST
 
+/* ---- atomic_file ---- */
+
+/* getrandom(2), under the tests' control. atomic_file.c draws its
+ * temporary names from getrandom(); this definition in the test program
+ * takes the place of the C library's for everything linked into it. It
+ * asks the kernel, as the library's would, unless a test has asked for
+ * draws of zero (the suffix "AAAAAA", a temporary name the test can know in
+ * advance and plant something at) or for refusals (ENOSYS, as from an old
+ * kernel or a strict seccomp profile). */
+static atomic_int zero_draws;       /* draws left that come back as zeros */
+static atomic_bool refuse_draws;
+static atomic_int draws_made;
+
+ssize_t getrandom(void *buf, size_t len, unsigned int flags)
+{
+    atomic_fetch_add(&draws_made, 1);
+    if (atomic_load(&refuse_draws)) {
+        errno = ENOSYS;
+        return -1;
+    }
+    int left = atomic_load(&zero_draws);
+    while (left > 0 && !atomic_compare_exchange_weak(&zero_draws, &left, left - 1)) {
+    }
+    if (left > 0) {
+        memset(buf, 0, len);
+        return (ssize_t)len;
+    }
+    return (ssize_t)syscall(SYS_getrandom, buf, len, flags);
+}
+
+/* A fresh empty directory for one test. */
+static void atomic_dir(char *dir, size_t len)
+{
+    snprintf(dir, len, "/tmp/digits-check-core-atomic-XXXXXX");
+    ck_assert_ptr_nonnull(mkdtemp(dir));
+}
+
+/* The names in dir but ".", "..", sorted and joined by spaces ("" when
+ * empty), to compare a directory against exactly what should be there. */
+static void list_dir(const char *dir, char *out, size_t len)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    size_t used = 0;
+    out[0] = '\0';
+    for (int i = 0; i < n; i++) {
+        const char *name = names[i]->d_name;
+        if (strcmp(name, ".") != 0 && strcmp(name, "..") != 0 && used < len) {
+            int k = snprintf(out + used, len - used, "%s%s", used ? " " : "", name);
+            used += k > 0 ? (size_t)k : 0;
+        }
+        free(names[i]);
+    }
+    free(names);
+    ck_assert_uint_lt(used, len);
+}
+
+/* Removes dir and the files (and empty directories) in it. */
+static void remove_dir(const char *dir)
+{
+    struct dirent **names;
+    int n = scandir(dir, &names, NULL, alphasort);
+    ck_assert_int_ge(n, 0);
+    for (int i = 0; i < n; i++) {
+        char path[600];
+        snprintf(path, sizeof path, "%s/%s", dir, names[i]->d_name);
+        if (strcmp(names[i]->d_name, ".") != 0 && strcmp(names[i]->d_name, "..") != 0 &&
+            unlink(path) != 0)
+            rmdir(path);
+        free(names[i]);
+    }
+    free(names);
+    ck_assert_int_eq(rmdir(dir), 0);
+}
+
+static void put_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_int_ge(fputs(text, f), 0);
+    ck_assert_int_eq(fclose(f), 0);
+}
+
+/* Whether the file at path holds exactly len bytes data. */
+static bool file_holds(const char *path, const void *data, size_t len)
+{
+    size_t got;
+    uint8_t *bytes = slurp(path, &got);
+    bool same = got == len && memcmp(bytes, data, len) == 0;
+    free(bytes);
+    return same;
+}
+
+/* One of two writers of the same path, started together. */
+typedef struct {
+    const char *path;
+    const uint8_t *data;
+    size_t len;
+    pthread_barrier_t *start;
+    int rc, err;
+} writer;
+
+static void *write_at_once(void *arg)
+{
+    writer *w = arg;
+    pthread_barrier_wait(w->start);
+    w->rc = atomic_file_write(w->path, w->data, w->len);
+    w->err = errno;
+    return NULL;
+}
+
+/* Bytes that tell the two writers apart anywhere in the file. */
+static uint8_t *payload(size_t len, uint64_t seed)
+{
+    uint8_t *p = malloc(len);
+    ck_assert_ptr_nonnull(p);
+    rng r;
+    rng_seed(&r, seed);
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)rng_next(&r);
+    return p;
+}
+
+/* Two writers of one path at once, round after round: each succeeds, the
+ * file is always one of the two payloads whole (their lengths differ too,
+ * so a mix of them is seen), and no temporary file is left. With one
+ * temporary name per path, the second writer removed the first's file, the
+ * first renamed the second's half-written one into place, and the second's
+ * rename then failed. The names come from getrandom, and again from the
+ * fallback used where it is refused. */
+START_TEST(test_atomic_concurrent_writers)
+{
+    char dir[64], path[128], listing[512];
+    atomic_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/x.bin", dir);
+    const size_t len[2] = {384 * 1024, 320 * 1024 + 7};
+    uint8_t *data[2] = {payload(len[0], 1), payload(len[1], 2)};
+    pthread_barrier_t start;
+    const int rounds = 120;
+    for (int round = 0; round < rounds; round++) {
+        atomic_store(&refuse_draws, round >= rounds / 2);
+        ck_assert_int_eq(pthread_barrier_init(&start, NULL, 2), 0);
+        writer w[2];
+        pthread_t t[2];
+        for (int i = 0; i < 2; i++) {
+            w[i] = (writer){path, data[i], len[i], &start, -1, 0};
+            ck_assert_int_eq(pthread_create(&t[i], NULL, write_at_once, &w[i]), 0);
+        }
+        for (int i = 0; i < 2; i++)
+            ck_assert_int_eq(pthread_join(t[i], NULL), 0);
+        pthread_barrier_destroy(&start);
+        for (int i = 0; i < 2; i++)
+            ck_assert_msg(w[i].rc == 0, "round %d: writer %d failed: %s", round, i,
+                          strerror(w[i].err));
+        ck_assert_msg(file_holds(path, data[0], len[0]) || file_holds(path, data[1], len[1]),
+                      "round %d: the file is neither payload whole", round);
+        list_dir(dir, listing, sizeof listing);
+        ck_assert_msg(strcmp(listing, "x.bin") == 0, "round %d: left behind: %s", round, listing);
+    }
+    atomic_store(&refuse_draws, false);
+    free(data[0]);
+    free(data[1]);
+    remove_dir(dir);
+}
+END_TEST
+
+/* The file has the mode open(2) gives 0644, 0644 less the umask, new or
+ * replacing one with another mode. (Temporary files made by mkstemp are
+ * 0600 and would need changing; this guards against that.) */
+START_TEST(test_atomic_mode_follows_umask)
+{
+    char dir[64], path[128];
+    atomic_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/m.csv", dir);
+    const mode_t masks[] = {022, 027, 077, 0, 002};
+    mode_t old = umask(022);
+    for (size_t i = 0; i < sizeof masks / sizeof masks[0]; i++) {
+        umask(masks[i]);
+        ck_assert_int_eq(atomic_file_write(path, "a,b\n", 4), 0);
+        struct stat st;
+        ck_assert_int_eq(lstat(path, &st), 0);
+        ck_assert_msg(S_ISREG(st.st_mode), "not a plain file");
+        ck_assert_msg((st.st_mode & 07777) == (0644 & ~masks[i]),
+                      "umask %03o: mode %04o, want %04o", (unsigned)masks[i],
+                      (unsigned)(st.st_mode & 07777), (unsigned)(0644 & ~masks[i]));
+        ck_assert_int_eq(chmod(path, 0600), 0);   /* replaced, not kept, next time */
+    }
+    umask(old);
+    remove_dir(dir);
+}
+END_TEST
+
+/* Something planted at the very temporary name a writer draws is neither
+ * written through nor removed: a link to a victim, a dangling link, a
+ * regular file (as a live writer's would be). The writer draws another
+ * name and succeeds; the victim keeps its bytes; what was planted stays as
+ * it was. A draw of zero names x.bin.tmp.AAAAAA, so the test knows where to
+ * plant; that the writer drew more than once shows it met the plant. The
+ * old single name x.bin.tmp (earlier versions'), planted as a link, is left
+ * alone too. */
+START_TEST(test_atomic_planted_names_left_alone)
+{
+    char dir[64], path[128], victim[128], planted[160], old_name[160], listing[512];
+    atomic_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/x.bin", dir);
+    snprintf(victim, sizeof victim, "%s/victim", dir);
+    snprintf(planted, sizeof planted, "%s.tmp.AAAAAA", path);
+    snprintf(old_name, sizeof old_name, "%s.tmp", path);
+    put_file(victim, "precious");
+    ck_assert_int_eq(symlink(victim, old_name), 0);
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind == 0)
+            ck_assert_int_eq(symlink(victim, planted), 0);
+        else if (kind == 1)
+            ck_assert_int_eq(symlink("no-such-file", planted), 0);
+        else
+            put_file(planted, "another writer's");
+        atomic_store(&draws_made, 0);
+        atomic_store(&zero_draws, 1);
+        ck_assert_int_eq(atomic_file_write(path, "new data", 8), 0);
+        int draws = atomic_load(&draws_made);
+        ck_assert_msg(draws >= 2, "kind %d: %d draws: the planted name was not met", kind, draws);
+        ck_assert_msg(file_holds(path, "new data", 8), "kind %d: wrong content", kind);
+        ck_assert_msg(file_holds(victim, "precious", 8), "kind %d: the link was followed", kind);
+        struct stat st;
+        ck_assert_int_eq(lstat(path, &st), 0);
+        ck_assert_msg(S_ISREG(st.st_mode), "kind %d: the result is not a plain file", kind);
+        char target[64];
+        ssize_t n;
+        switch (kind) {
+        case 0:
+        case 1:
+            n = readlink(planted, target, sizeof target - 1);
+            ck_assert_msg(n > 0, "kind %d: the planted link is gone", kind);
+            target[n] = '\0';
+            ck_assert_str_eq(target, kind == 0 ? victim : "no-such-file");
+            break;
+        default:
+            ck_assert_msg(file_holds(planted, "another writer's", 16), "its file was touched");
+        }
+        n = readlink(old_name, target, sizeof target - 1);
+        ck_assert_msg(n > 0, "kind %d: the link at x.bin.tmp is gone", kind);
+        target[n] = '\0';
+        ck_assert_str_eq(target, victim);
+        list_dir(dir, listing, sizeof listing);
+        ck_assert_str_eq(listing, "victim x.bin x.bin.tmp x.bin.tmp.AAAAAA");
+        ck_assert_int_eq(unlink(planted), 0);
+    }
+    /* atomic_file_check draws past a plant in the same way. */
+    ck_assert_int_eq(symlink(victim, planted), 0);
+    atomic_store(&draws_made, 0);
+    atomic_store(&zero_draws, 1);
+    ck_assert_int_eq(atomic_file_check(path), 0);
+    int draws = atomic_load(&draws_made);
+    ck_assert_msg(draws >= 2, "%d draws: the planted name was not met", draws);
+    ck_assert_msg(file_holds(victim, "precious", 8), "atomic_file_check followed the link");
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "victim x.bin x.bin.tmp x.bin.tmp.AAAAAA");
+    remove_dir(dir);
+}
+END_TEST
+
+/* A write that fails leaves the path as it was and removes its own
+ * temporary file, and nothing else: not a file at the old name x.bin.tmp
+ * (an earlier version's writer may be using it), nor another writer's
+ * x.bin.tmp.XXXXXX. errno says why. Every stage is made to fail: creating
+ * (no such directory), writing (a file size limit), renaming (the path is a
+ * directory), and drawing a free name (every draw taken). */
+START_TEST(test_atomic_failure_leaves_nothing)
+{
+    char dir[64], path[128], other[160], old_name[160], listing[512], missing[160];
+    atomic_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/x.bin", dir);
+    snprintf(old_name, sizeof old_name, "%s.tmp", path);
+    snprintf(other, sizeof other, "%s.tmp.AAAAAA", path);
+    put_file(path, "old");
+    put_file(old_name, "an old writer's");
+    put_file(other, "a live writer's");
+    const char *expected = "x.bin x.bin.tmp x.bin.tmp.AAAAAA";
+
+    snprintf(missing, sizeof missing, "%s/no/such/dir/x.bin", dir);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_write(missing, "data", 4), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_check(missing), -1);
+    ck_assert_int_eq(errno, ENOENT);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_write("", "data", 4), -1);
+    ck_assert_int_eq(errno, EINVAL);
+    ck_assert_int_eq(atomic_file_write(path, NULL, 4), -1);
+    ck_assert_int_eq(errno, EINVAL);
+
+    /* Writing: past RLIMIT_FSIZE write(2) fails with EFBIG (SIGXFSZ ignored). */
+    size_t big_len = 64 * 1024;
+    uint8_t *big = payload(big_len, 3);
+    struct rlimit old_limit, limit;
+    ck_assert_int_eq(getrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    limit = old_limit;
+    limit.rlim_cur = 4096;
+    void (*old_handler)(int) = signal(SIGXFSZ, SIG_IGN);
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &limit), 0);
+    errno = 0;
+    int rc = atomic_file_write(path, big, big_len);
+    int err = errno;
+    ck_assert_int_eq(setrlimit(RLIMIT_FSIZE, &old_limit), 0);
+    signal(SIGXFSZ, old_handler);
+    free(big);
+    ck_assert_int_eq(rc, -1);
+    ck_assert_int_eq(err, EFBIG);
+    ck_assert_msg(file_holds(path, "old", 3), "the path was changed");
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, expected);
+
+    /* Renaming onto a directory fails after the temporary file was written. */
+    char sub[128];
+    snprintf(sub, sizeof sub, "%s/sub", dir);
+    ck_assert_int_eq(mkdir(sub, 0700), 0);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_write(sub, "data", 4), -1);
+    ck_assert_int_eq(errno, EISDIR);
+    ck_assert_int_eq(rmdir(sub), 0);
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, expected);
+
+    /* Every name drawn is taken: EEXIST, after a bounded number of draws. */
+    atomic_store(&draws_made, 0);
+    atomic_store(&zero_draws, 1 << 20);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_write(path, "data", 4), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_check(path), -1);
+    ck_assert_int_eq(errno, EEXIST);
+    int draws = atomic_load(&draws_made);
+    atomic_store(&zero_draws, 0);
+    ck_assert_msg(draws > 2 && draws < 1000, "%d draws", draws);
+    ck_assert_msg(file_holds(path, "old", 3), "the path was changed");
+    ck_assert_msg(file_holds(old_name, "an old writer's", 15), "x.bin.tmp was touched");
+    ck_assert_msg(file_holds(other, "a live writer's", 15), "x.bin.tmp.AAAAAA was touched");
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, expected);
+    remove_dir(dir);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -1378,6 +1749,12 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_model_load_refuses_bad_parameters);
     tcase_add_test(tc, test_model_rejects_absurd_sizes_with_valid_checksum);
     tcase_add_test(tc, test_parse_arch);
+    suite_add_tcase(s, tc);
+    tc = tcase_create("atomic_file");
+    tcase_add_test(tc, test_atomic_concurrent_writers);
+    tcase_add_test(tc, test_atomic_mode_follows_umask);
+    tcase_add_test(tc, test_atomic_planted_names_left_alone);
+    tcase_add_test(tc, test_atomic_failure_leaves_nothing);
     suite_add_tcase(s, tc);
     tc = tcase_create("heap");
     tcase_add_test(tc, test_heap_policy_keeps_request_memory);

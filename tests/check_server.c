@@ -390,7 +390,7 @@ static void teardown(void)
         srv = NULL;
     }
     char path[PATH_MAX + 64];
-    const char *names[] = {"model.bin", "model.bin.tmp", "other.bin", "log.txt"};
+    const char *names[] = {"model.bin", "other.bin", "log.txt"};
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         snprintf(path, sizeof path, "%s/%s", tmp_dir, names[i]);
         unlink(path);

@@ -233,8 +233,10 @@ static int check_out_writable(const char *path)
         return -1;
     }
     if (atomic_file_check(path) != 0) {
-        fprintf(stderr, "digits-trainer: --out: cannot write %s.tmp: %s\n", path,
-                strerror(errno));
+        fprintf(stderr,
+                "digits-trainer: --out: cannot write %s: creating a temporary file beside it: "
+                "%s\n",
+                path, strerror(errno));
         return -1;
     }
     return 0;
