@@ -31,7 +31,7 @@ ARG ARCH=
 # Unit tests that need neither MNIST nor the network (the others say MNIST is
 # missing and fail; they run in `make test` outside the image). Space- or
 # comma-separated.
-ARG UNIT_TESTS="check_server_units check_server check_png_preprocess check_report check_variants"
+ARG UNIT_TESTS="check_server_units check_server check_png_preprocess check_preprocess_steps check_report check_variants"
 RUN set -eu; \
     if [ -z "$ARCH" ]; then \
         case "$(dpkg --print-architecture)" in \

@@ -19,18 +19,21 @@
  *   3. subtract a coarse local background (uneven lighting), raised to the
  *      paper's level under a hard shadow, giving the ink contrast "d" (0 =
  *      paper); refuse low-contrast pictures as blank, or as faint when the
- *      faint ink has the shape of strokes (read only when asked);
- *   4. Otsu on d gives the ink seeds (above a shaded field or highlighter
- *      band behind the digit, which is paper), less a ruled page's lines;
- *      of their 8-connected components, what is not the digit is dropped:
+ *      faint ink has the shape of strokes (read only when asked); Otsu on
+ *      d gives the ink threshold, above a shaded field or highlighter band
+ *      behind the digit, which is paper (3b);
+ *   4. the seeds (d above the threshold) less a ruled page's lines; of
+ *      their 8-connected components, what is not the digit is dropped:
  *      the desk, margins and cut-off neighbours at the picture's edge, a
  *      printed box round the digit, and specks far smaller than the digit
  *      and not near it;
  *   5. the kept ink plus its anti-aliased fringe becomes a 0..1 intensity
  *      crop; strokes too thin to survive the reduction to 20 px (a 2 px pen
  *      on a 600 px canvas) are widened to a thin MNIST pen with a distance
- *      transform, so they do not fade to a faint 1 px trace;
- *   6. area-average (or bilinearly enlarge) to 20 px on the longest side,
+ *      transform, so they do not fade to a faint 1 px trace; 5b. a ring or
+ *      a box drawn round the digit and touching it is cut out;
+ *   6. optionally shear the digit upright by its second moments (deskew);
+ *      area-average (or bilinearly enlarge) to 20 px on the longest side,
  *      then place by centre of mass in the 28x28 frame.
  *
  * All thresholds are on a 0..255 scale. preprocess_info.threshold is the ink
@@ -63,7 +66,8 @@
  * build_crop): the widening pads the crop by about a ninth of the digit's
  * long side on every side, so a hairline along a 40000 x 16 picture (640 k
  * pixels, a 745-byte PNG) would take L * L / 9 pixels, gigabytes. A hairline
- * across a picture of WORK_PIXELS (1450 x 1450) needs 2.6 M. */
+ * across a picture of WORK_PIXELS (1450 x 1450, preprocess_paper.c) needs
+ * 2.6 M. */
 #define MAX_WIDEN_PIXELS ((size_t)4 << 20)
 
 const char *preprocess_status_text(preprocess_status status)

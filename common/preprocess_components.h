@@ -4,7 +4,8 @@
  * 8-connected components found on runs; then what is not the digit is
  * marked: the desk, margins and cut-off neighbours at the picture's edge, a
  * printed box round the digit, an underline, and specks far smaller than
- * the digit and not near it.
+ * the digit and not near it; and whether faint seeds are written strokes
+ * (faint_ink_is_strokes).
  */
 #ifndef DIGITS_PREPROCESS_COMPONENTS_H
 #define DIGITS_PREPROCESS_COMPONENTS_H
@@ -21,8 +22,9 @@ typedef struct {
     uint32_t comp;    /* union-find parent while labelling, then component */
 } run;
 
-/* keep: 2 = big (part of the digit), 1 = a small piece kept near it,
- * 0 = dropped. */
+/* keep: 0 until select_components; then 2 = big (part of the digit), 1 = a
+ * smaller piece near them, 0 = not kept. clutter: nonzero when not the
+ * digit (2: an edge fragment, unless it comes near the clear ink). */
 typedef struct {
     double mass;    /* sum of contrast over the component */
     size_t pixels;
@@ -37,7 +39,8 @@ typedef struct {
     size_t n_runs;
     component *comp;    /* comp[0] unused; components are 1-based */
     size_t n_comp;
-    uint8_t *seeds;     /* 1 where d > threshold, over the whole image */
+    uint8_t *seeds;     /* 1 where d > threshold, less a ruled page's lines:
+                           the pixels the runs cover, over the whole image */
 } components;
 
 /* The seeds of d (d > threshold), less a ruled page's lines (on pictures
@@ -46,13 +49,17 @@ typedef struct {
 int label_components(const uint8_t *d, int w, int h, int threshold, arena *mem,
                      components *c);
 
-/* Decides comp[].keep: 2 = big (part of the digit), 1 = kept small piece.
- * Several big strokes are all kept (a "4" or "5" drawn in two strokes);
- * smaller pieces only when close to them, so far specks cannot stretch the
- * bounding box. *kept receives the box of all kept ink. */
+/* First marks comp[].clutter (on pictures of at least MIN_SIDE_FOR_MAP a
+ * side: a frame round other ink, an underline, a desk or margin at the
+ * edge), then decides comp[].keep among the rest: 2 = big (part of the
+ * digit), 1 = kept small piece. Several big strokes are all kept (a "4" or
+ * "5" drawn in two strokes); smaller pieces only when close to them, so far
+ * specks cannot stretch the bounding box. *kept_out receives the box of all
+ * kept ink. */
 int select_components(components *c, int w, int h, arena *mem, rect *kept_out);
 
-/* The pixel count of the largest component (0 when there is none). */
+/* The pixel count of the largest component by pixels, clutter included
+ * (0 when there is none); select_components ranks by mass instead. */
 size_t largest_component_pixels(const components *c);
 
 /* Whether faint seeds are written strokes rather than the lighting or a

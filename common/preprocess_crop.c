@@ -441,6 +441,8 @@ double widen_radius(double width, int box_long)
 {
     double k = MIN_STROKE_OUT / BOX_SIDE;
     double r = (k * box_long - width) / (2.0 * (1.0 - k));
+    if (r <= 0)
+        return 0;   /* wide enough (and r_out below would change sign past -box_long / 2) */
     /* A sliver of widening would only add a faint halo that enlarges the box
      * by a pixel and blurs everything in the rescale; not worth it. */
     double r_out = r * BOX_SIDE / (box_long + 2.0 * r);

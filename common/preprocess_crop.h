@@ -29,16 +29,19 @@ typedef struct {
 /* A zeroed crop; seed only when with_seed. */
 int crop_alloc(crop *c, int x0, int y0, int w, int h, int with_seed, arena *mem);
 
-/* floor: twice the median contrast of non-ink pixels, i.e. just above the
+/* The ramp for the kept ink (reads comp[].keep). floor: twice the median
+ * contrast of non-ink pixels, at most threshold / 2, i.e. just above the
  * paper noise (zero for clean images such as MNIST, whose faint fringes are
  * then kept). core: the 90th percentile of the kept strokes, so a pencil's
- * uneven core still reaches full intensity. Non-ink pixels are exactly
+ * uneven core still reaches full intensity; at least floor + 1. Non-ink
+ * pixels are exactly
  * those with d <= threshold, so their histogram is part of d's. */
 ink_ramp choose_ramp(const uint8_t *d, int w, const components *c,
                      const uint32_t dhist[256], int threshold);
 
-/* The box of the pixels with ink (v > 0). Rows are ORed into per-column
- * flags, and each row into one flag, in loops without branches. */
+/* The box of the pixels with ink (v > 0), empty when there are none. Rows
+ * are ORed into per-column flags, and each row into one flag, in loops
+ * without branches. */
 int crop_ink_box(const crop *cr, arena *mem, rect *box);
 
 /* Chebyshev dilation of the seed mask by FRINGE_PX: columns, then rows,
@@ -52,7 +55,8 @@ int fringe_mask(const crop *cr, uint8_t *out, arena *mem);
  * intensities: seeds, and fringe pixels within FRINGE_PX (Chebyshev) of a
  * seed. Also returns what the stroke width needs: the sum of the
  * intensities in row-major order (zeros, which cannot change it, skipped)
- * and the box of the pixels with ink. */
+ * and the box of the pixels with ink. Also writes cr->seed with the kept
+ * seeds (cr allocated with_seed). */
 int fill_crop(crop *cr, const uint8_t *d, const components *c, int src_w, int src_h,
               ink_ramp ramp, arena *mem, double *area_out, rect *ink_out);
 
@@ -74,7 +78,8 @@ int widen_strokes(crop *cr, double r, arena *mem);
 
 /* The widening radius (source px) needed so the strokes come out at least
  * MIN_STROKE_OUT wide once the box's long side, itself grown by 2r, is
- * scaled to BOX_SIDE. Solved for r in closed form. */
+ * scaled to BOX_SIDE. Solved for r in closed form. 0 when the strokes are
+ * wide enough, or would gain under MIN_WIDEN_OUT output px a side. */
 double widen_radius(double width, int box_long);
 
 #endif

@@ -9,10 +9,14 @@
  * holds the few tuning constants more than one step reads, so that each
  * is set in one place. Nothing here is for use outside the pipeline.
  *
- * Conventions of the steps' functions: an int result that is not a count
- * or a flag is 0, or -1 when out of memory (every buffer comes from the
- * call's arena, so nothing is left to free); pictures are row-major bytes,
- * w x h, with no padding between rows.
+ * Conventions of the steps' functions. An int result is a status unless
+ * its comment calls it a level, a factor or a flag; a status is 0, or -1
+ * when out of memory. Flags that allocate meet out-of-memory one of two
+ * ways: skip_shaded_field, find_ring and find_frame return -1;
+ * encloses_strokes, holds_written_sheet and ink_is_dark return 0, as if the
+ * test failed. Every buffer comes from the call's arena, so nothing is left
+ * to free on any path. Pictures are row-major bytes, w x h, with no padding
+ * between rows.
  *
  * All levels are on a 0..255 scale. What the steps compute must stay the
  * same bit for bit under work on their speed: see "A note on speed" in
@@ -51,7 +55,9 @@
 
 /* Steps most pictures never take are kept out of line: inlined into the
  * pipeline, they slowed ordinary uploads by 5-12% (code layout, in
- * tests/bench/preprocess_speed). GCC and clang both know the attribute. */
+ * tests/bench/preprocess_speed). A step in a file of its own is out of
+ * line anyway; this marks the rare helpers within a file. GCC and clang
+ * both know the attribute. */
 #define RARELY_TAKEN __attribute__((noinline))
 
 /* M_PI is not ISO C. */

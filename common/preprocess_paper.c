@@ -3,7 +3,6 @@
 #include "preprocess_paper.h"
 
 #include <math.h>
-#include <stdlib.h>
 #include <string.h>
 
 /* Polarity from the border median: clearly light (LIGHT_PAPER, in

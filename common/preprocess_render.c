@@ -142,7 +142,7 @@ static int place_by_mass(const float *img, int w, int h, int *ox, int *oy)
 }
 
 preprocess_status render_mnist(const crop *cr, rect box, uint8_t out[MNIST_PIXELS],
-                         arena *mem)
+                               arena *mem)
 {
     int bw = box.x1 - box.x0 + 1, bh = box.y1 - box.y0 + 1;
     int longest = bw > bh ? bw : bh;

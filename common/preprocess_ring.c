@@ -4,12 +4,11 @@
 
 #include <math.h>
 #include <stdlib.h>
-#include <string.h>
 
 /* People circle an answer on a form. A ring clear of the digit is a
- * component of its own, which mark_frames drops; one that touches the
- * digit is one component with it, and the network then sees a 0 with
- * something inside. The ring is found as what lies outermost: on RING_RAYS
+ * component of its own, which step 4 marks as clutter (mark_frames,
+ * preprocess_components.c); one that touches the digit is one component
+ * with it, and the network then sees a 0 with something inside. The ring is found as what lies outermost: on RING_RAYS
  * rays from the centre of the ink's box out to the ellipse inscribed in
  * that box, the outermost ink must lie near the ellipse (RING_OUTER_MIN of
  * its radius or beyond) on nearly every ray (RING_MIN_COVER: a ring drawn
@@ -25,7 +24,8 @@
  * its main axis than RING_INNER_BREADTH stroke widths: a straight stroke in
  * a ring is a slashed 0 as much as a circled 1 without its flag, and is
  * left as it is. Only on pictures of at least MIN_SIDE_FOR_MAP a side,
- * like the other clutter tests: a smaller one is a crop of the digit. */
+ * like the other clutter tests (the driver, find_ink in preprocess.c,
+ * asks only then): a smaller one is a crop of the digit. */
 #define RING_RAY_STRIDE 37
 #define RING_MIN_SIDE 10          /* smaller radius, px: fewer leaves rays too coarse */
 #define RING_OUTER_MIN 0.8

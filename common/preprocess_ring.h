@@ -14,7 +14,9 @@
  * (see preprocess_ring.c). */
 #define RING_RAYS 120
 
-/* A ring or a frame found round the digit, and what it encloses. */
+/* A ring or a frame found round the digit, and what it encloses;
+ * meaningful only after find_ring or find_frame returned 1. RING_CUT
+ * (UINT32_MAX, preprocess_ring.c) marks a piece that is the ring's. */
 typedef struct {
     int is_frame;                 /* a box's four sides, not a ring */
     rect inside;                  /* a frame's inside: the box less its sides */

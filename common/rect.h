@@ -52,7 +52,8 @@ static inline int rect_contains(rect r, int x, int y)
     return x >= r.x0 && x <= r.x1 && y >= r.y0 && y <= r.y1;
 }
 
-/* Chebyshev gap between two rectangles, 0 when they overlap or touch. */
+/* Chebyshev distance between the nearest pixels of two rectangles: 0 when
+ * they share a pixel, 1 when they are neighbours (diagonally too). */
 static inline int rect_gap(rect a, rect b)
 {
     int gx = a.x0 > b.x1 ? a.x0 - b.x1 : (b.x0 > a.x1 ? b.x0 - a.x1 : 0);
