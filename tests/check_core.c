@@ -6,7 +6,6 @@
 #include <check.h>
 #include <dirent.h>
 #include <errno.h>
-#include <glob.h>
 #include <math.h>
 #include <pthread.h>
 #include <signal.h>
@@ -23,6 +22,7 @@
 #include <unistd.h>
 
 #include "atomic_file.h"
+#include "atomic_temp_files.h"
 #include "heap_policy.h"
 #include "idx.h"
 #include "kernel_int8dot.h"
@@ -174,20 +174,6 @@ static const char *temp_path(const char *name, char *path, size_t len)
     return path;
 }
 
-/* How many temporary files of atomic_file_write's (PATH.tmp*) are beside
- * path. */
-static size_t temp_files_of(const char *path)
-{
-    char pattern[600];
-    ck_assert_int_lt(snprintf(pattern, sizeof pattern, "%s.tmp*", path), (int)sizeof pattern);
-    glob_t g;
-    int rc = glob(pattern, 0, NULL, &g);
-    ck_assert_msg(rc == 0 || rc == GLOB_NOMATCH, "glob %s: %d", pattern, rc);
-    size_t n = rc == 0 ? g.gl_pathc : 0;
-    globfree(&g);
-    return n;
-}
-
 /* Writes a 3-digit MNIST test split of rows x cols images whose last label
  * is last_label into dir (created). */
 static void write_test_split(const char *dir, int rows, int cols, uint8_t last_label)
@@ -271,7 +257,7 @@ START_TEST(test_model_round_trip)
     char path[256];
     temp_path("round.bin", path, sizeof path);
     ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
-    ck_assert_int_eq(temp_files_of(path), 0);   /* renamed */
+    ck_assert_int_eq(atomic_temp_files_beside(path), 0);   /* renamed */
     ck_assert_msg(model_load(&back, path, err, sizeof err) == 0, "%s", err);
     ck_assert_int_eq(back.n_layers, 2);
     ck_assert_int_eq(back.sizes[1], 16);

@@ -19,7 +19,6 @@
  */
 #include <check.h>
 #include <errno.h>
-#include <glob.h>
 #include <math.h>
 #include <png.h>
 #include <setjmp.h>
@@ -29,6 +28,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "atomic_temp_files.h"
 #include "image.h"
 #include "png_io.h"
 #include "preprocess.h"
@@ -1088,20 +1088,6 @@ static uint8_t *read_whole_file(const char *path, size_t *len)
     return b.data ? b.data : malloc(1);
 }
 
-/* How many of atomic_file_write's temporary files (PATH.tmp.XXXXXX) are
- * beside path. */
-static size_t temp_files_beside(const char *path)
-{
-    char pattern[600];
-    snprintf(pattern, sizeof pattern, "%s.tmp.*", path);
-    glob_t g;
-    int rc = glob(pattern, 0, NULL, &g);
-    ck_assert_msg(rc == 0 || rc == GLOB_NOMATCH, "glob %s: %d", pattern, rc);
-    size_t n = rc == 0 ? g.gl_pathc : 0;
-    globfree(&g);
-    return n;
-}
-
 START_TEST(test_write_file_atomic)
 {
     char dir[] = "/tmp/digits-png-test-XXXXXX";
@@ -1114,7 +1100,7 @@ START_TEST(test_write_file_atomic)
     ck_assert_int_eq(image_alloc(&img, 31, 5, 3), 0);
     fill_pattern(&img);
     ck_assert_int_eq(png_write_file(path, &img), PNG_IO_OK);
-    ck_assert_int_eq(temp_files_beside(path), 0);   /* renamed away */
+    ck_assert_int_eq(atomic_temp_files_beside(path), 0);   /* renamed away */
     /* Overwriting an existing file works and replaces it. */
     img.pixels[0] ^= 0xff;
     ck_assert_int_eq(png_write_file(path, &img), PNG_IO_OK);
@@ -1151,8 +1137,8 @@ START_TEST(test_write_file_atomic)
     ck_assert_msg(S_ISREG(st.st_mode), "the result is not a plain file");
     ck_assert_int_eq(lstat(tmp, &st), 0);
     ck_assert_msg(S_ISLNK(st.st_mode), "the planted link was removed");
-    ck_assert_int_eq(temp_files_beside(path), 0);
     unlink(tmp);
+    ck_assert_int_eq(atomic_temp_files_beside(path), 0);   /* the writer's own is gone */
     unlink(victim);
 
     /* Unwritable destinations fail without leaving anything behind. */
@@ -1166,7 +1152,7 @@ START_TEST(test_write_file_atomic)
     snprintf(subdir, sizeof subdir, "%s/sub", dir);
     ck_assert_int_eq(mkdir(subdir, 0700), 0);
     ck_assert_int_eq(png_write_file(subdir, &img), PNG_IO_WRITE_FAILED);
-    ck_assert_int_eq(temp_files_beside(subdir), 0);
+    ck_assert_int_eq(atomic_temp_files_beside(subdir), 0);
 
     image_free(&img);
     rmdir(subdir);
