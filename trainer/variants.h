@@ -19,21 +19,13 @@
 #include <stdint.h>
 
 #include "idx.h"
+#include "variant_styles.h"
 
 #define VARIANTS_MAX_COUNT 10000   /* per style: the size of the MNIST test set */
 
-/* The styles, in a fixed order; names are the source column of labels.csv. */
-int variants_style_count(void);
-const char *variants_style_name(int style);
-/* The style's index, or -1. */
-int variants_style_find(const char *name);
-
-/* Renders one 28x28 MNIST digit (0 = background, 255 = ink) in a style as a
- * PNG in a malloc'd buffer the caller frees. seed drives every random choice
- * (size, position, colours, lighting, noise). Returns 0, or -1 with a
- * message in err. */
-int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint8_t **png,
-                        size_t *png_len, char *err, size_t err_len);
+/* The styles (variants_style_count, _name, _find) and one digit's
+ * rendering (variants_render_png) are declared, with their contracts, in
+ * variant_styles.h; the set of them is this header's own. */
 
 /* Writes count renderings per style of test digits chosen by the seed
  * (without repeats within a style) into out_dir/<style>/<style>_NNNN.png and
