@@ -48,16 +48,39 @@ static const char usage_variants[] =
     "Draws MNIST *test* digits the way users send them and writes them as PNGs,\n"
     "with DIR/labels.csv (file,label,source,t10k_index) for 'predict --labels'.\n"
     "DIR/mnist/ holds the same digits as MNIST has them (28x28 grey, same file\n"
-    "names, its own labels.csv): each style's baseline.\n"
-    "Styles (the source column): ink-on-paper, thin-pen, thick-marker, off-centre,\n"
-    "canvas-rgba, coloured-ink, paper-photo, chalkboard, notebook-page,\n"
-    "photo-edges.\n"
+    "names, its own labels.csv): each style's baseline.\n";
+
+/* After the style names, which come from the style table itself. */
+static const char usage_variants_flags[] =
     "\n"
     "  --out DIR           where to write (created if needed)\n"
     "  --data DIR          MNIST IDX files; only t10k-* are read (default data/mnist)\n"
     "  --count N           images per style, 1..10000 (default 200)\n"
     "  --seed S            seed for the digits chosen and every random choice\n"
     "                      (default 1); the same seed gives the same files\n";
+
+static void print_usage(void)
+{
+    fputs(usage_variants, stdout);
+    const char *lead = "Styles (the source column): ";
+    fputs(lead, stdout);
+    size_t column = strlen(lead);
+    for (int style = 0; style < variants_style_count(); style++) {
+        const char *name = variants_style_name(style);
+        const char *end = style + 1 < variants_style_count() ? "," : ".";
+        if (column + strlen(name) + 2 > 78) {
+            fputs("\n", stdout);
+            column = 0;
+        } else if (style > 0) {
+            fputs(" ", stdout);
+            column++;
+        }
+        printf("%s%s", name, end);
+        column += strlen(name) + 1;
+    }
+    fputs("\n", stdout);
+    fputs(usage_variants_flags, stdout);
+}
 
 /* ---- the set ------------------------------------------------------------- */
 
@@ -119,10 +142,17 @@ static int write_whole_file(const char *path, const uint8_t *data, size_t len, c
         snprintf(err, err_len, "cannot write %s: %s", path, strerror(why));
         return -1;
     }
+    errno = 0;
     int ok = fwrite(data, 1, len, f) == len;
-    ok &= fclose(f) == 0;
+    int why = errno;
+    if (fclose(f) != 0 && ok) {
+        ok = 0;
+        why = errno;
+    }
     if (!ok) {
-        snprintf(err, err_len, "cannot write %s: %s", path, strerror(errno));
+        /* A short write need not set errno (a full disk is only seen at the
+         * flush); never quote a stale one. */
+        snprintf(err, err_len, "cannot write %s: %s", path, strerror(why ? why : EIO));
         return -1;
     }
     return 0;
@@ -310,7 +340,7 @@ int command_variants(int argc, char **argv)
         const char *v = NULL;
         int misused = 0;
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
-            fputs(usage_variants, stdout);
+            print_usage();
             return 0;
         }
         if (flag_match(argc, argv, &i, "--data", &v, &misused)) data_dir = v;

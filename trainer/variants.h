@@ -6,8 +6,9 @@
  * redrawn in one of several styles -- dark ink on paper, a thin pen, a fat
  * marker, a small digit off in a corner, a transparent canvas export,
  * coloured ink, a badly lit photo, chalk on a board -- and saved as a PNG.
- * Each style is saved in a different PNG colour type and bit depth, so the
- * set also exercises the decoder.
+ * The styles between them save eight PNG layouts (grey 8 and 16-bit, grey
+ * with alpha, RGB 8 and 16-bit, Adam7, RGBA, 4-bit palette), so the set
+ * also exercises the decoder.
  *
  * Rendering is deterministic: the same digit, style and seed always give the
  * same PNG bytes.
