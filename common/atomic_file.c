@@ -82,6 +82,12 @@ static int create_temp(const char *path, char **tmp)
         return -1;
     }
     size_t n = strlen(path);
+    if (path[n - 1] == '/') {
+        /* A directory's name: the temporary would be made inside it and
+         * the rename onto it would fail only at the end. */
+        errno = EISDIR;
+        return -1;
+    }
     size_t len = n + strlen(TEMP_INFIX) + SUFFIX_LEN;
     char *name = malloc(len + 1);
     if (!name) {
@@ -125,6 +131,36 @@ static int write_all(int fd, const uint8_t *p, size_t n)
     return 0;
 }
 
+/* fsync(2) of the directory holding path, so that the rename itself is on
+ * disk: without it a power cut soon after can bring back the old file, with
+ * the new one left as PATH.tmp.XXXXXX. Filesystems that cannot sync a
+ * directory (EINVAL, EROFS) count as done; a directory that cannot be
+ * opened (not readable) too, as nothing more can be done for it. 0, or -1
+ * with errno set. */
+static int sync_parent_dir(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char *dir = NULL;
+    if (slash && slash != path) {
+        dir = strndup(path, (size_t)(slash - path));
+        if (!dir) {
+            errno = ENOMEM;
+            return -1;
+        }
+    }
+    int fd = open(dir ? dir : (slash ? "/" : "."), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    free(dir);
+    if (fd < 0)
+        return 0;
+    int rc = fsync(fd);
+    int saved = errno;
+    close(fd);
+    if (rc != 0 && (saved == EINVAL || saved == EROFS))
+        rc = 0;
+    errno = saved;
+    return rc;
+}
+
 int atomic_file_write(const char *path, const void *data, size_t len)
 {
     if (len > 0 && !data) {
@@ -152,6 +188,8 @@ int atomic_file_write(const char *path, const void *data, size_t len)
     if (rc != 0)
         unlink(tmp);
     free(tmp);
+    if (rc == 0 && sync_parent_dir(path) != 0)
+        return -1;   /* errno from the directory's fsync */
     errno = saved;
     return rc;
 }

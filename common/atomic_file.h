@@ -4,7 +4,9 @@
  * and renamed over it, so that a reader (a server reloading its model on
  * SIGHUP, a script reading labels.csv) sees the old file or the new one,
  * never half of one. The data is fsync'ed before the rename; otherwise a
- * crash can leave the new name on an empty file on some filesystems.
+ * crash can leave the new name on an empty file on some filesystems. The
+ * directory is fsync'ed after it, so that once atomic_file_write returns 0
+ * the new file survives a crash.
  *
  * Each write has a temporary file of its own, PATH.tmp.XXXXXX (six random
  * letters and digits), in the same directory so that rename(2) stays
@@ -32,8 +34,13 @@
 
 /* Writes len bytes to path as above. The file gets the mode open(2) gives
  * 0644: 0644 less the umask (or as the directory's default ACL says).
- * Returns 0, or -1 with errno set and nothing left behind: path is as it
- * was and this call's temporary file is removed. */
+ * path itself is replaced: a symbolic link there becomes a regular file
+ * (its target is left as it was), and the temporary file is made in the
+ * link's directory, which must be writable. A path ending in '/' is
+ * refused (EISDIR). Returns 0, or -1 with errno set and nothing left
+ * behind: path is as it was and this call's temporary file is removed;
+ * but for one case, the directory's fsync failing after the rename (EIO),
+ * when path holds the new file and it may not survive a crash. */
 int atomic_file_write(const char *path, const void *data, size_t len);
 
 /* Whether atomic_file_write(path, ...) could create its temporary file:

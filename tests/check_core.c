@@ -1405,6 +1405,15 @@ ssize_t getrandom(void *buf, size_t len, unsigned int flags)
     return (ssize_t)syscall(SYS_getrandom, buf, len, flags);
 }
 
+/* Every atomic_file test starts with honest draws, also when the one
+ * before failed half-way without a fork of its own (CK_FORK=no). */
+static void reset_draws(void)
+{
+    atomic_store(&zero_draws, 0);
+    atomic_store(&refuse_draws, false);
+    atomic_store(&draws_made, 0);
+}
+
 /* A fresh empty directory for one test. */
 static void atomic_dir(char *dir, size_t len)
 {
@@ -1722,6 +1731,34 @@ START_TEST(test_atomic_failure_leaves_nothing)
 }
 END_TEST
 
+/* A path with no directory part is written in the working directory (its
+ * directory, ".", is what gets fsync'ed after the rename). A path ending in
+ * '/' names a directory: refused at once by both calls, not after the data
+ * was written, and nothing is made inside that directory. */
+START_TEST(test_atomic_paths_relative_and_slashed)
+{
+    char dir[64], listing[512], slashed[80];
+    atomic_dir(dir, sizeof dir);
+    char *cwd = getcwd(NULL, 0);
+    ck_assert_ptr_nonnull(cwd);
+    ck_assert_int_eq(chdir(dir), 0);
+    ck_assert_int_eq(atomic_file_write("rel.bin", "relative", 8), 0);
+    ck_assert(file_holds("rel.bin", "relative", 8));
+    ck_assert_int_eq(chdir(cwd), 0);
+    free(cwd);
+    snprintf(slashed, sizeof slashed, "%s/", dir);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_check(slashed), -1);
+    ck_assert_int_eq(errno, EISDIR);
+    errno = 0;
+    ck_assert_int_eq(atomic_file_write(slashed, "x", 1), -1);
+    ck_assert_int_eq(errno, EISDIR);
+    list_dir(dir, listing, sizeof listing);
+    ck_assert_str_eq(listing, "rel.bin");
+    remove_dir(dir);
+}
+END_TEST
+
 static Suite *core_suite(void)
 {
     Suite *s = suite_create("core");
@@ -1737,10 +1774,12 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_parse_arch);
     suite_add_tcase(s, tc);
     tc = tcase_create("atomic_file");
+    tcase_add_checked_fixture(tc, reset_draws, NULL);
     tcase_add_test(tc, test_atomic_concurrent_writers);
     tcase_add_test(tc, test_atomic_mode_follows_umask);
     tcase_add_test(tc, test_atomic_planted_names_left_alone);
     tcase_add_test(tc, test_atomic_failure_leaves_nothing);
+    tcase_add_test(tc, test_atomic_paths_relative_and_slashed);
     suite_add_tcase(s, tc);
     tc = tcase_create("heap");
     tcase_add_test(tc, test_heap_policy_keeps_request_memory);

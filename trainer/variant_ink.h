@@ -99,7 +99,8 @@ void ink_max_into(inkmap *dst, const inkmap *src);
 
 typedef struct {
     int w, h;
-    double *px;     /* w * h * 4: straight-alpha RGBA, 0..1 */
+    double *px;     /* w * h * 4: straight-alpha RGBA, 0..1 but for added
+                       noise (the encoder clamps) */
 } canvas;
 
 /* A w x h canvas of transparent black (0, 0, 0, 0). */

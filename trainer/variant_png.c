@@ -9,33 +9,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int layout_color_type(png_layout f)
+static int layout_color_type(variant_layout f)
 {
     switch (f) {
-    case FMT_GRAY8: case FMT_GRAY16: return PNG_COLOR_TYPE_GRAY;
-    case FMT_GRAY_ALPHA8: return PNG_COLOR_TYPE_GRAY_ALPHA;
-    case FMT_RGB8: case FMT_RGB8_ADAM7: case FMT_RGB16: return PNG_COLOR_TYPE_RGB;
-    case FMT_RGBA8: return PNG_COLOR_TYPE_RGBA;
-    case FMT_PALETTE4: return PNG_COLOR_TYPE_PALETTE;
+    case LAYOUT_GRAY8: case LAYOUT_GRAY16: return PNG_COLOR_TYPE_GRAY;
+    case LAYOUT_GRAY_ALPHA8: return PNG_COLOR_TYPE_GRAY_ALPHA;
+    case LAYOUT_RGB8: case LAYOUT_RGB8_ADAM7: case LAYOUT_RGB16: return PNG_COLOR_TYPE_RGB;
+    case LAYOUT_RGBA8: return PNG_COLOR_TYPE_RGBA;
+    case LAYOUT_PALETTE4: return PNG_COLOR_TYPE_PALETTE;
     }
     return PNG_COLOR_TYPE_GRAY;
 }
 
-static int layout_bit_depth(png_layout f)
+static int layout_bit_depth(variant_layout f)
 {
-    return f == FMT_GRAY16 || f == FMT_RGB16 ? 16 : (f == FMT_PALETTE4 ? 4 : 8);
+    return f == LAYOUT_GRAY16 || f == LAYOUT_RGB16 ? 16 : (f == LAYOUT_PALETTE4 ? 4 : 8);
 }
 
-static size_t layout_row_bytes(png_layout f, int w)
+static size_t layout_row_bytes(variant_layout f, int w)
 {
     size_t n = (size_t)w;
     switch (f) {
-    case FMT_GRAY8: return n;
-    case FMT_GRAY16: case FMT_GRAY_ALPHA8: return 2 * n;
-    case FMT_RGB8: case FMT_RGB8_ADAM7: return 3 * n;
-    case FMT_RGB16: return 6 * n;
-    case FMT_RGBA8: return 4 * n;
-    case FMT_PALETTE4: return (n + 1) / 2;
+    case LAYOUT_GRAY8: return n;
+    case LAYOUT_GRAY16: case LAYOUT_GRAY_ALPHA8: return 2 * n;
+    case LAYOUT_RGB8: case LAYOUT_RGB8_ADAM7: return 3 * n;
+    case LAYOUT_RGB16: return 6 * n;
+    case LAYOUT_RGBA8: return 4 * n;
+    case LAYOUT_PALETTE4: return (n + 1) / 2;
     }
     return 4 * n;
 }
@@ -54,7 +54,7 @@ static unsigned q16(double v)
 
 /* The canvas as PNG scanlines (big-endian 16-bit samples, 4-bit palette
  * indices packed high nibble first). */
-static void pack_rows(const canvas *c, png_layout f, uint8_t *rows, size_t row_bytes)
+static void pack_rows(const canvas *c, variant_layout f, uint8_t *rows, size_t row_bytes)
 {
     for (int y = 0; y < c->h; y++) {
         uint8_t *out = rows + (size_t)y * row_bytes;
@@ -63,36 +63,36 @@ static void pack_rows(const canvas *c, png_layout f, uint8_t *rows, size_t row_b
             const double *p = c->px + ((size_t)y * (size_t)c->w + (size_t)x) * 4;
             size_t i = (size_t)x;
             switch (f) {
-            case FMT_GRAY8:
+            case LAYOUT_GRAY8:
                 out[i] = (uint8_t)q8(variant_luma(p));
                 break;
-            case FMT_GRAY16: {
+            case LAYOUT_GRAY16: {
                 unsigned v = q16(variant_luma(p));
                 out[2 * i] = (uint8_t)(v >> 8);
                 out[2 * i + 1] = (uint8_t)v;
                 break;
             }
-            case FMT_GRAY_ALPHA8:
+            case LAYOUT_GRAY_ALPHA8:
                 out[2 * i] = (uint8_t)q8(variant_luma(p));
                 out[2 * i + 1] = (uint8_t)q8(p[3]);
                 break;
-            case FMT_RGB8:
-            case FMT_RGB8_ADAM7:
+            case LAYOUT_RGB8:
+            case LAYOUT_RGB8_ADAM7:
                 for (int k = 0; k < 3; k++)
                     out[3 * i + (size_t)k] = (uint8_t)q8(p[k]);
                 break;
-            case FMT_RGB16:
+            case LAYOUT_RGB16:
                 for (int k = 0; k < 3; k++) {
                     unsigned v = q16(p[k]);
                     out[6 * i + 2 * (size_t)k] = (uint8_t)(v >> 8);
                     out[6 * i + 2 * (size_t)k + 1] = (uint8_t)v;
                 }
                 break;
-            case FMT_RGBA8:
+            case LAYOUT_RGBA8:
                 for (int k = 0; k < 4; k++)
                     out[4 * i + (size_t)k] = (uint8_t)q8(p[k]);
                 break;
-            case FMT_PALETTE4: {
+            case LAYOUT_PALETTE4: {
                 unsigned idx = (unsigned)lround(variant_clamp(variant_luma(p), 0.0, 1.0) * 15.0);
                 out[i / 2] |= (uint8_t)(i % 2 ? idx : idx << 4);
                 break;
@@ -150,16 +150,16 @@ static void encode_flush(png_structp png)
 /* The only function that calls setjmp; everything allocated hangs off job,
  * so nothing is lost when libpng longjmps back here. */
 static int encode_with(png_structp png, png_infop info, encode_job *job, int w, int h,
-                       png_layout f)
+                       variant_layout f)
 {
     if (setjmp(png_jmpbuf(png)))
         return -1;
     png_set_write_fn(png, job, encode_write, encode_flush);
-    int interlace = f == FMT_RGB8_ADAM7 ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE;
+    int interlace = f == LAYOUT_RGB8_ADAM7 ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE;
     png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, layout_bit_depth(f),
                  layout_color_type(f), interlace, PNG_COMPRESSION_TYPE_DEFAULT,
                  PNG_FILTER_TYPE_DEFAULT);
-    if (f == FMT_PALETTE4) {
+    if (f == LAYOUT_PALETTE4) {
         png_color palette[16];
         for (int i = 0; i < 16; i++)
             palette[i].red = palette[i].green = palette[i].blue = (png_byte)(i * 17);
@@ -175,8 +175,8 @@ static int encode_with(png_structp png, png_infop info, encode_job *job, int w, 
     return 0;
 }
 
-int encode_canvas(const canvas *c, png_layout f, uint8_t **png_out, size_t *len_out,
-                  char *err, size_t err_len)
+int variant_encode_png(const canvas *c, variant_layout f, uint8_t **png_out, size_t *len_out,
+                       char *err, size_t err_len)
 {
     encode_job job;
     memset(&job, 0, sizeof job);

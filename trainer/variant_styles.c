@@ -20,7 +20,7 @@
 
 /* Each style turns the 28x28 digit into a canvas and picks its PNG layout.
  * Returns 0 or -1 (out of memory, or a digit with no ink at all). */
-typedef int (*style_fn)(const inkmap *digit, rng *r, canvas *out, png_layout *fmt);
+typedef int (*style_fn)(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt);
 
 /* Uniform in [lo, hi). */
 static double uniform(rng *r, double lo, double hi)
@@ -73,7 +73,7 @@ static int pen_path_4x(const inkmap *digit, int pad, inkmap *path)
 /* ---- the styles ---------------------------------------------------------- */
 
 /* A scan of a pencil or ballpoint digit: the MNIST frame enlarged. */
-static int style_ink_on_paper(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_ink_on_paper(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     int side = between(r, 84, 196);
     double paper[3], pen[3];
@@ -84,7 +84,7 @@ static int style_ink_on_paper(const inkmap *digit, rng *r, canvas *out, png_layo
         return -1;
     int rc = canvas_paint(out, &big, paper, pen);
     ink_free(&big);
-    *fmt = FMT_GRAY8;
+    *fmt = LAYOUT_GRAY8;
     return rc;
 }
 
@@ -94,7 +94,7 @@ static int style_ink_on_paper(const inkmap *digit, rng *r, canvas *out, png_layo
  * writer filled in; where a stroke was too faint or narrow to survive it,
  * the pen's path drawn 3 px wide carries on, because a real thin pen draws
  * connected lines. */
-static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     inkmap bin, thin, path, trace;
     if (binarised_4x(digit, 0.5, 0, &bin) != 0)
@@ -124,7 +124,7 @@ static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, png_layout *
     grey3(uniform(r, 0.0, 0.2), pen);
     rc = canvas_paint(out, &thin, paper, pen);
     ink_free(&thin);
-    *fmt = FMT_RGB8;
+    *fmt = LAYOUT_RGB8;
     return rc;
 }
 
@@ -132,7 +132,7 @@ static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, png_layout *
  * faint, dilated by 3-5 px at 4x, i.e. 0.75-1.25 MNIST px on each side
  * (1.5-2.5 px wider), on a canvas grown so the fat strokes never touch the
  * edge. */
-static int style_thick_marker(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_thick_marker(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     int radius = between(r, 3, 5);
     inkmap bin, path, fat;
@@ -157,13 +157,13 @@ static int style_thick_marker(const inkmap *digit, rng *r, canvas *out, png_layo
     grey3(uniform(r, 0.0, 0.15), pen);
     rc = canvas_paint(out, &fat, paper, pen);
     ink_free(&fat);
-    *fmt = FMT_GRAY16;
+    *fmt = LAYOUT_GRAY16;
     return rc;
 }
 
 /* A small digit somewhere on a big page: finding and centring it is the
  * preprocessing's job; MNIST digits are always already centred. */
-static int style_off_centre(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_off_centre(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     const int page = 300, margin = 4;
     int side = between(r, 50, 90);
@@ -181,14 +181,14 @@ static int style_off_centre(const inkmap *digit, rng *r, canvas *out, png_layout
     grey3(uniform(r, 0.0, 0.2), pen);
     rc = canvas_paint(out, &placed, paper, pen);
     ink_free(&placed);
-    *fmt = FMT_PALETTE4;
+    *fmt = LAYOUT_PALETTE4;
     return rc;
 }
 
 /* An HTML canvas export: untouched pixels are transparent black (0,0,0,0)
  * and the ink is black with coverage in alpha, so a loader that drops alpha
  * sees nothing but black. */
-static int style_canvas_rgba(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_canvas_rgba(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     const int page = 280, margin = 20;
     int side = between(r, 150, 200);
@@ -207,12 +207,12 @@ static int style_canvas_rgba(const inkmap *digit, rng *r, canvas *out, png_layou
             out->px[((size_t)(y + oy) * (size_t)page + (size_t)(x + ox)) * 4 + 3] = a;
         }
     ink_free(&small);
-    *fmt = FMT_RGBA8;
+    *fmt = LAYOUT_RGBA8;
     return 0;
 }
 
 /* Blue or red ballpoint on off-white or cream paper. */
-static int style_coloured_ink(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_coloured_ink(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     int side = between(r, 100, 200);
     double paper[3], pen[3];
@@ -238,13 +238,13 @@ static int style_coloured_ink(const inkmap *digit, rng *r, canvas *out, png_layo
         return -1;
     int rc = canvas_paint(out, &big, paper, pen);
     ink_free(&big);
-    *fmt = FMT_RGB16;
+    *fmt = LAYOUT_RGB16;
     return rc;
 }
 
 /* A phone photo of a note: ruled lines under the ink, light falling off
  * 30-40% towards one side, sensor noise. */
-static int style_paper_photo(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_paper_photo(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     int side = between(r, 160, 256);
     double paper[3], pen[3];
@@ -258,7 +258,7 @@ static int style_paper_photo(const inkmap *digit, rng *r, canvas *out, png_layou
     if (rc != 0)
         return -1;
     int rgb = rng_below(r, 2) != 0;
-    *fmt = rgb ? FMT_RGB8_ADAM7 : FMT_GRAY_ALPHA8;
+    *fmt = rgb ? LAYOUT_RGB8_ADAM7 : LAYOUT_GRAY_ALPHA8;
 
     /* Ruled lines: faint (8-14% darker), slightly blue in colour, 1-2 px, and
      * behind the ink, so the ink covers them where they cross. */
@@ -316,7 +316,7 @@ static int style_paper_photo(const inkmap *digit, rng *r, canvas *out, png_layou
 
 /* Chalk on a green-grey board: light ink on dark, MNIST's own polarity but
  * never MNIST's black and white, and grainy. */
-static int style_chalkboard(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_chalkboard(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     int side = between(r, 120, 200);
     double board[3], chalk[3];
@@ -337,14 +337,14 @@ static int style_chalkboard(const inkmap *digit, rng *r, canvas *out, png_layout
     if (rc != 0)
         return -1;
     canvas_add_grey_noise(out, 4.0 / 255.0, r);
-    *fmt = FMT_RGB8;
+    *fmt = LAYOUT_RGB8;
     return 0;
 }
 
 /* A page of a ruled notebook: pale blue lines every 24-34 px, printed
  * behind the ink, that the digit sits on and crosses, and half the time
  * the red margin line. The digit is 50-90 px on a 240-320 px photo. */
-static int style_notebook_page(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_notebook_page(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     int w = between(r, 240, 320), h = between(r, 240, 320);
     int side = between(r, 50, 90);
@@ -392,7 +392,7 @@ static int style_notebook_page(const inkmap *digit, rng *r, canvas *out, png_lay
             }
     ink_free(&placed);
     canvas_add_grey_noise(out, 3.0 / 255.0, r);
-    *fmt = FMT_RGB8;
+    *fmt = LAYOUT_RGB8;
     return 0;
 }
 
@@ -400,7 +400,7 @@ static int style_notebook_page(const inkmap *digit, rng *r, canvas *out, png_lay
  * sheet lying on a darker desk (the sheet over half the picture), the
  * scanner's black lid along one or two sides, or the next character on
  * the line cut by the picture's edge. */
-static int style_photo_edges(const inkmap *digit, rng *r, canvas *out, png_layout *fmt)
+static int style_photo_edges(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
     const int w = 320, h = 280;
     int side = between(r, 90, 150);
@@ -466,7 +466,7 @@ static int style_photo_edges(const inkmap *digit, rng *r, canvas *out, png_layou
                 p[k] = dark[k];
         }
     canvas_add_grey_noise(out, 4.0 / 255.0, r);
-    *fmt = kind == 1 ? FMT_GRAY8 : FMT_RGB8;
+    *fmt = kind == 1 ? LAYOUT_GRAY8 : LAYOUT_RGB8;
     return 0;
 }
 
@@ -533,7 +533,7 @@ int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint
     rng r;
     rng_seed(&r, seed);
     canvas c = {0, 0, NULL};
-    png_layout fmt = FMT_GRAY8;
+    variant_layout fmt = LAYOUT_GRAY8;
     int rc = styles[style].render(&d, &r, &c, &fmt);
     ink_free(&d);
     if (rc != 0) {
@@ -541,7 +541,7 @@ int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint
         snprintf(err, err_len, "%s: out of memory", styles[style].name);
         return -1;
     }
-    rc = encode_canvas(&c, fmt, png, png_len, err, err_len);
+    rc = variant_encode_png(&c, fmt, png, png_len, err, err_len);
     canvas_free(&c);
     return rc;
 }

@@ -19,7 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The styles, in a fixed order; names are the source column of labels.csv. */
+/* The styles, in a fixed order; names are the source column of labels.csv.
+ * variants_style_name returns NULL for an index outside 0..count-1. */
 int variants_style_count(void);
 const char *variants_style_name(int style);
 /* The style's index, or -1. */
@@ -28,7 +29,8 @@ int variants_style_find(const char *name);
 /* Renders one 28x28 MNIST digit (0 = background, 255 = ink) in a style as a
  * PNG in a malloc'd buffer the caller frees. seed drives every random choice
  * (size, position, colours, lighting, noise). Returns 0, or -1 with a
- * message in err. */
+ * message in err (no such style, no digit, a digit with no ink, out of
+ * memory) and *png NULL, *png_len 0. */
 int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint8_t **png,
                         size_t *png_len, char *err, size_t err_len);
 

@@ -145,7 +145,7 @@ static int write_whole_file(const char *path, const uint8_t *data, size_t len, c
     errno = 0;
     int ok = fwrite(data, 1, len, f) == len;
     int why = errno;
-    if (fclose(f) != 0 && ok) {
+    if (fclose(f) != 0 && (ok || why == 0)) {
         ok = 0;
         why = errno;
     }
