@@ -12,11 +12,10 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "preprocess.h"
 #include "rng.h"
 #include "variant_ink.h"
 #include "variant_png.h"
-
-#define SIDE 28   /* MNIST's frame */
 
 /* Each style turns the 28x28 digit into a canvas and picks its PNG layout.
  * Returns 0 or -1 (out of memory, or a digit with no ink at all). */
@@ -45,7 +44,7 @@ static void grey3(double v, double out[3])
 static int binarised_4x(const inkmap *digit, double threshold, int pad, inkmap *out)
 {
     inkmap big;
-    if (ink_resize(digit, 0, 0, SIDE, SIDE, 4 * SIDE, 4 * SIDE, &big) != 0)
+    if (ink_resize(digit, 0, 0, MNIST_SIDE, MNIST_SIDE, 4 * MNIST_SIDE, 4 * MNIST_SIDE, &big) != 0)
         return -1;
     ink_threshold(&big, threshold);
     int rc = ink_place(&big, big.w + 2 * pad, big.h + 2 * pad, pad, pad, out);
@@ -72,6 +71,22 @@ static int pen_path_4x(const inkmap *digit, int pad, inkmap *path)
 
 /* ---- the styles ---------------------------------------------------------- */
 
+/* The pens' last step: softens ink's edges, then paints it in a dark grey
+ * (0..pen_max) on a light grey paper (paper_min..1), drawn in that order.
+ * Frees ink either way. */
+static int paint_soft_grey(inkmap *ink, rng *r, double paper_min, double pen_max, canvas *out)
+{
+    int rc = ink_soften(ink);
+    if (rc == 0) {
+        double paper[3], pen[3];
+        grey3(uniform(r, paper_min, 1.0), paper);
+        grey3(uniform(r, 0.0, pen_max), pen);
+        rc = canvas_paint(out, ink, paper, pen);
+    }
+    ink_free(ink);
+    return rc;
+}
+
 /* A scan of a pencil or ballpoint digit: the MNIST frame enlarged. */
 static int style_ink_on_paper(const inkmap *digit, rng *r, canvas *out, variant_layout *fmt)
 {
@@ -80,7 +95,7 @@ static int style_ink_on_paper(const inkmap *digit, rng *r, canvas *out, variant_
     grey3(uniform(r, 0.90, 1.0), paper);
     grey3(uniform(r, 0.0, 0.25), pen);
     inkmap big;
-    if (ink_resize(digit, 0, 0, SIDE, SIDE, side, side, &big) != 0)
+    if (ink_resize(digit, 0, 0, MNIST_SIDE, MNIST_SIDE, side, side, &big) != 0)
         return -1;
     int rc = canvas_paint(out, &big, paper, pen);
     ink_free(&big);
@@ -115,17 +130,8 @@ static int style_thin_pen(const inkmap *digit, rng *r, canvas *out, variant_layo
     }
     ink_max_into(&thin, &trace);
     ink_free(&trace);
-    if (ink_soften(&thin) != 0) {
-        ink_free(&thin);
-        return -1;
-    }
-    double paper[3], pen[3];
-    grey3(uniform(r, 0.92, 1.0), paper);
-    grey3(uniform(r, 0.0, 0.2), pen);
-    rc = canvas_paint(out, &thin, paper, pen);
-    ink_free(&thin);
     *fmt = LAYOUT_RGB8;
-    return rc;
+    return paint_soft_grey(&thin, r, 0.92, 0.2, out);
 }
 
 /* A felt marker: the digit's strokes, and its pen path where they were
@@ -148,17 +154,8 @@ static int style_thick_marker(const inkmap *digit, rng *r, canvas *out, variant_
     ink_free(&bin);
     if (rc != 0)
         return -1;
-    if (ink_soften(&fat) != 0) {
-        ink_free(&fat);
-        return -1;
-    }
-    double paper[3], pen[3];
-    grey3(uniform(r, 0.90, 1.0), paper);
-    grey3(uniform(r, 0.0, 0.15), pen);
-    rc = canvas_paint(out, &fat, paper, pen);
-    ink_free(&fat);
     *fmt = LAYOUT_GRAY16;
-    return rc;
+    return paint_soft_grey(&fat, r, 0.90, 0.15, out);
 }
 
 /* A small digit somewhere on a big page: finding and centring it is the
@@ -234,7 +231,7 @@ static int style_coloured_ink(const inkmap *digit, rng *r, canvas *out, variant_
         pen[2] = uniform(r, 0.05, 0.20);
     }
     inkmap big;
-    if (ink_resize(digit, 0, 0, SIDE, SIDE, side, side, &big) != 0)
+    if (ink_resize(digit, 0, 0, MNIST_SIDE, MNIST_SIDE, side, side, &big) != 0)
         return -1;
     int rc = canvas_paint(out, &big, paper, pen);
     ink_free(&big);
@@ -251,7 +248,7 @@ static int style_paper_photo(const inkmap *digit, rng *r, canvas *out, variant_l
     grey3(uniform(r, 0.80, 0.92), paper);
     grey3(uniform(r, 0.08, 0.25), pen);
     inkmap big;
-    if (ink_resize(digit, 0, 0, SIDE, SIDE, side, side, &big) != 0)
+    if (ink_resize(digit, 0, 0, MNIST_SIDE, MNIST_SIDE, side, side, &big) != 0)
         return -1;
     int rc = canvas_paint(out, &big, paper, pen);
     ink_free(&big);
@@ -326,7 +323,7 @@ static int style_chalkboard(const inkmap *digit, rng *r, canvas *out, variant_la
     board[2] = level * 0.95;
     grey3(uniform(r, 200.0, 230.0) / 255.0, chalk);
     inkmap big;
-    if (ink_resize(digit, 0, 0, SIDE, SIDE, side, side, &big) != 0)
+    if (ink_resize(digit, 0, 0, MNIST_SIDE, MNIST_SIDE, side, side, &big) != 0)
         return -1;
     /* Chalk skips over the board's grain: coverage drops at random. */
     size_t n = (size_t)side * (size_t)side;
@@ -518,11 +515,11 @@ int variants_render_png(int style, const uint8_t digit[784], uint64_t seed, uint
         return -1;
     }
     inkmap d;
-    if (ink_alloc(&d, SIDE, SIDE) != 0) {
+    if (ink_alloc(&d, MNIST_SIDE, MNIST_SIDE) != 0) {
         snprintf(err, err_len, "out of memory");
         return -1;
     }
-    for (int i = 0; i < SIDE * SIDE; i++)
+    for (int i = 0; i < MNIST_SIDE * MNIST_SIDE; i++)
         d.v[i] = digit[i] / 255.0;
     int x0, y0, x1, y1;
     if (ink_bbox(&d, &x0, &y0, &x1, &y1) != 0) {

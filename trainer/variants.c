@@ -34,12 +34,12 @@
 #include "image.h"
 #include "png_io.h"
 #include "predict.h"
+#include "preprocess.h"
 #include "rng.h"
 
 #define EXIT_RUNTIME 1
 #define EXIT_USAGE 2
 
-#define SIDE 28
 #define MAX_PATH 4096
 
 static const char usage_variants[] =
@@ -210,7 +210,7 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
     rng_shuffle(&pick, order, n);
     for (int k = 0; k < count; k++) {
         uint32_t idx = order[k];
-        const uint8_t *digit = images->pixels + (size_t)idx * SIDE * SIDE;
+        const uint8_t *digit = images->pixels + (size_t)idx * MNIST_SIDE * MNIST_SIDE;
         uint8_t *png;
         size_t len;
         if (variants_render_png(style, digit, derive_seed(seed, style, (uint64_t)k), &png, &len,
@@ -226,7 +226,7 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
         unsigned label = labels->labels[idx];
         if (write_listed(path, png, len, renderings, rel, label, name, idx, err, err_len) != 0)
             return -1;
-        image original = {SIDE, SIDE, 1, (uint8_t *)digit};
+        image original = {MNIST_SIDE, MNIST_SIDE, 1, (uint8_t *)digit};
         if (snprintf(path, sizeof path, "%s/mnist/%s", out_dir, rel) >= (int)sizeof path) {
             snprintf(err, err_len, "--out path too long");
             return -1;
@@ -289,7 +289,7 @@ static int labels_finish(labels_file *lf, int keep, char *err, size_t err_len)
 int variants_write_set(const idx_images *images, const idx_labels *labels, const char *out_dir,
                        int count, uint64_t seed, char *err, size_t err_len)
 {
-    if (!images || !labels || images->rows != SIDE || images->cols != SIDE ||
+    if (!images || !labels || images->rows != MNIST_SIDE || images->cols != MNIST_SIDE ||
         images->count != labels->count || images->count < 1) {
         snprintf(err, err_len, "--data: want matching 28x28 MNIST test images and labels");
         return -1;
