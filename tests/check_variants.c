@@ -415,6 +415,22 @@ START_TEST(test_set_is_labelled_and_a_prefix)
     free(renderings);
     free(originals);
 
+    /* Run again into the larger set's folder, the smaller count leaves no
+     * picture that its labels.csv does not list, in either folder. */
+    ck_assert_msg(variants_write_set(&data.test_images, &data.test_labels, big, 2, 7, err,
+                                     sizeof err) == 0, "%s", err);
+    for (int st = 0; st < variants_style_count(); st++) {
+        const char *name = variants_style_name(st);
+        for (int orig = 0; orig < 2; orig++) {
+            snprintf(path, sizeof path, orig ? "%s/mnist/%s/%s_0002.png" : "%s/%s/%s_0002.png",
+                     big, name, name);
+            ck_assert_msg(access(path, F_OK) != 0, "%s survived a smaller run", path);
+            snprintf(path, sizeof path, orig ? "%s/mnist/%s/%s_0001.png" : "%s/%s/%s_0001.png",
+                     big, name, name);
+            ck_assert_msg(access(path, F_OK) == 0, "%s is missing", path);
+        }
+    }
+
     /* A link planted where a picture goes is not written through: the run
      * fails, naming the file, and the link's target keeps its bytes. */
     char victim[1024], planted[1024];

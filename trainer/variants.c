@@ -55,7 +55,8 @@ static const char usage_variants_flags[] =
     "\n"
     "  --out DIR           where to write (created if needed)\n"
     "  --data DIR          MNIST IDX files; only t10k-* are read (default data/mnist)\n"
-    "  --count N           images per style, 1..10000 (default 200)\n"
+    "  --count N           images per style, 1..10000 (default 200); a smaller\n"
+    "                      count than DIR's last run removes its extra pictures\n"
     "  --seed S            seed for the digits chosen and every random choice\n"
     "                      (default 1); the same seed gives the same files\n";
 
@@ -183,6 +184,34 @@ static int write_listed(const char *path, uint8_t *png, size_t len, labels_file 
     return 0;
 }
 
+/* An earlier run with a larger --count left name_NNNN.png from index count
+ * on, in the style's folder and its mnist/ copy; nothing lists them any
+ * more, and a folder holding more pictures than labels.csv says misleads
+ * whoever reads it. Runs number their files from 0 without gaps, so the
+ * first index with no file ends the stale ones. Only this naming pattern
+ * is touched. */
+static int remove_stale_pictures(const char *out_dir, const char *name, int count, char *err,
+                                 size_t err_len)
+{
+    for (int orig = 0; orig < 2; orig++) {
+        for (int k = count; k < VARIANTS_MAX_COUNT; k++) {
+            char path[MAX_PATH];
+            if (snprintf(path, sizeof path, orig ? "%s/mnist/%s/%s_%04d.png" : "%s/%s/%s_%04d.png",
+                         out_dir, name, name, k) >= (int)sizeof path) {
+                snprintf(err, err_len, "--out path too long");
+                return -1;
+            }
+            if (unlink(path) == 0)
+                continue;
+            if (errno == ENOENT)
+                break;
+            snprintf(err, err_len, "cannot remove the stale %s: %s", path, strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* Writes one style's renderings and their labels.csv rows, and each digit
  * as MNIST has it (28x28 grey, light on black) under out_dir/mnist/ with
  * its row in originals (same file names). */
@@ -238,7 +267,7 @@ static int write_style(const idx_images *images, const idx_labels *labels, const
         if (write_listed(path, png, len, originals, rel, label, name, idx, err, err_len) != 0)
             return -1;
     }
-    return 0;
+    return remove_stale_pictures(out_dir, name, count, err, err_len);
 }
 
 /* Creates dir, removes an old dir/labels.csv and starts the new one (in

@@ -33,7 +33,10 @@
  * out_dir/labels.csv (file,label,source,t10k_index), and each digit as MNIST
  * has it (28x28 grey) under the same name in out_dir/mnist/, with its own
  * labels.csv: what the model reads before any restyling. A smaller count
- * gives a prefix of a larger one. Returns 0, or -1 with a message in err. */
+ * gives a prefix of a larger one; run into the folder of a larger one, it
+ * removes that run's pictures past its own count (in both folders), so
+ * each folder holds what its labels.csv lists. Returns 0, or -1 with a
+ * message in err. */
 int variants_write_set(const idx_images *images, const idx_labels *labels, const char *out_dir,
                        int count, uint64_t seed, char *err, size_t err_len);
 
