@@ -230,6 +230,12 @@ int mnist_load(const char *dir, int load_train, mnist_data *out, char *err, size
     memset(out, 0, sizeof *out);
     uint8_t digests[4][32] = {{0}};
     char path[4096];
+    /* A directory name too long for path would read a truncated name,
+     * perhaps another file's. */
+    if (strlen(dir) + sizeof "/train-images-idx3-ubyte" > sizeof path) {
+        snprintf(err, err_len, "%.64s...: directory name too long", dir);
+        return -1;
+    }
     int ok = 1;
     if (load_train) {
         snprintf(path, sizeof path, "%s/train-images-idx3-ubyte", dir);

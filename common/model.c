@@ -62,6 +62,29 @@ static int check_sizes(const int *sizes, int n_sizes, char *err, size_t err_len)
     return 0;
 }
 
+/* What the loader demands of the fields after the sizes; model_save asks
+ * the same, so that no file is written that no loader would take. */
+static int check_input(uint32_t activation, uint32_t width, uint32_t height, int inputs,
+                       float scale, float offset, char *err, size_t err_len)
+{
+    if (activation != MODEL_ACT_RELU) {
+        snprintf(err, err_len, "unknown activation %u (this build knows 1 = ReLU)", activation);
+        return -1;
+    }
+    if (width < 1 || height < 1 || width > 1024 || height > 1024 ||
+        (uint64_t)width * height != (uint64_t)inputs) {
+        snprintf(err, err_len, "input %ux%u does not match the %d inputs of the first layer",
+                 width, height, inputs);
+        return -1;
+    }
+    if (!(scale > 0.0f && scale < 1e6f) || !(offset > -1e6f && offset < 1e6f)) {
+        snprintf(err, err_len, "implausible input normalisation scale %g offset %g", scale,
+                 offset);
+        return -1;
+    }
+    return 0;
+}
+
 /* The shape of a model, with zeroed parameters when allocate is set; else
  * params stays NULL for the caller to provide (see parse_file). */
 static int init_shape(model *m, const int *sizes, int n_sizes, int allocate, char *err,
@@ -141,6 +164,8 @@ const char *model_get_meta(const model *m, const char *key)
 void model_arch_string(const model *m, char *buf, size_t buf_len)
 {
     size_t used = 0;
+    if (buf_len == 0)
+        return;
     buf[0] = '\0';
     for (int i = 0; i <= m->n_layers && used < buf_len; i++) {
         int n = snprintf(buf + used, buf_len - used, i ? "-%d" : "%d", m->sizes[i]);
@@ -247,6 +272,14 @@ int model_save(const model *m, const char *path, char *err, size_t err_len)
     size_t bad;
     if (!model_params_usable(m, &bad)) {
         snprintf(err, err_len, "%s: parameter %zu is not a finite number; not written", path, bad);
+        return -1;
+    }
+    char why[160];
+    if (check_sizes(m->sizes, m->n_layers + 1, why, sizeof why) != 0 ||
+        check_input((uint32_t)m->activation, (uint32_t)m->input_width,
+                    (uint32_t)m->input_height, m->sizes[0], m->input_scale, m->input_offset,
+                    why, sizeof why) != 0) {
+        snprintf(err, err_len, "%s: %s; not written", path, why);
         return -1;
     }
     byte_buffer b = {0};
@@ -407,7 +440,11 @@ static int parse_body(model *m, cursor *c, uint8_t *in_place, char *err, size_t 
             snprintf(err, err_len, "truncated in the layer sizes");
             return -1;
         }
-        sizes[i] = s > MODEL_MAX_WIDTH ? -1 : (int)s;
+        if (s < 1 || s > MODEL_MAX_WIDTH) {
+            snprintf(err, err_len, "layer %u has size %u, outside 1..%d", i, s, MODEL_MAX_WIDTH);
+            return -1;
+        }
+        sizes[i] = (int)s;
     }
     if (check_sizes(sizes, (int)n_layers + 1, err, err_len) != 0)
         return -1;
@@ -415,27 +452,17 @@ static int parse_body(model *m, cursor *c, uint8_t *in_place, char *err, size_t 
         snprintf(err, err_len, "truncated in the layer description");
         return -1;
     }
-    if (act != MODEL_ACT_RELU) {
-        snprintf(err, err_len, "unknown activation %u (this build knows 1 = ReLU)", act);
-        return -1;
-    }
-    if (width < 1 || height < 1 || width > 1024 || height > 1024 ||
-        (uint64_t)width * height != (uint64_t)sizes[0]) {
-        snprintf(err, err_len, "input %ux%u does not match the %d inputs of the first layer",
-                 width, height, sizes[0]);
-        return -1;
-    }
     float scale, offset;
     if (take_f32(c, &scale) != 0 || take_f32(c, &offset) != 0) {
         snprintf(err, err_len, "truncated in the input normalisation");
         return -1;
     }
-    if (!(scale > 0.0f && scale < 1e6f) || !(offset > -1e6f && offset < 1e6f)) {
-        snprintf(err, err_len, "implausible input normalisation scale %g offset %g", scale,
-                 offset);
+    if (check_input(act, width, height, sizes[0], scale, offset, err, err_len) != 0)
         return -1;
-    }
-    if (init_shape(m, sizes, (int)n_layers + 1, in_place == NULL, err, err_len) != 0)
+    /* No parameters yet: they are allocated (or placed) only once the file
+     * is known to hold them all, so a short file claiming 64M parameters
+     * costs nothing. */
+    if (init_shape(m, sizes, (int)n_layers + 1, 0, err, err_len) != 0)
         return -1;
     m->input_width = (int)width;
     m->input_height = (int)height;
@@ -460,21 +487,29 @@ static int parse_body(model *m, cursor *c, uint8_t *in_place, char *err, size_t 
                  m->n_params * 4);
         return -1;
     }
-    /* Parameter i is read from 4 * i bytes past the header and written 4 * i
-     * bytes from the buffer's start, so in place every read comes before
-     * the writes reach it. malloc's alignment suits floats. */
-    float *dst = in_place ? (float *)(void *)in_place : m->params;
+    /* Every parameter is checked before any is written, so that a refused
+     * file leaves an in-place buffer as it was. */
+    cursor scan = *c;
     for (size_t i = 0; i < m->n_params; i++) {
-        take_f32(c, &dst[i]);
-        if (!param_usable(dst[i])) {
+        float v = 0.0f;   /* take_f32 cannot fail: the length was checked */
+        take_f32(&scan, &v);
+        if (!param_usable(v)) {
             snprintf(err, err_len, "parameter %zu is not a finite number", i);
             return -1;
         }
     }
-    if (in_place) {
-        m->params = dst;
-        point_layers(m);
+    /* Parameter i is read from 4 * i bytes past the header and written 4 * i
+     * bytes from the buffer's start, so in place every read comes before
+     * the writes reach it. malloc's alignment suits floats. */
+    float *dst = in_place ? (float *)(void *)in_place : malloc(m->n_params * sizeof *dst);
+    if (!dst) {
+        snprintf(err, err_len, "out of memory for %zu parameters", m->n_params);
+        return -1;
     }
+    for (size_t i = 0; i < m->n_params; i++)
+        take_f32(c, &dst[i]);
+    m->params = dst;
+    point_layers(m);
     return 0;
 }
 

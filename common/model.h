@@ -66,8 +66,9 @@ typedef struct {
 } model;
 
 /* Allocates a model for the given layer sizes (n_sizes = layers + 1) with
- * zeroed parameters, ReLU, 28x28 input scaled by 1/255. Returns 0, or -1 and
- * a message in err. */
+ * zeroed parameters, ReLU, 28x28 input scaled by 1/255 (set input_width and
+ * input_height for a first layer of another size: model_save refuses a
+ * picture that does not match it). Returns 0, or -1 and a message in err. */
 int model_init(model *m, const int *sizes, int n_sizes, char *err, size_t err_len);
 void model_free(model *m);
 
@@ -82,8 +83,10 @@ const char *model_get_meta(const model *m, const char *key);
 int model_params_usable(const model *m, size_t *bad);
 
 /* Writes the model to path atomically (atomic_file_write: a temporary file
- * of this call's own beside it, fsync, rename). A model whose parameters
- * are not usable is refused: no file could load it. */
+ * of this call's own beside it, fsync, rename). A model no loader would
+ * take is refused, naming why: parameters that are not usable, sizes out
+ * of bounds, an input picture that does not match the first layer, an
+ * implausible normalisation or an unknown activation. */
 int model_save(const model *m, const char *path, char *err, size_t err_len);
 
 /* Parses a model from memory, validating everything. Returns 0, or -1 with a
@@ -93,7 +96,8 @@ int model_parse(model *m, const uint8_t *data, size_t len, char *err, size_t err
 /* The same on a malloc'd buffer handed over by the caller: the parameters
  * are decoded into it, so a file needs its size in memory once, not twice.
  * On success the model owns data (model_free frees it, shrunk to the
- * parameters); on failure the caller still owns it. */
+ * parameters); on failure the caller still owns it, unchanged (every
+ * check comes before the first parameter is written). */
 int model_parse_in_place(model *m, uint8_t *data, size_t len, char *err, size_t err_len);
 
 /* Reads and parses a model file (with model_parse_in_place). */

@@ -26,6 +26,7 @@
  */
 #include "png_io.h"
 
+#include <errno.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -524,14 +525,18 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
         png_error(png, "unexpected pixel layout after transformation");
 
     size_t stride = (size_t)w * (size_t)channels;
+    /* The messages replace any warning libpng left in ctx->message, which
+     * would otherwise be reported as the reason. */
     if (mul_overflows(h, stride) || mul_overflows(h, sizeof(png_bytep))) {
         ctx->out_of_memory = 1;
+        copy_message(ctx->message, sizeof ctx->message, "out of memory for the decoded pixels");
         return PNG_IO_NO_MEMORY;
     }
     ctx->pixels = malloc(stride * h);
     ctx->rows = malloc(sizeof(png_bytep) * h);
     if (!ctx->pixels || !ctx->rows) {
         ctx->out_of_memory = 1;
+        copy_message(ctx->message, sizeof ctx->message, "out of memory for the decoded pixels");
         return PNG_IO_NO_MEMORY;
     }
     for (png_uint_32 y = 0; y < h; y++)
@@ -549,6 +554,8 @@ static png_io_status decode_into(png_structp png, png_infop info, decode_ctx *ct
         ctx->rows = NULL;
         if (reorient(ctx->pixels, out_w, out_h, channels, orientation, &out_w, &out_h) != 0) {
             ctx->out_of_memory = 1;
+            copy_message(ctx->message, sizeof ctx->message,
+                         "out of memory turning the picture upright");
             return PNG_IO_NO_MEMORY;
         }
     }
@@ -748,8 +755,10 @@ png_io_status png_encode_memory(const image *img, uint8_t **out, size_t *out_len
 
 png_io_status png_write_file(const char *path, const image *img)
 {
-    if (!path || !*path)
+    if (!path || !*path) {
+        errno = EINVAL;
         return PNG_IO_WRITE_FAILED;
+    }
     uint8_t *buf = NULL;
     size_t len = 0;
     png_io_status st = png_encode_memory(img, &buf, &len);
@@ -757,6 +766,8 @@ png_io_status png_write_file(const char *path, const image *img)
         return st;
 
     st = atomic_file_write(path, buf, len) == 0 ? PNG_IO_OK : PNG_IO_WRITE_FAILED;
+    int why = errno;
     free(buf);
+    errno = why;
     return st;
 }

@@ -80,7 +80,8 @@ int png_exif_orientation(const uint8_t *exif, size_t len);
  * malloc'd buffer the caller frees. */
 png_io_status png_encode_memory(const image *img, uint8_t **out, size_t *out_len);
 
-/* Writes an image as a PNG file atomically (temporary file, then rename). */
+/* Writes an image as a PNG file atomically (temporary file, then rename).
+ * PNG_IO_WRITE_FAILED leaves errno saying why. */
 png_io_status png_write_file(const char *path, const image *img);
 
 #endif

@@ -788,9 +788,11 @@ int plot_learning_curves(const char *path, const epoch_stats *history, int n, ch
     free(buf);
 
     png_io_status st = png_write_file(path, &c.img);
+    int why = errno;
     image_free(&c.img);
     if (st != PNG_IO_OK) {
-        set_err(err, err_len, "cannot write %s: %s", path, png_io_status_text(st));
+        set_err(err, err_len, "cannot write %s: %s", path,
+                st == PNG_IO_WRITE_FAILED ? strerror(why) : png_io_status_text(st));
         return -1;
     }
     return 0;
@@ -934,9 +936,11 @@ int plot_confusion_matrix(const char *path, const eval_result *r, char *err, siz
     draw_colour_bar(&c);
 
     png_io_status st = png_write_file(path, &c.img);
+    int why = errno;
     image_free(&c.img);
     if (st != PNG_IO_OK) {
-        set_err(err, err_len, "cannot write %s: %s", path, png_io_status_text(st));
+        set_err(err, err_len, "cannot write %s: %s", path,
+                st == PNG_IO_WRITE_FAILED ? strerror(why) : png_io_status_text(st));
         return -1;
     }
     return 0;
