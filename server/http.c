@@ -330,6 +330,19 @@ static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
                                      const char *url, const char *method, request *rq)
 {
     rq->match = routes_match(method, url);
+    /* libmicrohttpd decodes the chunked coding only: a body in any other
+     * ("gzip", "identity", "gzip, chunked") has no length it can find, and
+     * the request would hang until --timeout. A coding the server does not
+     * know is a 501 (RFC 9112, 6.1), refused before the body is read. */
+    const char *coding =
+        MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (coding && strcasecmp(coding, "chunked") != 0) {
+        char msg[160];
+        snprintf(msg, sizeof msg,
+                 "Transfer-Encoding '%.40s' is not supported; send the body as it is or chunked",
+                 coding);
+        return send_error(srv, c, rq, 501, "unsupported_transfer_encoding", msg);
+    }
     /* A CORS preflight: OPTIONS from an allowed origin, asking for one of
      * the path's methods. Anything else with OPTIONS is the router's 405. */
     if (rq->cors_origin && rq->match.status == 405 && strcmp(method, "OPTIONS") == 0 &&
@@ -538,7 +551,14 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         return;
     *con_cls = NULL;
     uint64_t ns = mono_ns() - rq->start_ns;
-    unsigned status = rq->status ? rq->status : unanswered_status(toe);
+    /* An answer that was queued but not delivered in full (the drain ran
+     * out, the client left mid-answer) counts as what the client got: none.
+     * A status set without an answer (an upload cut off at the limit) stays. */
+    unsigned status = rq->status;
+    if (!status || (rq->answered && toe != MHD_REQUEST_TERMINATED_COMPLETED_OK)) {
+        status = unanswered_status(toe);
+        rq->bytes = 0;
+    }
     metrics_request_finished(&srv->state.metrics, rq->match.metric, status, ns);
     log_request_fields f = {
         .method = rq->method,

@@ -83,6 +83,8 @@ static void drain(http_server *srv, const sigset_t *signals)
                       http_server_in_flight(srv));
             return;
         }
+        if (sig == SIGHUP)
+            log_event(LOG_INFO, "SIGHUP while stopping: the model is not reloaded");
     }
 }
 

@@ -928,6 +928,33 @@ START_TEST(test_error_declared_body_too_large)
 }
 END_TEST
 
+/* A transfer coding other than chunked is a 501 at once, before the body:
+ * libmicrohttpd would find no end to such a body and hold the request until
+ * the timeout. */
+START_TEST(test_error_unknown_transfer_coding)
+{
+    const char *codings[] = {"gzip", "identity", "gzip, chunked"};
+    for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
+        int fd = tcp_connect(port);
+        ck_assert_int_ge(fd, 0);
+        char head[256];
+        snprintf(head, sizeof head,
+                 "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                 "Transfer-Encoding: %s\r\n\r\n4\r\nabcd\r\n0\r\n\r\n", codings[i]);
+        ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+        http_resp r;
+        ck_assert_msg(read_response(fd, false, &r) == 0, "no answer for '%s'", codings[i]);
+        assert_error(&r, 501, "unsupported_transfer_encoding");
+        resp_free(&r);
+        close(fd);
+    }
+    const char *series = "digits_http_requests_total{handler=\"/predict\",code=\"501\"}";
+    char *m = scrape_when(series, 3);
+    ck_assert_double_eq(metric_value(m, series), 3);
+    free(m);
+}
+END_TEST
+
 /* A Content-Length too big for 64-bit signed arithmetic is over the limit
  * too, refused with our 413 before the body, not taken for "no length" and
  * read. (One past 2^64 - 1 libmicrohttpd refuses itself, in HTML.) */
@@ -2326,6 +2353,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_get_with_a_body_is_answered_unread);
     tcase_add_test(tc, test_absolute_form_target);
     tcase_add_test(tc, test_error_streamed_body_too_large);
+    tcase_add_test(tc, test_error_unknown_transfer_coding);
     tcase_add_test(tc, test_error_too_many_pixels);
     tcase_add_test(tc, test_error_unsupported_media_type);
     tcase_add_test(tc, test_error_no_ink);
