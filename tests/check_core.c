@@ -297,6 +297,18 @@ START_TEST(test_model_round_trip)
 }
 END_TEST
 
+/* make_small_model's model saved at the temporary path for name; returns
+ * the file's bytes (malloc'd) and their count in *len. */
+static uint8_t *small_model_file(model *m, const char *name, char *path, size_t path_len,
+                                 size_t *len)
+{
+    char err[512];
+    make_small_model(m);
+    temp_path(name, path, path_len);
+    ck_assert_msg(model_save(m, path, err, sizeof err) == 0, "%s", err);
+    return slurp(path, len);
+}
+
 static void write_bytes(const char *path, const uint8_t *data, size_t len)
 {
     FILE *f = fopen(path, "wb");
@@ -311,12 +323,9 @@ static void write_bytes(const char *path, const uint8_t *data, size_t len)
 START_TEST(test_model_load_refuses_bad_parameters)
 {
     model m, back;
-    make_small_model(&m);
     char err[512], path[256];
-    temp_path("halfway.bin", path, sizeof path);
-    ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
     size_t len;
-    uint8_t *data = slurp(path, &len);
+    uint8_t *data = small_model_file(&m, "halfway.bin", path, sizeof path, &len);
     /* parameter k lies (n_params - k) * 4 bytes before the 32-byte checksum */
     size_t k = m.n_params / 2, at = len - 32 - (m.n_params - k) * 4;
     float nan = NAN;
@@ -405,12 +414,9 @@ END_TEST
 START_TEST(test_model_in_place_failure_keeps_buffer)
 {
     model m, back;
-    make_small_model(&m);
     char err[512], path[256];
-    temp_path("in-place.bin", path, sizeof path);
-    ck_assert_int_eq(model_save(&m, path, err, sizeof err), 0);
     size_t len;
-    uint8_t *data = slurp(path, &len);
+    uint8_t *data = small_model_file(&m, "in-place.bin", path, sizeof path, &len);
     /* the last parameter, so that every other one would be decoded first */
     float huge = 1e31f;
     memcpy(data + len - 32 - 4, &huge, 4);

@@ -910,21 +910,29 @@ START_TEST(test_error_empty_body)
 }
 END_TEST
 
+/* Sends text as it is on a new connection and reads the one answer (a
+ * request whose head alone must be answered, say). */
+static http_resp exchange_raw(const char *text)
+{
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    ck_assert_int_eq(send_all(fd, text, strlen(text)), 0);
+    http_resp r;
+    ck_assert_msg(read_response(fd, false, &r) == 0, "no answer to: %.80s", text);
+    close(fd);
+    return r;
+}
+
 START_TEST(test_error_declared_body_too_large)
 {
     /* Only the headers are sent: the 413 must come without the body. */
-    int fd = tcp_connect(port);
-    ck_assert_int_ge(fd, 0);
     char head[256];
     snprintf(head, sizeof head,
              "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
              "Content-Length: %zu\r\n\r\n", TEST_MAX_UPLOAD + 1);
-    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-    http_resp r;
-    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    http_resp r = exchange_raw(head);
     assert_error(&r, 413, "payload_too_large");
     resp_free(&r);
-    close(fd);
 }
 END_TEST
 
@@ -935,18 +943,13 @@ START_TEST(test_error_unknown_transfer_coding)
 {
     const char *codings[] = {"gzip", "identity", "gzip, chunked"};
     for (size_t i = 0; i < sizeof codings / sizeof codings[0]; i++) {
-        int fd = tcp_connect(port);
-        ck_assert_int_ge(fd, 0);
         char head[256];
         snprintf(head, sizeof head,
                  "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                  "Transfer-Encoding: %s\r\n\r\n4\r\nabcd\r\n0\r\n\r\n", codings[i]);
-        ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-        http_resp r;
-        ck_assert_msg(read_response(fd, false, &r) == 0, "no answer for '%s'", codings[i]);
+        http_resp r = exchange_raw(head);
         assert_error(&r, 501, "unsupported_transfer_encoding");
         resp_free(&r);
-        close(fd);
     }
     const char *series = "digits_http_requests_total{handler=\"/predict\",code=\"501\"}";
     char *m = scrape_when(series, 3);
@@ -962,19 +965,14 @@ START_TEST(test_error_absurd_content_length)
 {
     const char *lengths[] = {"9223372036854775807", "18446744073709551615"};
     for (int i = 0; i < 2; i++) {
-        int fd = tcp_connect(port);
-        ck_assert_int_ge(fd, 0);
         char head[256];
         snprintf(head, sizeof head,
                  "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                  "Content-Length: %s\r\n\r\n", lengths[i]);
-        ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-        http_resp r;
-        ck_assert_int_eq(read_response(fd, false, &r), 0);
+        http_resp r = exchange_raw(head);
         assert_error(&r, 413, "payload_too_large");
         ck_assert_ptr_nonnull(strstr(r.body, lengths[i]));   /* the size as the client said it */
         resp_free(&r);
-        close(fd);
     }
 }
 END_TEST
