@@ -75,13 +75,14 @@ ENV DIGITS_MODEL=/usr/local/share/digits/mnist-mlp.bin \
     DIGITS_PORT=8080 \
     DIGITS_THREADS=0 \
     DIGITS_DRAIN_TIMEOUT=8 \
-    DIGITS_LOG_FORMAT=json
+    DIGITS_LOG_FORMAT=json \
+    DIGITS_ADMIN_PORT=8081
 
 LABEL org.opencontainers.image.title="digits-server" \
       org.opencontainers.image.description="Handwritten-digit recognition over HTTP (POST a PNG to /predict)"
 
 USER 10001:10001
-EXPOSE 8080
+EXPOSE 8080 8081
 # SIGTERM drains: readiness fails (new connections are closed at once),
 # requests in flight finish (at most DIGITS_DRAIN_TIMEOUT seconds), exit 0.
 # The runtime's stop timeout must be longer, or a full drain ends in
@@ -89,8 +90,10 @@ EXPOSE 8080
 # (docker stop -t, compose stop_grace_period, Kubernetes
 # terminationGracePeriodSeconds).
 STOPSIGNAL SIGTERM
-# The server's own check mode: GET http://127.0.0.1:$DIGITS_PORT/healthz,
-# exit 0 on 200, else 1. No curl or shell in the check.
+# The server's own check mode: GET http://127.0.0.1:$DIGITS_ADMIN_PORT/healthz
+# (the admin port: /healthz, /readyz and /metrics on a thread of their own,
+# answered while every worker is busy with uploads), exit 0 on 200, else 1.
+# No curl or shell in the check.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=5s --retries=3 \
     CMD ["/usr/local/bin/digits-server", "--healthcheck"]
 ENTRYPOINT ["/usr/local/bin/digits-server"]

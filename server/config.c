@@ -42,6 +42,9 @@ static const option_spec options[] = {
      "model file to serve (default " CONFIG_DEFAULT_MODEL ")"},
     {"--port", "DIGITS_PORT", OPT_UINT, 0, 65535, FIELD(port), "N",
      "TCP port, 0 for any free one (default 8080)"},
+    {"--admin-port", "DIGITS_ADMIN_PORT", OPT_UINT, 0, 65535, FIELD(admin_port), "N",
+     "also answer /healthz, /readyz and /metrics on port N, on a thread of their "
+     "own that busy workers cannot hold up, 0 for any free one (default: off)"},
     {"--bind", "DIGITS_BIND", OPT_ADDR, 0, 0, FIELD(bind_addr), "ADDR",
      "IPv4 or IPv6 address to listen on (default " CONFIG_DEFAULT_BIND ")"},
     {"--threads", "DIGITS_THREADS", OPT_UINT, 0, 1024, FIELD(threads), "N",
@@ -81,6 +84,7 @@ void config_defaults(server_config *c)
     c->model_path = CONFIG_DEFAULT_MODEL;
     c->bind_addr = CONFIG_DEFAULT_BIND;
     c->port = CONFIG_DEFAULT_PORT;
+    c->admin_port = CONFIG_ADMIN_PORT_OFF;
     c->threads = 0;
     c->max_upload = CONFIG_DEFAULT_MAX_UPLOAD;
     c->max_pixels = CONFIG_DEFAULT_MAX_PIXELS;
@@ -358,8 +362,9 @@ void config_print_usage(FILE *out, const char *argv0)
         fprintf(out, "  %-26s   env %s\n", "", options[i].env);
     }
     print_help_entry(out, "--healthcheck [URL]",
-                     "GET URL (default http://ADDR:PORT/healthz, ADDR the --bind address, "
-                     "127.0.0.1 for 0.0.0.0, [::1] for ::); exit 0 on 200");
+                     "GET URL (default http://ADDR:PORT/healthz, PORT the admin port when "
+                     "there is one, ADDR the --bind address, 127.0.0.1 for 0.0.0.0, [::1] "
+                     "for ::); exit 0 on 200");
     print_help_entry(out, "--help", "show this help and exit");
     print_help_entry(out, "--version", "show the version and exit");
     fprintf(out,

@@ -25,6 +25,7 @@
 #define CONFIG_DEFAULT_DRAIN_TIMEOUT 10
 #define CONFIG_DEFAULT_MAX_CONNECTIONS 1024
 #define CONFIG_DEFAULT_MAX_PER_IP 256
+#define CONFIG_ADMIN_PORT_OFF 0xFFFFFFFFu   /* no --admin-port: no admin listener */
 
 typedef enum { LOG_FORMAT_TEXT, LOG_FORMAT_JSON } log_format;
 
@@ -43,6 +44,7 @@ typedef struct {
     const char *bind_addr;           /* IPv4 or IPv6 literal */
     const char *healthcheck_url;     /* NULL: http://127.0.0.1:PORT/healthz */
     unsigned port;                   /* 0: an ephemeral port */
+    unsigned admin_port;             /* CONFIG_ADMIN_PORT_OFF, or as port */
     unsigned threads;                /* 0: one per available CPU */
     size_t max_upload;               /* bytes of request body */
     uint64_t max_pixels;             /* width * height of one PNG */

@@ -324,12 +324,22 @@ static bool query_flag(struct MHD_Connection *c, const char *name)
     return v && (strcmp(v, "1") == 0 || strcmp(v, "true") == 0);
 }
 
+/* What the admin port answers: the probes' and Prometheus' paths. */
+static bool admin_path(const char *url)
+{
+    return strcmp(url, "/healthz") == 0 || strcmp(url, "/readyz") == 0 ||
+           strcmp(url, "/metrics") == 0;
+}
+
 /* The first call for a request: everything that can be decided from the
  * headers alone is decided here, before a byte of the body is read. */
 static enum MHD_Result start_request(http_server *srv, struct MHD_Connection *c,
-                                     const char *url, const char *method, request *rq)
+                                     const char *url, const char *method, request *rq,
+                                     bool admin)
 {
-    rq->match = routes_match(method, url);
+    rq->match = admin && !admin_path(url)
+                    ? (route_match){NULL, 404, NULL, METRIC_HANDLER_OTHER}
+                    : routes_match(method, url);
     /* libmicrohttpd decodes the chunked coding only: a body in any other
      * ("gzip", "identity", "gzip, chunked") has no length it can find, and
      * the request would hang until --timeout. A coding the server does not
@@ -458,7 +468,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                   void **con_cls)
 {
     (void)version;
-    http_server *srv = cls;
+    const http_listener *listener = cls;
+    http_server *srv = listener->srv;
     request *rq = *con_cls;
     url = target_path(url);
 
@@ -480,7 +491,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
                                     MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Origin"));
         *con_cls = rq;
         metrics_request_started(&srv->state.metrics);
-        return start_request(srv, c, url, method, rq);
+        return start_request(srv, c, url, method, rq, listener->admin);
     }
 
     if (rq->answered) {
@@ -643,26 +654,83 @@ static enum MHD_Result accept_policy(void *cls, const struct sockaddr *addr, soc
     return atomic_load(&srv->state.draining) ? MHD_NO : MHD_YES;
 }
 
-int http_server_start(http_server *srv, char *err, size_t err_len)
+/* The socket address for --bind and port, and the daemon flags it needs. */
+static int listen_address(const server_config *cfg, unsigned port, struct sockaddr_storage *ss,
+                          unsigned *flags, char *err, size_t err_len)
 {
-    const server_config *cfg = &srv->state.cfg;
-    struct sockaddr_storage ss;
-    memset(&ss, 0, sizeof ss);
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)&ss;
-    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)&ss;
+    memset(ss, 0, sizeof *ss);
+    struct sockaddr_in *v4 = (struct sockaddr_in *)(void *)ss;
+    struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)(void *)ss;
     if (inet_pton(AF_INET, cfg->bind_addr, &v4->sin_addr) == 1) {
         v4->sin_family = AF_INET;
-        v4->sin_port = htons((uint16_t)cfg->port);
+        v4->sin_port = htons((uint16_t)port);
     } else if (inet_pton(AF_INET6, cfg->bind_addr, &v6->sin6_addr) == 1) {
         v6->sin6_family = AF_INET6;
-        v6->sin6_port = htons((uint16_t)cfg->port);
+        v6->sin6_port = htons((uint16_t)port);
         /* "::" means every address, IPv4 included. */
-        flags |= IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
+        *flags |= IN6_IS_ADDR_UNSPECIFIED(&v6->sin6_addr) ? MHD_USE_DUAL_STACK : MHD_USE_IPv6;
     } else {
         snprintf(err, err_len, "bad bind address '%s'", cfg->bind_addr);
         return -1;
     }
+    return 0;
+}
+
+static unsigned bound_port(struct MHD_Daemon *d, unsigned asked)
+{
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
+    return di ? di->port : asked;
+}
+
+/* The admin port takes every connection, draining or not: a probe must
+ * still see /readyz turn 503. */
+static enum MHD_Result accept_always(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)cls;
+    (void)addr;
+    (void)addrlen;
+    return MHD_YES;
+}
+
+/* One thread of its own, and few connections: probes and scrapes only. */
+#define ADMIN_MAX_CONNECTIONS 64u
+
+static int start_admin(http_server *srv, char *err, size_t err_len)
+{
+    const server_config *cfg = &srv->state.cfg;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    if (listen_address(cfg, cfg->admin_port, &ss, &flags, err, err_len) != 0)
+        return -1;
+    srv->admin_listener = (http_listener){srv, true};
+    errno = 0;
+    srv->admin_daemon = MHD_start_daemon(
+        flags, (uint16_t)cfg->admin_port, accept_always, NULL, on_request, &srv->admin_listener,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_CONNECTION_LIMIT, ADMIN_MAX_CONNECTIONS,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_but_nul, NULL,
+        MHD_OPTION_END);
+    if (!srv->admin_daemon) {
+        snprintf(err, err_len, "cannot listen on %s admin port %u: %s", cfg->bind_addr,
+                 cfg->admin_port, errno ? strerror(errno) : "libmicrohttpd refused the settings");
+        return -1;
+    }
+    srv->admin_port = bound_port(srv->admin_daemon, cfg->admin_port);
+    return 0;
+}
+
+int http_server_start(http_server *srv, char *err, size_t err_len)
+{
+    const server_config *cfg = &srv->state.cfg;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    if (listen_address(cfg, cfg->port, &ss, &flags, err, err_len) != 0)
+        return -1;
 
     srv->threads = config_effective_threads(cfg);
     unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
@@ -674,9 +742,10 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
          NULL},
         {MHD_OPTION_END, 0, NULL},
     };
+    srv->main_listener = (http_listener){srv, false};
     errno = 0;
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, accept_policy, srv, on_request, srv,
+        flags, (uint16_t)cfg->port, accept_policy, srv, on_request, &srv->main_listener,
         /* First, so that every message from the library goes to our log. */
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
@@ -694,8 +763,9 @@ int http_server_start(http_server *srv, char *err, size_t err_len)
                  errno ? strerror(errno) : "libmicrohttpd refused the settings");
         return -1;
     }
-    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-    srv->port = di ? di->port : cfg->port;
+    srv->port = bound_port(srv->daemon, cfg->port);
+    if (cfg->admin_port != CONFIG_ADMIN_PORT_OFF)
+        return start_admin(srv, err, err_len);
     return 0;
 }
 
@@ -745,6 +815,10 @@ void http_server_destroy(http_server *srv)
     if (srv->daemon) {
         MHD_stop_daemon(srv->daemon);
         srv->daemon = NULL;
+    }
+    if (srv->admin_daemon) {
+        MHD_stop_daemon(srv->admin_daemon);
+        srv->admin_daemon = NULL;
     }
     if (srv->store_ready) {
         model_store_destroy(&srv->state.store);

@@ -45,10 +45,25 @@ struct MHD_Daemon;
 #define HTTP_BODY_SHARE_SLOTS 256
 #define HTTP_UPLOAD_MIN_RATE ((size_t)4 * 1024)
 
+typedef struct http_server http_server;
+
+/* What a daemon's request handler is given: the server, and whether the
+ * request came to the admin port, which answers only ADMIN_PATHS. */
 typedef struct {
+    http_server *srv;
+    bool admin;
+} http_listener;
+
+struct http_server {
     server_state state;
     struct MHD_Daemon *daemon;
     unsigned port;            /* the bound port (useful with --port 0) */
+    /* --admin-port: /healthz, /readyz and /metrics on a thread of their own,
+     * so that probes and scrapes are answered while every worker thread is
+     * busy with uploads. NULL when not asked for. */
+    struct MHD_Daemon *admin_daemon;
+    unsigned admin_port;      /* the bound admin port */
+    http_listener main_listener, admin_listener;
     unsigned threads;
     bool store_ready;         /* state.store needs destroying */
     /* Bytes of request-body buffers charged against HTTP_BODY_BUDGET_UPLOADS
@@ -59,13 +74,14 @@ typedef struct {
      * against its share of the budget; see HTTP_BODY_SHARE_UPLOADS. */
     atomic_size_t share_bytes[HTTP_BODY_SHARE_SLOTS];
     uint32_t share_seed;      /* of the address hash (drawn at start-up) */
-} http_server;
+};
 
 /* Copies cfg, loads and validates the model. Returns 0, or -1 with a message
  * (a bad or missing model file is the usual one). */
 int http_server_init(http_server *srv, const server_config *cfg, char *err, size_t err_len);
 
-/* Starts listening. Returns 0 with srv->port set, or -1 with a message. */
+/* Starts listening (and on the admin port, when configured). Returns 0
+ * with srv->port (and srv->admin_port) set, or -1 with a message. */
 int http_server_start(http_server *srv, char *err, size_t err_len);
 
 /* SIGHUP: reloads cfg.model_path. A bad file leaves the old model serving.

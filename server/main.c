@@ -29,8 +29,11 @@ static int run_healthcheck(const server_config *cfg)
     char url[HEALTHCHECK_MAX_HOST + 64];
     const char *target = cfg->healthcheck_url;
     if (!target) {
-        if (cfg->port == 0) {
-            fprintf(stderr, "digits-server: --healthcheck: with --port 0 the port is the "
+        /* The admin port, when there is one: it answers even while every
+         * worker thread is busy, which is what a probe should measure. */
+        unsigned port = cfg->admin_port != CONFIG_ADMIN_PORT_OFF ? cfg->admin_port : cfg->port;
+        if (port == 0) {
+            fprintf(stderr, "digits-server: --healthcheck: with port 0 the port is the "
                             "kernel's choice; give the URL (--healthcheck http://HOST:PORT/healthz)\n");
             return 2;
         }
@@ -43,7 +46,7 @@ static int run_healthcheck(const server_config *cfg)
             host = "::1";
         bool v6 = strchr(host, ':') != NULL;
         snprintf(url, sizeof url, "http://%s%s%s:%u/healthz", v6 ? "[" : "", host,
-                 v6 ? "]" : "", cfg->port);
+                 v6 ? "]" : "", port);
         target = url;
     }
     char err[256] = "";
@@ -152,6 +155,9 @@ int main(int argc, char **argv)
                   mlp_kernel_name(sm->weights.kernel), cfg.max_upload,
                   (unsigned long long)cfg.max_pixels);
         served_model_release(sm);
+        if (srv.admin_daemon)
+            log_event(LOG_INFO, "admin port %u: /healthz, /readyz and /metrics on a thread of their own",
+                      srv.admin_port);
     }
 
     for (;;) {

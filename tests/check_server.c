@@ -306,6 +306,7 @@ static void write_file(const char *path, const void *data, size_t len)
 
 static http_server *srv;
 static unsigned port;
+static unsigned admin_port;   /* every test server has one (--admin-port 0) */
 static char tmp_dir[PATH_MAX];
 static char model_path[PATH_MAX + 32];
 static char served_id[SERVED_MODEL_ID_MAX + 1];
@@ -340,6 +341,8 @@ static void prepare_model(void)
 /* The idle timeout of the next server started; a test that needs a short
  * one sets it and restarts the server. */
 static unsigned server_timeout_s = 10;
+/* Worker threads of the next server started. */
+static unsigned server_threads = 2;
 /* --cors-origin of the next server started (NULL: none, the default). */
 static const char *server_cors_origins = NULL;
 
@@ -356,7 +359,8 @@ static void start_server_with(size_t max_upload, uint64_t max_pixels)
     cfg.model_path = model_path;
     cfg.bind_addr = "127.0.0.1";
     cfg.port = 0;
-    cfg.threads = 2;
+    cfg.admin_port = 0;
+    cfg.threads = server_threads;
     cfg.max_connections = TEST_MAX_CONNECTIONS;
     cfg.max_upload = max_upload;
     cfg.max_pixels = max_pixels;
@@ -372,6 +376,9 @@ static void start_server_with(size_t max_upload, uint64_t max_pixels)
     ck_assert_msg(http_server_start(srv, err, sizeof err) == 0, "%s", err);
     port = srv->port;
     ck_assert_uint_gt(port, 0);
+    admin_port = srv->admin_port;
+    ck_assert_uint_gt(admin_port, 0);
+    ck_assert_uint_ne(admin_port, port);
     served_model *sm = model_store_acquire(&srv->state.store);
     snprintf(served_id, sizeof served_id, "%s", sm->id);
     served_model_release(sm);
@@ -933,6 +940,107 @@ START_TEST(test_error_declared_body_too_large)
     http_resp r = exchange_raw(head);
     assert_error(&r, 413, "payload_too_large");
     resp_free(&r);
+}
+END_TEST
+
+/* Whether an answer has started to arrive on fd, without waiting. */
+static bool answer_waiting(int fd)
+{
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
+/* --admin-port answers the probes' and Prometheus' paths on a thread of its
+ * own: with the only worker thread busy on a large upload, the main port's
+ * /healthz waits, and the admin port's does not. Decided by the order of
+ * the answers, not by timing. */
+START_TEST(test_admin_port_answers_while_workers_are_busy)
+{
+    http_resp r = request_once(admin_port, "GET", "/healthz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    r = request_once(admin_port, "GET", "/readyz", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    ck_assert_ptr_nonnull(strstr(r.body, "digits_model_test_accuracy"));
+    resp_free(&r);
+    /* nothing else: not the API, not the page */
+    const char *others[][2] = {{"GET", "/model"}, {"GET", "/"}, {"POST", "/predict"}};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        r = request_once(admin_port, others[i][0], others[i][1], NULL, NULL, 0);
+        assert_error(&r, 404, "not_found");
+        resp_free(&r);
+    }
+
+    /* One worker thread, and eight 4096x4096 pictures in one upload: about
+     * a second of decoding. */
+    teardown();
+    server_threads = 1;
+    start_server_with((size_t)16 << 20, (uint64_t)4096 * 4096);
+    server_threads = 2;
+    enum { SIDE = 4096, PICTURES = 8 };
+    image big = {SIDE, SIDE, 1, malloc((size_t)SIDE * SIDE)};
+    ck_assert_ptr_nonnull(big.pixels);
+    memset(big.pixels, 255, (size_t)SIDE * SIDE);
+    for (int y = SIDE / 4; y < 3 * SIDE / 4; y++)
+        memset(big.pixels + (size_t)y * SIDE + SIDE / 2 - 40, 0, 80);   /* a 1 */
+    uint8_t *png;
+    size_t png_len;
+    ck_assert_int_eq(png_encode_memory(&big, &png, &png_len), PNG_IO_OK);
+    free(big.pixels);
+    form_part parts[PICTURES];
+    for (int i = 0; i < PICTURES; i++)
+        parts[i] = (form_part){"image", "one.png", "image/png", png, png_len};
+    size_t body_len;
+    uint8_t *body = multipart_body(parts, PICTURES, &body_len);
+    free(png);
+
+    int busy = tcp_connect(port);
+    ck_assert_int_ge(busy, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\n" MULTIPART_HEADER
+             "Content-Length: %zu\r\n\r\n", body_len);
+    ck_assert_int_eq(send_all(busy, head, strlen(head)), 0);
+    ck_assert_int_eq(send_all(busy, body, body_len), 0);
+    free(body);
+    /* Once the first picture is decoded the worker is busy with the rest:
+     * a /healthz on the main port now waits behind it, and the admin port
+     * answers. */
+    const char *decoded = "digits_predict_stage_duration_seconds_count{stage=\"decode\"}";
+    for (int i = 0;; i++) {
+        ck_assert_msg(i < 500, "the upload was never decoded");
+        r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
+        double n = metric_value(r.body, decoded);
+        resp_free(&r);
+        if (n >= 1)
+            break;
+        struct timespec tick = {0, 2 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+    int probe = tcp_connect(port);
+    ck_assert_int_ge(probe, 0);
+    const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
+    ck_assert_int_eq(send_all(probe, get, strlen(get)), 0);
+    r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
+    ck_assert_int_eq(r.status, 200);
+    bool upload_pending = !answer_waiting(busy), probe_pending = !answer_waiting(probe);
+    ck_assert_msg(upload_pending && probe_pending,
+                  "the admin answer came after the main port's (upload %s, probe %s)",
+                  upload_pending ? "pending" : "answered", probe_pending ? "pending" : "answered");
+    ck_assert_double_ge(metric_value(r.body, "digits_http_requests_in_flight"), 1);
+    resp_free(&r);
+    http_resp done;
+    ck_assert_int_eq(read_response(busy, false, &done), 0);
+    ck_assert_int_eq(done.status, 200);
+    resp_free(&done);
+    ck_assert_int_eq(read_response(probe, false, &done), 0);
+    ck_assert_int_eq(done.status, 200);
+    resp_free(&done);
+    close(busy);
+    close(probe);
 }
 END_TEST
 
@@ -2352,6 +2460,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_absolute_form_target);
     tcase_add_test(tc, test_error_streamed_body_too_large);
     tcase_add_test(tc, test_error_unknown_transfer_coding);
+    tcase_add_test(tc, test_admin_port_answers_while_workers_are_busy);
     tcase_add_test(tc, test_error_too_many_pixels);
     tcase_add_test(tc, test_error_unsupported_media_type);
     tcase_add_test(tc, test_error_no_ink);

@@ -35,6 +35,10 @@ const runtime = dockerfile.split(/^FROM /m).pop();
 const dfUser = (runtime.match(/^USER\s+(\d+)(?::(\d+))?/m) || [])[1];
 const dfPort = Number((runtime.match(/^EXPOSE\s+(\d+)/m) || [])[1]);
 const dfDrain = Number((runtime.match(/DIGITS_DRAIN_TIMEOUT=(\d+)/) || [])[1] ?? 10);
+// The probes' port: the admin port when the image sets one (it answers
+// while every worker thread is busy), else the API's.
+const dfAdmin = Number((runtime.match(/DIGITS_ADMIN_PORT=(\d+)/) || [])[1] ?? dfPort);
+const probeTarget = dfAdmin;
 check(dfUser && dfUser !== "0", `Dockerfile runs as numeric user ${dfUser}`, "Dockerfile: no numeric non-root USER");
 check(dfPort === 8080, "Dockerfile EXPOSE 8080", `Dockerfile EXPOSE is ${dfPort}`);
 
@@ -133,11 +137,13 @@ if (dep) {
     check(matches(dep.spec.selector.matchLabels, podLabels), "Deployment selector matches its pod labels",
         "Deployment selector does not match its pod labels");
     check((c.ports || []).some((p) => p.containerPort === dfPort), `container port ${dfPort}`, "container port is not the Dockerfile's");
+    check((c.ports || []).some((p) => p.containerPort === probeTarget), `container port ${probeTarget} for the probes`,
+        `the probes' port ${probeTarget} is not a container port`);
 
     const live = c.livenessProbe?.httpGet, ready = c.readinessProbe?.httpGet;
-    check(live?.path === "/healthz" && probePort(live.port) === dfPort, "liveness probe GET /healthz",
+    check(live?.path === "/healthz" && probePort(live.port) === probeTarget, `liveness probe GET /healthz on ${probeTarget}`,
         `liveness probe is ${JSON.stringify(c.livenessProbe)}`);
-    check(ready?.path === "/readyz" && probePort(ready.port) === dfPort, "readiness probe GET /readyz",
+    check(ready?.path === "/readyz" && probePort(ready.port) === probeTarget, `readiness probe GET /readyz on ${probeTarget}`,
         `readiness probe is ${JSON.stringify(c.readinessProbe)}`);
 
     const r = c.resources || {};
