@@ -418,11 +418,12 @@ name="digits-test-$$"
 containers="$name"
 t0=$(now)
 # shellcheck disable=SC2086
-if ! pm run -d --name "$name" $run_opts -e DIGITS_THREADS=2 -p 127.0.0.1::8080 "$image" > "$tmp/run.out" 2>&1; then
+if ! pm run -d --name "$name" $run_opts -e DIGITS_THREADS=2 -p 127.0.0.1::8080 -p 127.0.0.1::8081 "$image" > "$tmp/run.out" 2>&1; then
     fail "podman run: $(cat "$tmp/run.out")"
     finish
 fi
 addr=$(pm port "$name" 8080/tcp | head -1)
+admin_addr=$(pm port "$name" 8081/tcp | head -1)
 url="http://$addr"
 i=0
 until curl -fsS -o /dev/null "$url/healthz" 2>/dev/null; do
@@ -517,7 +518,7 @@ free_port() {
 }
 if command -v prometheus >/dev/null 2>&1; then
     pport=$(free_port)
-    sed -e "s/digits:8080/$addr/" -e "s/localhost:9090/127.0.0.1:$pport/" \
+    sed -e "s/digits:8081/$admin_addr/" -e "s/localhost:9090/127.0.0.1:$pport/" \
         -e 's/scrape_interval: 15s/scrape_interval: 1s/' -e 's/scrape_timeout: 5s/scrape_timeout: 1s/' \
         docker/prometheus.yml > "$tmp/prometheus.yml"
     prometheus --config.file="$tmp/prometheus.yml" --storage.tsdb.path="$tmp/prometheus-data" \

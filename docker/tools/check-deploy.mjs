@@ -35,10 +35,9 @@ const runtime = dockerfile.split(/^FROM /m).pop();
 const dfUser = (runtime.match(/^USER\s+(\d+)(?::(\d+))?/m) || [])[1];
 const dfPort = Number((runtime.match(/^EXPOSE\s+(\d+)/m) || [])[1]);
 const dfDrain = Number((runtime.match(/DIGITS_DRAIN_TIMEOUT=(\d+)/) || [])[1] ?? 10);
-// The probes' port: the admin port when the image sets one (it answers
-// while every worker thread is busy), else the API's.
-const dfAdmin = Number((runtime.match(/DIGITS_ADMIN_PORT=(\d+)/) || [])[1] ?? dfPort);
-const probeTarget = dfAdmin;
+// The probes' and Prometheus' port: the admin port when the image sets one
+// (it answers while every worker thread is busy), else the API's.
+const probeTarget = Number((runtime.match(/DIGITS_ADMIN_PORT=(\d+)/) || [])[1] ?? dfPort);
 check(dfUser && dfUser !== "0", `Dockerfile runs as numeric user ${dfUser}`, "Dockerfile: no numeric non-root USER");
 check(dfPort === 8080, "Dockerfile EXPOSE 8080", `Dockerfile EXPOSE is ${dfPort}`);
 
@@ -177,7 +176,7 @@ if (dep) {
     check(preStop > 0, "preStop waits for the endpoints to be removed", "no preStop sleep: requests can arrive after SIGTERM");
 
     const ann = dep.spec.template.metadata?.annotations || {};
-    check(ann["prometheus.io/scrape"] === "true" && Number(ann["prometheus.io/port"]) === dfPort
+    check(ann["prometheus.io/scrape"] === "true" && Number(ann["prometheus.io/port"]) === probeTarget
         && (ann["prometheus.io/path"] ?? "/metrics") === "/metrics",
         "Prometheus scrape annotations on the pods", `Prometheus annotations: ${JSON.stringify(ann)}`);
 
@@ -228,9 +227,10 @@ if (!svc || !prom) {
         "Prometheus mounts docker/prometheus.yml", "prometheus does not mount ./prometheus.yml");
     const pcfg = YAML.parse(readFileSync(path.join(repo, "docker", "prometheus.yml"), "utf8"));
     const job = (pcfg.scrape_configs || []).find((j) =>
-        (j.static_configs || []).some((s) => (s.targets || []).includes(`digits:${dfPort}`)));
+        (j.static_configs || []).some((s) => (s.targets || []).includes(`digits:${probeTarget}`)));
     check(job && (job.metrics_path ?? "/metrics") === "/metrics",
-        `prometheus.yml job ${job?.job_name} scrapes digits:${dfPort}/metrics`, "prometheus.yml does not scrape digits:8080/metrics");
+        `prometheus.yml job ${job?.job_name} scrapes digits:${probeTarget}/metrics`,
+        `prometheus.yml does not scrape digits:${probeTarget}/metrics`);
 }
 
 console.log(failures ? `check-deploy: ${failures} failures` : "check-deploy: all passed");
