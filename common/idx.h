@@ -42,7 +42,8 @@ typedef struct {
     idx_images train_images, test_images;
     idx_labels train_labels, test_labels;
     /* SHA-256 over the four files' SHA-256 digests in the order train images,
-     * train labels, test images, test labels: one fingerprint of the data. */
+     * train labels, test images, test labels: one fingerprint of the data
+     * (loaded without the training files, their digests count as zeros). */
     char fingerprint[65];
 } mnist_data;
 

@@ -393,6 +393,12 @@ static int parse_metadata(model *m, cursor *c, char *err, size_t err_len)
             return -1;
         }
         key[key_len] = '\0';
+        /* model_set_meta would overwrite: a file naming a key twice was not
+         * written by model_save, and which value it means is a guess. */
+        if (model_get_meta(m, key) != NULL) {
+            snprintf(err, err_len, "metadata key '%s' appears twice", key);
+            return -1;
+        }
         if (take_u32(c, &value_len) != 0 || value_len > MODEL_MAX_META_VALUE ||
             value_len > c->left) {
             snprintf(err, err_len, "metadata entry '%s' has a bad or truncated value", key);

@@ -551,6 +551,31 @@ START_TEST(test_model_short_file_allocates_nothing)
 }
 END_TEST
 
+/* A key named twice is refused: which value the file means is a guess. */
+START_TEST(test_model_duplicate_metadata_key)
+{
+    model m, back;
+    char err[512], path[256];
+    make_small_model(&m);
+    model_set_meta(&m, "ie", "second");
+    temp_path("twice.bin", path, sizeof path);
+    ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
+    size_t len;
+    uint8_t *data = slurp(path, &len);
+    size_t at = 0;
+    while (at + 2 <= len && memcmp(data + at, "ie", 2) != 0)
+        at++;
+    ck_assert_uint_lt(at + 2, len);
+    data[at + 1] = 'd';   /* "ie" becomes a second "id" */
+    sha256(data, len - 32, data + len - 32);
+    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "metadata key 'id' appears twice") != NULL, "%s", err);
+    free(data);
+    model_free(&m);
+    unlink(path);
+}
+END_TEST
+
 /* model_save writes nothing that model_load would refuse. */
 START_TEST(test_model_save_refuses_what_load_would)
 {
@@ -1966,6 +1991,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_model_header_fields_named);
     tcase_add_test(tc, test_model_short_file_allocates_nothing);
     tcase_add_test(tc, test_model_save_refuses_what_load_would);
+    tcase_add_test(tc, test_model_duplicate_metadata_key);
     tcase_add_test(tc, test_parse_arch);
     suite_add_tcase(s, tc);
     tc = tcase_create("atomic_file");
