@@ -676,10 +676,40 @@ static int listen_address(const server_config *cfg, unsigned port, struct sockad
     return 0;
 }
 
-static unsigned bound_port(struct MHD_Daemon *d, unsigned asked)
+/* Starts one daemon on --bind and port, answering through listener, with
+ * what both daemons share; sized adds what differs (limits, a thread pool),
+ * ended by MHD_OPTION_END. what names the port in a message. */
+static struct MHD_Daemon *start_daemon(http_server *srv, unsigned port,
+                                       MHD_AcceptPolicyCallback accept, http_listener *listener,
+                                       struct MHD_OptionItem *sized, const char *what,
+                                       unsigned *bound, char *err, size_t err_len)
 {
+    const server_config *cfg = &srv->state.cfg;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
+    struct sockaddr_storage ss;
+    if (listen_address(cfg, port, &ss, &flags, err, err_len) != 0)
+        return NULL;
+    errno = 0;
+    struct MHD_Daemon *d = MHD_start_daemon(
+        flags, (uint16_t)port, accept, srv, on_request, listener,
+        /* First, so that every message from the library goes to our log. */
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+        MHD_OPTION_ARRAY, sized,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_but_nul, NULL,
+        MHD_OPTION_END);
+    if (!d) {
+        snprintf(err, err_len, "cannot listen on %s %s %u: %s", cfg->bind_addr, what, port,
+                 errno ? strerror(errno) : "libmicrohttpd refused the settings");
+        return NULL;
+    }
     const union MHD_DaemonInfo *di = MHD_get_daemon_info(d, MHD_DAEMON_INFO_BIND_PORT);
-    return di ? di->port : asked;
+    *bound = di ? di->port : port;
+    return d;
 }
 
 /* The admin port takes every connection, draining or not: a probe must
@@ -695,78 +725,37 @@ static enum MHD_Result accept_always(void *cls, const struct sockaddr *addr, soc
 /* One thread of its own, and few connections: probes and scrapes only. */
 #define ADMIN_MAX_CONNECTIONS 64u
 
-static int start_admin(http_server *srv, char *err, size_t err_len)
-{
-    const server_config *cfg = &srv->state.cfg;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct sockaddr_storage ss;
-    if (listen_address(cfg, cfg->admin_port, &ss, &flags, err, err_len) != 0)
-        return -1;
-    srv->admin_listener = (http_listener){srv, true};
-    errno = 0;
-    srv->admin_daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->admin_port, accept_always, NULL, on_request, &srv->admin_listener,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_CONNECTION_LIMIT, ADMIN_MAX_CONNECTIONS,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_but_nul, NULL,
-        MHD_OPTION_END);
-    if (!srv->admin_daemon) {
-        snprintf(err, err_len, "cannot listen on %s admin port %u: %s", cfg->bind_addr,
-                 cfg->admin_port, errno ? strerror(errno) : "libmicrohttpd refused the settings");
-        return -1;
-    }
-    srv->admin_port = bound_port(srv->admin_daemon, cfg->admin_port);
-    return 0;
-}
-
 int http_server_start(http_server *srv, char *err, size_t err_len)
 {
     const server_config *cfg = &srv->state.cfg;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ITC | MHD_USE_ERROR_LOG;
-    struct sockaddr_storage ss;
-    if (listen_address(cfg, cfg->port, &ss, &flags, err, err_len) != 0)
-        return -1;
-
     srv->threads = config_effective_threads(cfg);
     unsigned max_conn = fit_connection_limit(cfg->max_connections, srv->threads);
     srv->state.metrics.connections_max = max_conn;
     /* A pool only for more than one thread: libmicrohttpd warns at start-up
-     * about a pool of 0 or 1 (and then runs without one, as wanted). */
-    struct MHD_OptionItem pool[] = {
+     * about a pool of 0 or 1 (and then runs without one, as wanted). Last,
+     * since an MHD_OPTION_END there ends the array. */
+    struct MHD_OptionItem sized[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)max_conn, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)cfg->max_per_ip, NULL},
         {srv->threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)srv->threads,
          NULL},
         {MHD_OPTION_END, 0, NULL},
     };
     srv->main_listener = (http_listener){srv, false};
-    errno = 0;
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)cfg->port, accept_policy, srv, on_request, &srv->main_listener,
-        /* First, so that every message from the library goes to our log. */
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-        MHD_OPTION_ARRAY, pool,
-        MHD_OPTION_CONNECTION_LIMIT, max_conn,
-        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_per_ip,
-        MHD_OPTION_CONNECTION_TIMEOUT, cfg->timeout_s,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, CONNECTION_MEMORY_LIMIT,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_UNESCAPE_CALLBACK, unescape_but_nul, NULL,
-        MHD_OPTION_END);
-    if (!srv->daemon) {
-        snprintf(err, err_len, "cannot listen on %s port %u: %s", cfg->bind_addr, cfg->port,
-                 errno ? strerror(errno) : "libmicrohttpd refused the settings");
+    srv->daemon = start_daemon(srv, cfg->port, accept_policy, &srv->main_listener, sized, "port",
+                               &srv->port, err, err_len);
+    if (!srv->daemon)
         return -1;
-    }
-    srv->port = bound_port(srv->daemon, cfg->port);
-    if (cfg->admin_port != CONFIG_ADMIN_PORT_OFF)
-        return start_admin(srv, err, err_len);
-    return 0;
+    if (cfg->admin_port == CONFIG_ADMIN_PORT_OFF)
+        return 0;
+    struct MHD_OptionItem admin_sized[] = {
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)ADMIN_MAX_CONNECTIONS, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->admin_listener = (http_listener){srv, true};
+    srv->admin_daemon = start_daemon(srv, cfg->admin_port, accept_always, &srv->admin_listener,
+                                     admin_sized, "admin port", &srv->admin_port, err, err_len);
+    return srv->admin_daemon ? 0 : -1;
 }
 
 int http_server_reload(http_server *srv, char *err, size_t err_len)
