@@ -510,6 +510,13 @@ START_TEST(test_model_header_fields_named)
     expect_refused(&mb, "input 3x2 does not match the 4 inputs");
     build_model_bytes(&mb, good, 3, MODEL_ACT_RELU, 2, 2, 0.0f, 23, 23);
     expect_refused(&mb, "implausible input normalisation scale 0");
+    /* the offset follows the scale; a good scale with an absurd offset */
+    build_model_bytes(&mb, good, 3, MODEL_ACT_RELU, 2, 2, 1.0f / 255, 23, 23);
+    size_t offset_at = 8 + 4 + 4 + 4 * 3 + 4 + 4 + 4 + 4;
+    float absurd = 1e7f;
+    memcpy(mb.bytes + offset_at, &absurd, 4);   /* the format is little-endian, as is x86 */
+    sha256(mb.bytes, mb.len - 32, mb.bytes + mb.len - 32);
+    expect_refused(&mb, "implausible input normalisation scale 0.00392157 offset 1e+07");
     build_model_bytes(&mb, good, 3, MODEL_ACT_RELU, 2, 2, 1.0f / 255, 7, 23);
     expect_refused(&mb, "file holds 7 parameters but architecture needs 23");
 }
@@ -570,6 +577,32 @@ START_TEST(test_model_duplicate_metadata_key)
     sha256(data, len - 32, data + len - 32);
     ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "metadata key 'id' appears twice") != NULL, "%s", err);
+    free(data);
+    model_free(&m);
+    unlink(path);
+}
+END_TEST
+
+/* A value with a NUL inside would read back cut short: refused, even with
+ * a checksum that matches. */
+START_TEST(test_model_metadata_value_with_nul)
+{
+    model m, back;
+    char err[512], path[256];
+    make_small_model(&m);
+    model_set_meta(&m, "note", "beforeXafter");
+    temp_path("nul.bin", path, sizeof path);
+    ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
+    size_t len;
+    uint8_t *data = slurp(path, &len);
+    size_t at = 0;
+    while (at + 12 <= len && memcmp(data + at, "beforeXafter", 12) != 0)
+        at++;
+    ck_assert_uint_le(at + 12, len);
+    data[at + 6] = '\0';
+    sha256(data, len - 32, data + len - 32);
+    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "contains a NUL byte") != NULL, "%s", err);
     free(data);
     model_free(&m);
     unlink(path);
@@ -1992,6 +2025,7 @@ static Suite *core_suite(void)
     tcase_add_test(tc, test_model_short_file_allocates_nothing);
     tcase_add_test(tc, test_model_save_refuses_what_load_would);
     tcase_add_test(tc, test_model_duplicate_metadata_key);
+    tcase_add_test(tc, test_model_metadata_value_with_nul);
     tcase_add_test(tc, test_parse_arch);
     suite_add_tcase(s, tc);
     tc = tcase_create("atomic_file");

@@ -258,7 +258,8 @@ static void make_png(shape s, int w, int h, int channels, uint8_t **png, size_t 
 
 /* A small model with deterministic pseudo-random weights: it classifies
  * nothing well, but it is a valid, servable model with the given id. */
-static void write_test_model(const char *path, const char *id, int hidden, int classes)
+static void write_test_model_accuracy(const char *path, const char *id, int hidden, int classes,
+                                      const char *test_accuracy /* NULL: none recorded */)
 {
     model m;
     char err[256];
@@ -272,9 +273,15 @@ static void write_test_model(const char *path, const char *id, int hidden, int c
         m.params[i] = ((float)(s % 2001u) - 1000.0f) / 8000.0f;
     }
     ck_assert_int_eq(model_set_meta(&m, "id", id), 0);
-    ck_assert_int_eq(model_set_meta(&m, "test_accuracy", "0.5"), 0);
+    if (test_accuracy)
+        ck_assert_int_eq(model_set_meta(&m, "test_accuracy", test_accuracy), 0);
     ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
     model_free(&m);
+}
+
+static void write_test_model(const char *path, const char *id, int hidden, int classes)
+{
+    write_test_model_accuracy(path, id, hidden, classes, "0.5");
 }
 
 /* The same with an "input_pipeline" metadata entry. */
@@ -802,7 +809,10 @@ START_TEST(test_predict_explain)
 {
     uint8_t *png;
     size_t len;
-    make_png(SHAPE_BAR, 64, 64, 3, &png, &len);
+    /* Not square, so that width and height cannot stand in for each other. */
+    make_png(SHAPE_BAR, 40, 48, 3, &png, &len);
+    infer_result want = expected_for(png, len);
+    ck_assert(want.info.inverted);   /* dark ink on white */
     http_resp r = request_once(port, "POST", "/predict?explain=1", PNG_HEADER, png, len);
     assert_single_answer(&r);
     cJSON *j = json_body(&r);
@@ -819,10 +829,18 @@ START_TEST(test_predict_explain)
     ck_assert_int_eq(img.height, 28);
     image_free(&img);
     const cJSON *src = cJSON_GetObjectItemCaseSensitive(ex, "source");
-    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(src, "width")->valueint, 64);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(src, "width")->valueint, 40);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(src, "height")->valueint, 48);
     const cJSON *pp = cJSON_GetObjectItemCaseSensitive(ex, "preprocess");
-    ck_assert(cJSON_IsBool(cJSON_GetObjectItemCaseSensitive(pp, "inverted")));
-    ck_assert(cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(pp, "box")));
+    ck_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(pp, "inverted")));
+    /* The box is the one the preprocessing found, each side in its place. */
+    const cJSON *box = cJSON_GetObjectItemCaseSensitive(pp, "box");
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(box, "x")->valueint, want.info.box_x);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(box, "y")->valueint, want.info.box_y);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(box, "width")->valueint, want.info.box_w);
+    ck_assert_int_eq(cJSON_GetObjectItemCaseSensitive(box, "height")->valueint, want.info.box_h);
+    ck_assert_int_ne(want.info.box_w, want.info.box_h);   /* a bar: a swap would show */
+    ck_assert_int_ne(want.info.box_x, want.info.box_y);
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pp, "ring")));
     ck_assert(cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(pp, "field")));
     cJSON_Delete(j);
@@ -849,6 +867,10 @@ START_TEST(test_error_not_png)
     http_resp r = post_png((const uint8_t *)"this is not a png at all", 24);
     assert_error(&r, 400, "not_png");
     ck_assert_ptr_nonnull(strstr(r.body, "not a PNG"));
+    /* "part" names a multipart part (openapi.yaml); a raw body has none */
+    cJSON *j = json_body(&r);
+    ck_assert_msg(!cJSON_GetObjectItemCaseSensitive(j, "part"), "%s", r.body);
+    cJSON_Delete(j);
     resp_free(&r);
     /* a format people often send is named, with what to do about it */
     static const struct {
@@ -1157,7 +1179,10 @@ START_TEST(test_error_streamed_body_too_large)
         /* Everything fitted in socket buffers: the refusal shows as the
          * connection closing without an answer. */
         char buf[64];
-        ck_assert_int_le(recv(fd, buf, sizeof buf, 0), 0);
+        errno = 0;
+        ssize_t got = recv(fd, buf, sizeof buf, 0);
+        ck_assert_msg(got == 0 || (got < 0 && errno == ECONNRESET),
+                      "the connection stayed open: recv %zd (%s)", got, strerror(errno));
     }
     close(fd);
 
@@ -1168,6 +1193,37 @@ START_TEST(test_error_streamed_body_too_large)
     char *m = scrape_when(series, 1);
     ck_assert_double_eq(metric_value(m, series), 1);
     free(m);
+}
+END_TEST
+
+/* The limit is inclusive: a body of exactly --max-upload bytes is read in
+ * full (and then refused for not being a PNG), declared or chunked. */
+START_TEST(test_body_at_the_limit_is_read)
+{
+    uint8_t *body = malloc(TEST_MAX_UPLOAD);
+    ck_assert_ptr_nonnull(body);
+    memset(body, 'x', TEST_MAX_UPLOAD);
+    http_resp r = post_png(body, TEST_MAX_UPLOAD);
+    assert_error(&r, 400, "not_png");
+    resp_free(&r);
+    free(body);
+
+    int fd = tcp_connect(port);
+    ck_assert_int_ge(fd, 0);
+    const char *head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                       "Transfer-Encoding: chunked\r\n\r\n";
+    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
+    static char chunk[65536 + 16];
+    int n = snprintf(chunk, sizeof chunk, "%x\r\n", 65536);
+    memset(chunk + n, 'x', 65536);
+    memcpy(chunk + n + 65536, "\r\n", 2);
+    for (size_t sent = 0; sent < TEST_MAX_UPLOAD; sent += 65536)
+        ck_assert_int_eq(send_all(fd, chunk, (size_t)n + 65536 + 2), 0);
+    ck_assert_int_eq(send_all(fd, "0\r\n\r\n", 5), 0);
+    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    assert_error(&r, 400, "not_png");
+    resp_free(&r);
+    close(fd);
 }
 END_TEST
 
@@ -1368,13 +1424,17 @@ START_TEST(test_error_bad_multipart)
     resp_free(&r);
     free(body);
 
-    /* well-formed, but no part called "image" */
-    form_part other = {"file", "d.png", "image/png", png, len};
-    body = multipart_body(&other, 1, &body_len);
-    r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
-    assert_error(&r, 400, "no_image_part");
-    resp_free(&r);
-    free(body);
+    /* well-formed, but no part called "image": the name is matched whole,
+     * so "images" and "imag" are other fields */
+    static const char *const others[] = {"file", "images", "imag", "Image"};
+    for (size_t i = 0; i < sizeof others / sizeof others[0]; i++) {
+        form_part other = {others[i], "d.png", "image/png", png, len};
+        body = multipart_body(&other, 1, &body_len);
+        r = request_once(port, "POST", "/predict", MULTIPART_HEADER, body, body_len);
+        assert_error(&r, 400, "no_image_part");
+        resp_free(&r);
+        free(body);
+    }
 
     /* an empty image part */
     form_part empty = {"image", "d.png", "image/png", png, 0};
@@ -1787,6 +1847,44 @@ START_TEST(test_reload_good_model)
 }
 END_TEST
 
+/* /model and /metrics give the test-set accuracy a model file records only
+ * when it is a fraction in 0..1: nothing is better than a wrong figure. */
+START_TEST(test_model_accuracy_only_when_plausible)
+{
+    static const struct {
+        const char *recorded;   /* NULL: the file records none */
+        double shown;           /* < 0: null on /model, no gauge on /metrics */
+    } cases[] = {
+        {"0.75", 0.75}, {"1", 1}, {"0", 0}, {NULL, -1}, {"1.5", -1},
+        {"-0.1", -1},   {"0.9x", -1}, {"", -1}, {"nan", -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char id[32];
+        snprintf(id, sizeof id, "accuracy-%zu", i);
+        write_test_model_accuracy(model_path, id, 16, 10, cases[i].recorded);
+        char err[512];
+        ck_assert_msg(http_server_reload(srv, err, sizeof err) == 0, "%s", err);
+        http_resp r = request_once(port, "GET", "/model", NULL, NULL, 0);
+        ck_assert_int_eq(r.status, 200);
+        cJSON *j = json_body(&r);
+        ck_assert_str_eq(cJSON_GetObjectItemCaseSensitive(j, "id")->valuestring, id);
+        const cJSON *acc = cJSON_GetObjectItemCaseSensitive(j, "test_accuracy");
+        char *m = scrape();
+        if (cases[i].shown < 0) {
+            ck_assert_msg(cJSON_IsNull(acc), "%s shown as accuracy", cases[i].recorded);
+            ck_assert_ptr_null(strstr(m, "digits_model_test_accuracy"));
+        } else {
+            ck_assert(cJSON_IsNumber(acc));
+            ck_assert_double_eq(acc->valuedouble, cases[i].shown);
+            ck_assert_double_eq(metric_value(m, "digits_model_test_accuracy"), cases[i].shown);
+        }
+        free(m);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+}
+END_TEST
+
 START_TEST(test_reload_follows_the_model_pipeline)
 {
     /* A model records how its inputs were prepared; the server applies it. */
@@ -1970,6 +2068,19 @@ START_TEST(test_drain_readiness_and_new_connections)
         ck_assert_int_ne(http_do(late, "GET", "/healthz", NULL, NULL, 0, &r), 0);
         close(late);
     }
+    /* The admin port still takes new connections, so a probe sees why. */
+    int probe = tcp_connect(admin_port);
+    ck_assert_int_ge(probe, 0);
+    ck_assert_int_eq(http_do(probe, "GET", "/readyz", NULL, NULL, 0, &r), 0);
+    assert_error(&r, 503, "draining");
+    resp_free(&r);
+    close(probe);
+    probe = tcp_connect(admin_port);
+    ck_assert_int_ge(probe, 0);
+    ck_assert_int_eq(http_do(probe, "GET", "/healthz", NULL, NULL, 0, &r), 0);
+    ck_assert_int_eq(r.status, 200);
+    resp_free(&r);
+    close(probe);
     ck_assert_int_eq(http_server_drain(srv, 1000), 0);
 }
 END_TEST
@@ -2156,23 +2267,31 @@ END_TEST
 
 START_TEST(test_malformed_http_is_refused_and_server_survives)
 {
-    const char *junk[] = {
-        "GARBAGE\r\n\r\n",
-        "GET /healthz HTTP/9.9\r\n\r\n",
-        "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
-        "POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    static const struct {
+        const char *text;
+        bool answered;   /* else closed unanswered, libmicrohttpd's way with a line
+                          * that has no HTTP version */
+    } junk[] = {
+        {"GARBAGE\r\n\r\n", false},
+        {"GET /healthz HTTP/9.9\r\n\r\n", true},
+        {"POST /predict HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n", true},
+        {"POST /predict HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", true},
     };
     for (size_t i = 0; i < sizeof junk / sizeof junk[0]; i++) {
         int fd = tcp_connect(port);
         ck_assert_int_ge(fd, 0);
-        send_all(fd, junk[i], strlen(junk[i]));
+        send_all(fd, junk[i].text, strlen(junk[i].text));
         char buf[512];
         ssize_t n = recv(fd, buf, sizeof buf - 1, 0);
-        if (n > 0) {
-            buf[n] = '\0';
-            ck_assert_msg(strncmp(buf, "HTTP/1.1 4", 10) == 0 || strncmp(buf, "HTTP/1.1 5", 10) == 0,
-                          "junk %zu got: %s", i, buf);
+        if (!junk[i].answered) {
+            ck_assert_msg(n == 0, "junk %zu: recv %zd, not a close", i, n);
+            close(fd);
+            continue;
         }
+        ck_assert_msg(n > 0, "junk %zu: no answer (recv %zd)", i, n);
+        buf[n] = '\0';
+        ck_assert_msg(strncmp(buf, "HTTP/1.1 4", 10) == 0 || strncmp(buf, "HTTP/1.1 5", 10) == 0,
+                      "junk %zu got: %s", i, buf);
         close(fd);
     }
     /* a huge header block is refused by the connection memory limit */
@@ -2183,10 +2302,9 @@ START_TEST(test_malformed_http_is_refused_and_server_survives)
     memcpy(big + sizeof big - 4, "\r\n\r\n", 4);
     send_all(fd, big, sizeof big);
     http_resp r;
-    if (read_response(fd, false, &r) == 0) {
-        ck_assert_int_ge(r.status, 400);
-        resp_free(&r);
-    }
+    ck_assert_int_eq(read_response(fd, false, &r), 0);
+    ck_assert_int_eq(r.status, 431);   /* Request Header Fields Too Large */
+    resp_free(&r);
     close(fd);
 
     r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
@@ -2288,6 +2406,29 @@ START_TEST(test_request_log_lines)
         free(log);
     }
     free(png);
+}
+END_TEST
+
+/* A request the server stops under (the drain ran out) is logged as 503,
+ * the server's doing, not as a client that went away (499). */
+START_TEST(test_stopped_mid_upload_is_logged_as_503)
+{
+    char path[PATH_MAX + 32];
+    snprintf(path, sizeof path, "%s/log.txt", tmp_dir);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    log_configure(LOG_FORMAT_TEXT, fileno(f));
+    int fd = send_half_upload(NULL, NULL);
+    ck_assert_int_eq(http_server_drain(srv, 100), -1);
+    http_server_destroy(srv);   /* what main() does once the drain runs out */
+    free(srv);
+    srv = NULL;
+    log_configure(LOG_FORMAT_TEXT, -1);
+    fclose(f);
+    char *log = read_log(path);
+    ck_assert_msg(strstr(log, "method=POST path=/predict status=503 bytes=0") != NULL, "%s", log);
+    free(log);
+    close(fd);
 }
 END_TEST
 
@@ -2461,6 +2602,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_error_streamed_body_too_large);
     tcase_add_test(tc, test_error_unknown_transfer_coding);
     tcase_add_test(tc, test_admin_port_answers_while_workers_are_busy);
+    tcase_add_test(tc, test_body_at_the_limit_is_read);
     tcase_add_test(tc, test_error_too_many_pixels);
     tcase_add_test(tc, test_error_unsupported_media_type);
     tcase_add_test(tc, test_error_no_ink);
@@ -2483,12 +2625,14 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_reload_good_model);
     tcase_add_test(tc, test_reload_bad_model_keeps_old);
     tcase_add_test(tc, test_reload_follows_the_model_pipeline);
+    tcase_add_test(tc, test_model_accuracy_only_when_plausible);
     tcase_add_test(tc, test_reload_under_load);
     tcase_add_test(tc, test_drain_readiness_and_new_connections);
     tcase_add_test(tc, test_drain_waits_for_requests_in_flight);
     tcase_add_test(tc, test_unanswered_requests_say_whose_doing);
     tcase_add_test(tc, test_healthcheck_client);
     tcase_add_test(tc, test_request_log_lines);
+    tcase_add_test(tc, test_stopped_mid_upload_is_logged_as_503);
     tcase_set_timeout(tc, 120);
     suite_add_tcase(s, tc);
     return s;

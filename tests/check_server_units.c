@@ -70,7 +70,7 @@ START_TEST(test_multipart_parts_in_order)
         "Content-Disposition: form-data; name=\"image\"; filename=\"a.png\"\r\n"
         "Content-Type: image/png\r\n"
         "\r\n"
-        "AAA\r\n--XyZ-not-a-delimiter\r\n"   /* looks like one, is part of the data */
+        "AAA\r\n--XyZ-not-a-delimiter\r\n"   /* the boundary then more: a delimiter (MALFORMED below) */
         "\r\n"
         "--XyZ  \r\n"                        /* transport padding after the boundary */
         "content-disposition: FORM-DATA; name=note\r\n"
@@ -243,6 +243,7 @@ START_TEST(test_config_defaults)
     ck_assert_uint_ge(config_effective_threads(&c), 1);
     ck_assert_int_eq(c.mode, CONFIG_MODE_SERVE);
     ck_assert_int_eq(c.weights, MLP_WEIGHTS_AUTO);
+    ck_assert_uint_eq(c.admin_port, CONFIG_ADMIN_PORT_OFF);   /* opt-in, as the README says */
 }
 END_TEST
 
@@ -691,6 +692,64 @@ START_TEST(test_metrics_render)
 }
 END_TEST
 
+/* Every bucket of a histogram counts exactly the observations at or under
+ * the bound its le label says: observations spread from 4 us to 3 s, 1.25x
+ * apart, land on both sides of every bound, so a label that names another
+ * bucket's bound, or bounds out of order, show. */
+static void check_histogram_labels(const char *text, const char *prefix, const double *obs_s,
+                                   int n_obs)
+{
+    size_t plen = strlen(prefix);
+    double last_le = -1;
+    int buckets = 0;
+    for (const char *p = text; p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL) {
+        if (strncmp(p, prefix, plen) != 0)
+            continue;
+        const char *le = p + plen;
+        char *end;
+        double bound = strncmp(le, "+Inf\"", 5) == 0 ? INFINITY : strtod(le, &end);
+        ck_assert_msg(bound > last_le, "le labels out of order at %.60s", p);
+        last_le = bound;
+        const char *value = strstr(le, "} ");
+        ck_assert_ptr_nonnull(value);
+        long want = 0;
+        for (int i = 0; i < n_obs; i++)
+            want += obs_s[i] <= bound * (1 + 1e-9);
+        ck_assert_msg(strtol(value + 2, NULL, 10) == want, "%.80s: want %ld", p, want);
+        buckets++;
+    }
+    ck_assert_int_ge(buckets, 10);
+    ck_assert(isinf(last_le));
+}
+
+START_TEST(test_metrics_buckets_match_their_labels)
+{
+    metrics *m = calloc(1, sizeof *m);
+    ck_assert_ptr_nonnull(m);
+    metrics_init(m);
+    double obs[64];
+    int n = 0;
+    for (double d = 4e-6; d < 3.0 && n < 64; d *= 1.25) {
+        obs[n++] = d;
+        uint64_t ns = (uint64_t)(d * 1e9 + 0.5);
+        metrics_stage(m, METRIC_STAGE_FORWARD, ns);
+        metrics_request_started(m);
+        metrics_request_finished(m, METRIC_HANDLER_PREDICT, 200, ns);
+    }
+    strbuf sb;
+    strbuf_init(&sb, 0);
+    ck_assert_int_eq(metrics_render(m, NULL, &sb), 0);
+    check_histogram_labels(sb.data,
+                           "digits_predict_stage_duration_seconds_bucket{stage=\"forward\",le=\"",
+                           obs, n);
+    check_histogram_labels(sb.data,
+                           "digits_http_request_duration_seconds_bucket{handler=\"/predict\",le=\"",
+                           obs, n);
+    strbuf_free(&sb);
+    free(m);
+}
+END_TEST
+
 START_TEST(test_healthcheck_urls)
 {
     healthcheck_url u;
@@ -878,6 +937,7 @@ static Suite *units_suite(void)
     tc = tcase_create("misc");
     tcase_add_test(tc, test_router);
     tcase_add_test(tc, test_metrics_render);
+    tcase_add_test(tc, test_metrics_buckets_match_their_labels);
     tcase_add_test(tc, test_healthcheck_urls);
     tcase_add_test(tc, test_request_id_kept_or_made);
     tcase_add_test(tc, test_request_ids_unique_across_threads);
