@@ -17,6 +17,21 @@
   // would be over its 4 MiB upload limit (800x800 RGBA is at most 2.5 MB).
   const CONVERT_SIDE = 800;
   const MAX_UPLOAD_BYTES = 4 * 1024 * 1024;   // the server's default --max-upload
+  // How long an answer may take before the page says it is waiting (the
+  // old answer is dimmed), and before it gives up on the request and tries
+  // again: a 280x280 drawing is read in milliseconds, an upload may have to
+  // cross a slow link first.
+  const SLOW_MS = 800;
+  const DRAWING_TIMEOUT_MS = 10000;
+  const UPLOAD_TIMEOUT_MS = 30000;
+  // A server that is down, busy or restarting is asked again after its
+  // Retry-After (or 2 s), then twice as long each time up to this, for as
+  // long as the page is open and visible.
+  const MAX_RETRY_WAIT_S = 30;
+  // Strokes whose whole path fits in this share of the square are a tap or
+  // a smudge, not a digit: the network would answer a dot with a confident
+  // "1", so the page asks for a digit instead.
+  const MIN_DIGIT_EXTENT = 10 / EXPORT_SIDE;
 
   const $ = (id) => document.getElementById(id);
   const app = $("app");
@@ -32,6 +47,7 @@
   const padAnswer = $("pad-answer");   // the digit again, on the square (phones)
   const confidenceOut = $("confidence");
   const statusOut = $("status");
+  const nextBestOut = $("next-best");
   const bars = Array.from($("bars").children);
   const seen = $("seen");
   const seenInfo = $("seen-info");
@@ -51,7 +67,6 @@
   let seq = 0;                    // the newest request; older answers are dropped
   let uploadSeq = 0;              // the newest upload being read
   let retries = 0;                // automatic retries of the current drawing
-  const MAX_RETRIES = 3;
 
   // --- drawing ---------------------------------------------------------------
 
@@ -131,8 +146,7 @@
     }
   }
 
-  pad.addEventListener("pointerdown", (e) => {
-    if (stroke || (e.pointerType === "mouse" && e.button !== 0)) return;
+  function beginStroke(e) {
     e.preventDefault();
     pad.setPointerCapture(e.pointerId);
     strokePointer = e.pointerId;
@@ -140,10 +154,25 @@
     actions.push(stroke);
     traceStroke(pad.getContext("2d"), stroke, pad.width);
     changed();
+  }
+
+  // Only the main button draws: a mouse's right button, a pen's barrel
+  // button (2) and its eraser end (5) do not.
+  pad.addEventListener("pointerdown", (e) => {
+    if (stroke || e.button !== 0) return;
+    beginStroke(e);
   });
 
   pad.addEventListener("pointermove", (e) => {
-    if (!stroke || e.pointerId !== strokePointer) return;
+    if (!stroke) {
+      // A stroke begun just outside the square draws from where it comes
+      // in, as a pen coming in from beyond a sheet's edge would. (A finger
+      // stays with the element it first touched, so this is a mouse or a
+      // pen.)
+      if (e.buttons === 1 && e.isPrimary) beginStroke(e);
+      return;
+    }
+    if (e.pointerId !== strokePointer) return;
     e.preventDefault();
     extendStroke(e);
     changed();
@@ -254,12 +283,30 @@
       showHint(HINT);
       return;
     }
+    if (done && isTap()) {
+      cancelPending();
+      showHint("That is a dot, not a digit yet: draw the whole digit, larger.");
+      return;
+    }
     const now = performance.now();
     if (pendingSince === null) pendingSince = now;
     clearTimeout(timer);
     const wait = done ? 0 : Math.max(0, Math.min(DEBOUNCE_MS, pendingSince + MAX_WAIT_MS - now));
     timer = setTimeout(predict, wait);
     app.dataset.pending = "1";
+  }
+
+  /** Whether the drawing is strokes only, all of them within a tiny box. */
+  function isTap() {
+    let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity;
+    for (const a of actions) {
+      if (a.type !== "stroke") return false;
+      for (const [x, y] of a.points) {
+        x0 = Math.min(x0, x); y0 = Math.min(y0, y);
+        x1 = Math.max(x1, x); y1 = Math.max(y1, y);
+      }
+    }
+    return Math.max(x1 - x0, y1 - y0) < MIN_DIGIT_EXTENT;
   }
 
   function cancelPending() {
@@ -270,6 +317,7 @@
     if (inFlight) inFlight.abort();
     inFlight = null;
     app.dataset.pending = "0";
+    app.dataset.slow = "0";
   }
 
   /** The picture as a viewer shows it (a photo's Exif orientation applied),
@@ -328,9 +376,17 @@
     const controller = new AbortController();
     inFlight = controller;
     app.dataset.pending = "1";
+    // A lone upload goes as it is; anything drawn goes as the canvas.
+    const only = actions.length === 1 && actions[0].type === "image" ? actions[0] : null;
+    const timeoutMs = only ? UPLOAD_TIMEOUT_MS : DRAWING_TIMEOUT_MS;
+    let timedOut = false;
+    const giveUp = setTimeout(() => { timedOut = true; controller.abort(); }, timeoutMs);
+    const slow = setTimeout(() => {
+      if (mine !== seq) return;
+      app.dataset.slow = "1";   // the answer shown is for an older drawing
+      confidenceOut.textContent = "Waiting for the server\u2026";
+    }, SLOW_MS);
     try {
-      // A lone upload goes as it is; anything drawn goes as the canvas.
-      const only = actions.length === 1 && actions[0].type === "image" ? actions[0] : null;
       const body = only ? only.blob : await exportPng();
       // An uploaded photo whose only ink is faint (pencil in dim light) is
       // read as such: someone who uploads a picture means a digit is in it.
@@ -351,15 +407,24 @@
                       : "Nothing to read yet: the drawing has no ink. Draw a bit more.");
       } else {
         const [headline, sentence] = describeError(res, json, text);
-        showError([headline, sentence + retryLater(res.status >= 500 ? retryAfter(res) : null)]);
+        const passing = res.status >= 500 || res.status === 429;
+        showError([headline, sentence + retryLater(passing ? retryAfter(res) : null)]);
       }
     } catch (err) {
-      if (mine !== seq || (err && err.name === "AbortError")) return;
+      if (mine !== seq) return;
+      if (timedOut) {
+        showError(["No answer", `The server did not answer within ${timeoutMs / 1000} s.` + retryLater(2)]);
+        return;
+      }
+      if (err && err.name === "AbortError") return;
       const why = `Could not reach the server: ${err && err.message ? err.message : err}.`;
       showError(["No connection", why + retryLater(2)]);
     } finally {
+      clearTimeout(giveUp);
+      clearTimeout(slow);
       if (mine === seq) {
         inFlight = null;
+        app.dataset.slow = "0";
         if (timer === null) app.dataset.pending = "0";
       }
     }
@@ -388,21 +453,45 @@
   }
 
   /** Schedules another try of the same drawing after a passing failure (a
-   *  busy or restarting server, a dropped connection), a few times at most;
-   *  returns the words that say so, or "" when it will not. */
+   *  busy or restarting server, a dropped connection), waiting twice as
+   *  long each time up to MAX_RETRY_WAIT_S; returns the words that say so,
+   *  or "" when it will not. */
   function retryLater(seconds) {
     // A request already waiting (the drawing changed meanwhile) goes first.
-    if (seconds === null || retries >= MAX_RETRIES || timer !== null) return "";
+    if (seconds === null || timer !== null) return "";
+    const wait = Math.min(MAX_RETRY_WAIT_S, seconds * 2 ** Math.min(retries, 5));
     retries++;
-    clearTimeout(timer);
-    timer = setTimeout(predict, seconds * 1000);
+    timer = setTimeout(retryWhenVisible, wait * 1000);
     app.dataset.pending = "1";
-    return ` Trying again in ${seconds} s.`;
+    return ` Trying again in ${wait} s.`;
   }
+
+  // A hidden tab does not ask: it asks when it is looked at again.
+  function retryWhenVisible() {
+    if (document.hidden) {
+      document.addEventListener("visibilitychange", retryWhenVisible, { once: true });
+      return;
+    }
+    predict();
+  }
+
+  // Back on the network: ask at once rather than at the next retry.
+  window.addEventListener("online", () => {
+    if (app.dataset.state !== "error" || actions.length === 0 || stroke) return;
+    clearTimeout(timer);
+    timer = null;
+    predict();
+  });
 
   /** The server's own words, with a plain lead-in: [headline, sentence]. A
    *  body that is not our JSON (a proxy's HTML page) is not shown. */
   function describeError(res, json, text) {
+    // A success that is no prediction: something else answered for the
+    // server (a captive portal's sign-in page, a proxy).
+    if (res.ok) {
+      return [`Unexpected answer (${res.status})`,
+        "What answered is not a digits server: a proxy or a sign-in page may be in the way."];
+    }
     const ours = json && typeof json.error === "string";
     const what = ours ? json.error : "";
     const code = ours && typeof json.code === "string" ? json.code : "";
@@ -411,6 +500,7 @@
         400: "The server could not read the picture",
         413: "The picture is too large for the server",
         415: "The server does not take this kind of file",
+        429: "The server is getting too many requests",
         503: "The server is not ready",
       }[res.status] || "The server answered with an error";
     const headline = `Error ${res.status}${code ? ` ${code}` : ""}`;
@@ -419,10 +509,17 @@
 
   // --- showing the answer ----------------------------------------------------
 
+  // Whole percent under a bar (its width allows no more): rounded.
   function pct(p) {
     const v = p * 100;
     if (v >= 0.5) return `${Math.round(v)}%`;
     return v >= 0.05 ? "<1%" : "0%";
+  }
+
+  // In words, never 100%: a softmax does not reach certainty (a 1 is the
+  // float rounding of 0.99999995 and up).
+  function pctExact(p) {
+    return p >= 0.9995 ? ">99.9%" : `${(p * 100).toFixed(1)}%`;
   }
 
   function setBars(probs, top) {
@@ -432,7 +529,7 @@
       li.querySelector(".pct").textContent = pct(p);
       li.classList.toggle("top", i === top);
       li.dataset.p = String(p);
-      li.setAttribute("aria-label", `${i}: ${(p * 100).toFixed(1)}%`);
+      li.setAttribute("aria-label", `${i}: ${pctExact(p)}`);
     });
   }
 
@@ -453,6 +550,7 @@
     padAnswer.textContent = "";
     confidenceOut.textContent = "\u00a0";
     statusOut.textContent = text;
+    nextBestOut.textContent = "\u00a0";
     setBars(null, -1);
     setSeen(null, SEEN_HINT);
   }
@@ -463,6 +561,7 @@
     padAnswer.textContent = "!";
     confidenceOut.textContent = headline;
     statusOut.textContent = text;
+    nextBestOut.textContent = "\u00a0";
     setBars(null, -1);
     setSeen(null, SEEN_HINT);
   }
@@ -472,18 +571,18 @@
     const d = r.digit;
     digitOut.textContent = String(d);
     padAnswer.textContent = String(d);
-    confidenceOut.textContent = `${(r.confidence * 100).toFixed(1)}% sure it is ${d === 8 ? "an" : "a"} ${d}`;
+    confidenceOut.textContent = `${pctExact(r.confidence)} sure it is ${d === 8 ? "an" : "a"} ${d}`;
     const ms = r.timings && typeof r.timings.total_ms === "number" ? ` Read in ${r.timings.total_ms.toFixed(1)} ms.` : "";
     const second = secondBest(r.probabilities, d);
-    // The status is a live region: it says only what a listener needs, so
-    // that it changes (and is read out) when the answer does, not with
-    // every timing or percentage while a stroke goes on.
+    // The status is the one live region: it says only what a listener
+    // needs, so that it changes (and is read out) when the answer does, not
+    // with every timing, percentage or runner-up while a stroke goes on.
     const faint = Boolean(r.explain && r.explain.preprocess && r.explain.preprocess.faint);
-    const text =
-      (upload ? `Read as ${d} from ${upload.name}${faint ? ", whose ink is faint" : ""}.`
-              : `Read as ${d} from your drawing.`) +
-      (second >= 0 && r.probabilities[second] >= 0.05 ? ` Next best: ${second}.` : "");
+    const text = upload ? `Read as ${d} from ${upload.name}${faint ? ", whose ink is faint" : ""}.`
+                        : `Read as ${d} from your drawing.`;
     if (statusOut.textContent !== text) statusOut.textContent = text;
+    nextBestOut.textContent = second >= 0 && r.probabilities[second] >= 0.05
+      ? `Next best: ${second} (${pct(r.probabilities[second])})` : "\u00a0";
     setBars(r.probabilities, d);
     const ex = r.explain;
     if (ex && typeof ex.input_png === "string") {
