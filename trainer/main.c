@@ -5,6 +5,7 @@
  * every message names the flag or the file at fault.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,8 +46,8 @@ static const char usage_train[] =
     "\n"
     "  --data DIR          MNIST IDX files (default data/mnist)\n"
     "  --out FILE          model to write (default models/mnist-mlp.bin); the history\n"
-    "                      (FILE without .bin + .history.csv) and plots (.curves.png,\n"
-    "                      .confusion.png) are written beside it\n"
+    "                      (FILE, a final .bin taken off, + .history.csv) and plots\n"
+    "                      (.curves.png, .confusion.png) are written beside it\n"
     "  --arch A-B-..-C     layer sizes, input first (default 784-128-10); up to 7\n"
     "                      ReLU hidden layers, softmax output\n"
     "  --epochs N          passes over the training set (default 5)\n"
@@ -58,8 +59,8 @@ static const char usage_train[] =
     "  --lr-min F          cosine schedule's final rate as a fraction of --lr (default 0)\n"
     "  --dropout P         drop hidden units with probability P while training (default 0)\n"
     "  --seed N            seed for weights and shuffling (default 1)\n"
-    "  --threads N         threads (default: all CPUs); same seed and threads give\n"
-    "                      the same model bit for bit\n"
+    "  --threads N         threads (default: all CPUs); the same seed gives the same\n"
+    "                      weights and model id bit for bit, whatever the threads\n"
     "  --val-split F       fraction of the training set held out, from its end, for\n"
     "                      validation (default 0.1; 0 trains on all 60000)\n"
     "  --augment MODE      none: raw MNIST pixels (default, as the seed tutorial);\n"
@@ -92,25 +93,63 @@ static dataset dataset_slice(const idx_images *img, const idx_labels *lab, int f
     return d;
 }
 
-/* "models/x.bin" + ".history.csv" -> "models/x.history.csv" */
+/* "models/x.bin" + ".history.csv" -> "models/x.history.csv". Only ".bin"
+ * is taken off: "sweep/lr0.001" and "run.1" keep their dots, or runs of a
+ * sweep would overwrite each other's reports. */
 static void sibling_path(const char *model_path, const char *suffix, char *out, size_t len)
 {
-    const char *dot = strrchr(model_path, '.');
-    const char *slash = strrchr(model_path, '/');
-    size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - model_path) : strlen(model_path);
+    size_t n = strlen(model_path);
+    size_t stem = n > 4 && strcmp(model_path + n - 4, ".bin") == 0 ? n - 4 : n;
     snprintf(out, len, "%.*s%s", (int)stem, model_path, suffix);
 }
 
+/* arg as a POSIX shell reads it back: bare when it holds only safe
+ * characters, else in single quotes (a quote inside as '\''). Returns -1,
+ * writing nothing useful, when that does not fit in len bytes. */
+static int shell_quote(const char *arg, char *out, size_t len)
+{
+    size_t safe = strspn(arg, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                              "0123456789_./=:,+-@%");
+    if (arg[0] != '\0' && arg[safe] == '\0') {
+        int n = snprintf(out, len, "%s", arg);
+        return n >= 0 && (size_t)n < len ? 0 : -1;
+    }
+    size_t used = 0;
+    if (len < 3)
+        return -1;
+    out[used++] = '\'';
+    for (const char *c = arg; *c; c++) {
+        size_t add = *c == '\'' ? 4 : 1;
+        if (used + add + 2 > len)
+            return -1;
+        if (*c == '\'')
+            memcpy(out + used, "'\\''", 4);
+        else
+            out[used] = *c;
+        used += add;
+    }
+    out[used++] = '\'';
+    out[used] = '\0';
+    return 0;
+}
+
+/* The command line as a shell could run it again. An argument that does
+ * not fit whole is left out and the line ends in " ...", so that what is
+ * recorded never silently means something else. */
 static void join_command_line(int argc, char **argv, char *out, size_t len)
 {
     size_t used = 0;
     out[0] = '\0';
-    for (int i = 0; i < argc && used + 1 < len; i++) {
-        const char *arg = i == 0 ? "digits-trainer" : argv[i];
-        int n = snprintf(out + used, len - used, i ? " %s" : "%s", arg);
-        if (n < 0)
-            break;
-        used += (size_t)n;
+    for (int i = 0; i < argc; i++) {
+        char quoted[1024];
+        int fits = shell_quote(i == 0 ? "digits-trainer" : argv[i], quoted, sizeof quoted) == 0;
+        size_t need = fits ? strlen(quoted) + (i ? 1 : 0) : len;
+        if (used + need + 5 > len) {
+            if (used + 5 <= len)
+                memcpy(out + used, " ...", 5);
+            return;
+        }
+        used += (size_t)snprintf(out + used, len - used, i ? " %s" : "%s", quoted);
     }
 }
 
@@ -131,7 +170,7 @@ typedef struct {
     float val_split;
     int max_thicken;
     int quiet;
-    int lr_given;
+    int lr_given, lr_min_given, momentum_given, max_thicken_given;
 } train_options;
 
 static int parse_train_flags(int argc, char **argv, train_options *o)
@@ -169,9 +208,15 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
         else if (FLAG("--lr")) {
             rc = flag_parse_float(flag, v, 1e-9, 10.0, &o->cfg.learning_rate) ? -1 : 1;
             o->lr_given = 1;
-        } else if (FLAG("--momentum")) rc = flag_parse_float(flag, v, 0.0, 0.9999, &o->cfg.momentum) ? -1 : 1;
+        } else if (FLAG("--momentum")) {
+            rc = flag_parse_float(flag, v, 0.0, 0.9999, &o->cfg.momentum) ? -1 : 1;
+            o->momentum_given = 1;
+        }
         else if (FLAG("--dropout")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->cfg.dropout) ? -1 : 1;
-        else if (FLAG("--lr-min")) rc = flag_parse_float(flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
+        else if (FLAG("--lr-min")) {
+            rc = flag_parse_float(flag, v, 0.0, 1.0, &o->cfg.lr_min_fraction) ? -1 : 1;
+            o->lr_min_given = 1;
+        }
         else if (FLAG("--lr-schedule")) {
             if (strcmp(v, "constant") == 0) o->cfg.lr_schedule = LR_CONSTANT;
             else if (strcmp(v, "cosine") == 0) o->cfg.lr_schedule = LR_COSINE;
@@ -180,7 +225,10 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
                 return -1;
             }
         }
-        else if (FLAG("--max-thicken")) rc = flag_parse_int(flag, v, 0, 4, &o->max_thicken) ? -1 : 1;
+        else if (FLAG("--max-thicken")) {
+            rc = flag_parse_int(flag, v, 0, 4, &o->max_thicken) ? -1 : 1;
+            o->max_thicken_given = 1;
+        }
         else if (FLAG("--val-split")) rc = flag_parse_float(flag, v, 0.0, 0.9, &o->val_split) ? -1 : 1;
         else if (FLAG("--seed")) {
             unsigned long long s;
@@ -213,9 +261,21 @@ static int parse_train_flags(int argc, char **argv, train_options *o)
                         "pixels are not preprocessed, so there is nothing to deskew\n");
         return -1;
     }
-    if (o->max_thicken != defaults.max_thicken && o->augment != AUGMENT_FULL) {
+    /* A flag that would change nothing is a mistake worth hearing about:
+     * the run it was meant for is not the run that would happen. */
+    if (o->max_thicken_given && o->augment != AUGMENT_FULL) {
         fprintf(stderr, "digits-trainer: --max-thicken needs --augment full: only that mode "
                         "draws strokes thicker\n");
+        return -1;
+    }
+    if (o->lr_min_given && o->cfg.lr_schedule != LR_COSINE) {
+        fprintf(stderr, "digits-trainer: --lr-min needs --lr-schedule cosine: a constant "
+                        "rate has no final rate\n");
+        return -1;
+    }
+    if (o->momentum_given && o->cfg.optimizer != OPTIMIZER_SGD) {
+        fprintf(stderr, "digits-trainer: --momentum needs --optimizer sgd: adam keeps its own "
+                        "moment estimates\n");
         return -1;
     }
     if (!o->lr_given && o->cfg.optimizer == OPTIMIZER_SGD)
@@ -317,7 +377,8 @@ static int command_train(int argc, char **argv)
         return 1;
     }
     int n_train = data.train_images.count;
-    int n_val = (int)((double)n_train * o.val_split);
+    /* Rounded, not truncated: 0.9f is 0.89999998, and 60000 of it 53999.99. */
+    int n_val = (int)lround((double)n_train * (double)o.val_split);
     if (n_train - n_val < 1 || data.test_images.count < 1) {
         fprintf(stderr, "digits-trainer: --data: %s: no images to %s\n", o.data_dir,
                 n_train - n_val < 1 ? "train on" : "test on");
@@ -509,6 +570,12 @@ static int command_eval(int argc, char **argv)
         model_free(&m);
         return 1;
     }
+    if (data.test_images.count < 1) {
+        fprintf(stderr, "digits-trainer: --data: %s: no test images to evaluate on\n", data_dir);
+        mnist_free(&data);
+        model_free(&m);
+        return 1;
+    }
     dataset test = dataset_slice(&data.test_images, &data.test_labels, 0,
                                  data.test_images.count);
     uint8_t *prepared = NULL;
@@ -553,17 +620,15 @@ int main(int argc, char **argv)
         fputs(usage_main, stderr);
         return EXIT_USAGE;
     }
+    int rc;
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
         strcmp(argv[1], "help") == 0) {
         fputs(usage_main, stdout);
-        return 0;
-    }
-    if (strcmp(argv[1], "--version") == 0) {
+        rc = 0;
+    } else if (strcmp(argv[1], "--version") == 0) {
         printf("digits-trainer %s\n", DIGITS_VERSION);
-        return 0;
-    }
-    int rc;
-    if (strcmp(argv[1], "train") == 0)
+        rc = 0;
+    } else if (strcmp(argv[1], "train") == 0)
         rc = command_train(argc, argv);
     else if (strcmp(argv[1], "eval") == 0)
         rc = command_eval(argc, argv);

@@ -22,6 +22,7 @@
  */
 #include "predict.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
@@ -82,8 +83,8 @@ static const char usage_predict[] =
     "                      with accuracy a fraction 0..1\n"
     "  --dump DIR          write the 28x28 picture the network saw as DIR/NAME.png\n"
     "                      (NAME: the input's file name without extension; inputs\n"
-    "                      with the same file name share one dump); DIR must not\n"
-    "                      hold any of the inputs\n"
+    "                      with the same file name share one dump); DIR must be new,\n"
+    "                      empty or an earlier dump's, and hold none of the inputs\n"
     "  --weights W         auto (default, as digits-server: int8 with AVX512-VNNI,\n"
     "                      else bf16 with AVX512-BF16, else f32), int8, bf16 or\n"
     "                      f32: how the forward pass holds the weights\n"
@@ -674,26 +675,85 @@ static int in_folder(const char *path, const struct stat *dir_st)
     return stat(parent, &st) == 0 && st.st_dev == dir_st->st_dev && st.st_ino == dir_st->st_ino;
 }
 
-static int write_dumps(const char *dir, const item_list *l, const uint8_t *inputs)
+/* A folder --dump made says so in this file; dumps go only into a new or
+ * empty folder or one that holds it, so that they never overwrite files
+ * they did not write (a data set's own 28x28 pictures named like the
+ * inputs, say). */
+#define DUMP_MARKER ".digits-dump"
+
+/* 1 when dir holds anything but "." and "..", 0 when not, -1 on error. */
+static int folder_has_entries(const char *dir, int *has_marker)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    int any = 0;
+    *has_marker = 0;
+    errno = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL; errno = 0) {
+        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+            continue;
+        any = 1;
+        *has_marker |= strcmp(e->d_name, DUMP_MARKER) == 0;
+    }
+    int failed = errno != 0;
+    closedir(d);
+    return failed ? -1 : any;
+}
+
+/* Before any image is read: makes DIR when missing, and refuses one that
+ * is not a folder, holds inputs (a dump is DIR/NAME.png, so an input there
+ * could be overwritten by its own 28x28 picture) or holds files no dump
+ * wrote. Returns 0, or EXIT_USAGE / EXIT_RUNTIME having said why. */
+static int prepare_dump_dir(const char *dir, const item_list *l)
 {
     if (mkdir(dir, 0777) != 0 && errno != EEXIST) {
         fprintf(stderr, "digits-trainer: --dump %s: %s\n", dir, strerror(errno));
-        return -1;
+        return EXIT_RUNTIME;
     }
-    /* A dump is DIR/NAME.png, so an input in DIR itself could be
-     * overwritten by its own 28x28 picture: refuse such a folder. */
     struct stat dir_st;
     if (stat(dir, &dir_st) != 0) {
         fprintf(stderr, "digits-trainer: --dump %s: %s\n", dir, strerror(errno));
-        return -1;
+        return EXIT_RUNTIME;
+    }
+    if (!S_ISDIR(dir_st.st_mode)) {
+        fprintf(stderr, "digits-trainer: --dump %s: not a folder\n", dir);
+        return EXIT_USAGE;
     }
     for (int i = 0; i < l->n_items; i++)
         if (in_folder(l->items[i].path, &dir_st)) {
             fprintf(stderr, "digits-trainer: --dump %s: the folder holds input images (%s); "
                             "dumps would overwrite them, pick another\n", dir,
                     l->items[i].path);
-            return -1;
+            return EXIT_USAGE;
         }
+    int marked = 0, any = folder_has_entries(dir, &marked);
+    if (any < 0) {
+        fprintf(stderr, "digits-trainer: --dump %s: %s\n", dir, strerror(errno));
+        return EXIT_RUNTIME;
+    }
+    if (any && !marked) {
+        fprintf(stderr, "digits-trainer: --dump %s: the folder holds files no dump wrote; "
+                        "give a new or empty folder (or one an earlier --dump made)\n", dir);
+        return EXIT_USAGE;
+    }
+    if (!marked) {
+        char path[MAX_PATH_LEN + 32];
+        snprintf(path, sizeof path, "%s/%s", dir, DUMP_MARKER);
+        FILE *f = fopen(path, "wx");
+        int ok = f && fputs("28x28 network inputs written by digits-trainer predict --dump\n", f) >= 0;
+        if (f && fclose(f) != 0)
+            ok = 0;
+        if (!ok) {
+            fprintf(stderr, "digits-trainer: --dump: cannot write %s: %s\n", path, strerror(errno));
+            return EXIT_RUNTIME;
+        }
+    }
+    return 0;
+}
+
+static int write_dumps(const char *dir, const item_list *l, const uint8_t *inputs)
+{
     int failures = 0;
     for (int i = 0; i < l->n_items; i++) {
         if (l->items[i].status != ITEM_OK)
@@ -890,6 +950,10 @@ int command_predict(int argc, char **argv)
             fprintf(stderr, "digits-trainer: out of memory\n");
         item_list_free(&l);
         return EXIT_RUNTIME;
+    }
+    if (o.dump_dir && (rc = prepare_dump_dir(o.dump_dir, &l)) != 0) {
+        item_list_free(&l);
+        return rc;
     }
     /* Where the allocator does not take it, images are read more slowly,
      * nothing worse: not worth a line among the answers. */

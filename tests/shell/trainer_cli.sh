@@ -59,7 +59,13 @@ done
 expect 2 "--deskew needs --augment" train --deskew --data "$tmp/none" --out "$tmp/m.bin"
 expect 2 "--max-thicken needs --augment full" train --max-thicken 3 --augment preprocess \
     --data "$tmp/none" --out "$tmp/m.bin"
+expect 2 "--max-thicken needs --augment full" train --max-thicken 2 --augment preprocess \
+    --data "$tmp/none" --out "$tmp/m.bin"
 expect 2 "--max-thicken '5'" train --max-thicken 5 --augment full --data "$tmp/none" \
+    --out "$tmp/m.bin"
+expect 2 "--lr-min needs --lr-schedule cosine" train --lr-min 0.1 --data "$tmp/none" \
+    --out "$tmp/m.bin"
+expect 2 "--momentum needs --optimizer sgd" train --momentum 0.5 --data "$tmp/none" \
     --out "$tmp/m.bin"
 expect 2 "--seed ' -1'" train --seed " -1" --data "$tmp/none" --out "$tmp/m.bin"
 expect 2 "--seed '+1'" variants --out "$tmp/v" --seed "+1" --data "$tmp/none"
@@ -77,18 +83,28 @@ if [ "$got" -ne 1 ] || ! grep -q "not a regular file" "$tmp/err"; then
 fi
 expect 1 "not a regular file" predict --labels "$tmp"
 if [ -w /dev/full ]; then
-    "$trainer" eval --help > /dev/full 2> "$tmp/err"
-    got=$?
-    if [ "$got" -ne 1 ] || ! grep -q "standard output" "$tmp/err"; then
-        echo "FAIL: eval --help > /dev/full: exit $got (want 1)" >&2
-        failures=$((failures + 1))
-    fi
+    for args in "eval --help" "--help" "--version"; do
+        # shellcheck disable=SC2086  # the words are the arguments
+        "$trainer" $args > /dev/full 2> "$tmp/err"
+        got=$?
+        if [ "$got" -ne 1 ] || ! grep -q "standard output" "$tmp/err"; then
+            echo "FAIL: $args > /dev/full: exit $got (want 1)" >&2
+            failures=$((failures + 1))
+        fi
+    done
 fi
 mkdir "$tmp/in"
 cp tests/data/png/one_dark_on_white.png "$tmp/in/one.png"
-expect 1 "holds input images" predict --dump "$tmp/in" "$tmp/in/one.png"
+expect 2 "holds input images" predict --dump "$tmp/in" "$tmp/in/one.png"
 cmp -s tests/data/png/one_dark_on_white.png "$tmp/in/one.png" ||
     { echo "FAIL: predict --dump overwrote its input" >&2; failures=$((failures + 1)); }
+# Nor files of a folder it did not make: a data set's own 28x28 pictures.
+mkdir "$tmp/set28"
+cp tests/data/png/one_dark_on_white.png "$tmp/set28/one.png"
+expect 2 "holds files no dump wrote" predict --dump "$tmp/set28" "$tmp/in/one.png"
+cmp -s tests/data/png/one_dark_on_white.png "$tmp/set28/one.png" ||
+    { echo "FAIL: predict --dump overwrote a file it did not write" >&2; failures=$((failures + 1)); }
+expect 2 "not a folder" predict --dump "$tmp/in/one.png" tests/data/png/one_dark_on_white.png
 # A phone photo is not read, and the answer says what it is and what to do.
 "$trainer" predict tests/data/photo/seven_exif6.jpg > "$tmp/out" 2> "$tmp/err"
 got=$?
@@ -96,11 +112,22 @@ if [ "$got" -ne 1 ] || ! grep -q "seven_exif6.jpg error a JPEG, not a PNG: conve
     echo "FAIL: predict of a JPEG: exit $got, said: $(cat "$tmp/out" "$tmp/err" | head -c 200)" >&2
     failures=$((failures + 1))
 fi
-mkdir "$tmp/dumps"
+# A dump's own folder takes a second run; a dump there that has become a
+# symbolic link is not written through.
+"$trainer" predict --dump "$tmp/dumps" "$tmp/in/one.png" > /dev/null 2>&1 ||
+    { echo "FAIL: predict --dump into a new folder failed" >&2; failures=$((failures + 1)); }
+"$trainer" predict --dump "$tmp/dumps" "$tmp/in/one.png" > /dev/null 2>&1 ||
+    { echo "FAIL: predict --dump into its own folder again failed" >&2; failures=$((failures + 1)); }
+rm -f "$tmp/dumps/one.png"
 ln -s "$tmp/in/one.png" "$tmp/dumps/one.png"
 "$trainer" predict --dump "$tmp/dumps" "$tmp/in/one.png" > /dev/null 2>&1
 cmp -s tests/data/png/one_dark_on_white.png "$tmp/in/one.png" ||
     { echo "FAIL: predict --dump wrote through a symbolic link" >&2; failures=$((failures + 1)); }
+# A test set with no images is nothing to report an accuracy of.
+mkdir "$tmp/empty"
+printf '\000\000\010\003\000\000\000\000\000\000\000\034\000\000\000\034' > "$tmp/empty/t10k-images-idx3-ubyte"
+printf '\000\000\010\001\000\000\000\000' > "$tmp/empty/t10k-labels-idx1-ubyte"
+expect 1 "no test images" eval --data "$tmp/empty"
 
 data=${DIGITS_DATA:-data/mnist}
 if [ -f "$data/train-images-idx3-ubyte" ]; then
@@ -110,6 +137,17 @@ if [ -f "$data/train-images-idx3-ubyte" ]; then
         --out "$tmp/nan.bin"
     [ ! -e "$tmp/nan.bin" ] ||
         { echo "FAIL: a diverged model was written" >&2; failures=$((failures + 1)); }
+    # Reports are named after --out with only a final .bin taken off, so a
+    # sweep's runs keep theirs apart; the command recorded is one a shell
+    # can run again.
+    mkdir "$tmp/sweep"
+    for run in run.1 run.2; do
+        "$trainer" train --data "$data" --arch 784-8-10 --epochs 1 --val-split 0.9 --quiet \
+            --out "$tmp/sweep/$run" --seed 7 > /dev/null 2>&1 ||
+            { echo "FAIL: a tiny training run to $run failed" >&2; failures=$((failures + 1)); }
+        [ -f "$tmp/sweep/$run.history.csv" ] && [ -f "$tmp/sweep/$run.curves.png" ] ||
+            { echo "FAIL: no $run.history.csv or $run.curves.png beside $run" >&2; failures=$((failures + 1)); }
+    done
     # A rerun that fails leaves no labels.csv describing the earlier images.
     "$trainer" variants --data "$data" --out "$tmp/set" --count 2 > /dev/null
     rm -r "$tmp/set/thin-pen" && echo x > "$tmp/set/thin-pen"
