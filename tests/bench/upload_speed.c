@@ -9,12 +9,13 @@
  *                 ramp and noise, 300x300 RGB
  *         1000px  8 of them at 1000x1000 RGB
  *         2000px  4 of them at 2000x1500 RGB
- *   upload_speed time ROUNDS LIST [--glibc-heap]
+ *   upload_speed time ROUNDS LIST [--glibc-heap] [--decode-only]
  *       reads the PNG files LIST names (one path per line), then decodes
  *       and preprocesses all of them ROUNDS times and prints microseconds
  *       per upload (best pass) and minor page faults per upload (that pass).
  *       The first pass is cold (it faults every buffer in once): take
- *       ROUNDS of 2 or more.
+ *       ROUNDS of 2 or more. With --decode-only, the PNG decoding alone:
+ *       what libpng costs before any preprocessing.
  *
  * With --glibc-heap the allocator keeps glibc's own policy; without,
  * common/heap_policy.h's, as the server runs. glibc's own policy adapts to
@@ -152,9 +153,10 @@ static long minor_faults(void)
     return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_minflt : 0;
 }
 
-/* One pass over the class as the server handles uploads. Returns -1 when
- * an upload does not decode or preprocess: the timings would be of errors. */
-static int time_pass(const upload_class *c, double *seconds, long *faults)
+/* One pass over the class as the server handles uploads (with decode_only,
+ * the PNG decoding alone). Returns -1 when an upload does not decode or
+ * preprocess: the timings would be of errors. */
+static int time_pass(const upload_class *c, int decode_only, double *seconds, long *faults)
 {
     preprocess_options opts = {.deskew = 1};
     uint8_t out[MNIST_PIXELS];
@@ -164,7 +166,8 @@ static int time_pass(const upload_class *c, double *seconds, long *faults)
         image img;
         if (png_decode(c->items[i].data, c->items[i].len, 0, &img, NULL, 0) != PNG_IO_OK)
             return -1;
-        preprocess_status st = preprocess_to_mnist_with(&img, &opts, out, NULL);
+        preprocess_status st =
+            decode_only ? PREPROCESS_OK : preprocess_to_mnist_with(&img, &opts, out, NULL);
         image_free(&img);
         if (st != PREPROCESS_OK)
             return -1;
@@ -214,7 +217,7 @@ static int make_uploads(const char *mnist_dir, const char *out_dir)
     return rc;
 }
 
-static int time_uploads(int rounds, const char *list, int glibc_heap)
+static int time_uploads(int rounds, const char *list, int glibc_heap, int decode_only)
 {
     const char *policy = "glibc";
     if (!glibc_heap) {
@@ -231,7 +234,7 @@ static int time_uploads(int rounds, const char *list, int glibc_heap)
     for (int r = 0; rc == 0 && r < rounds; r++) {
         double s;
         long faults;
-        rc = time_pass(&c, &s, &faults);
+        rc = time_pass(&c, decode_only, &s, &faults);
         if (rc == 0 && s < best) {
             best = s;
             best_faults = faults;
@@ -251,12 +254,20 @@ int main(int argc, char **argv)
     if (argc == 4 && strcmp(argv[1], "make") == 0)
         return make_uploads(argv[2], argv[3]) == 0 ? 0 : 1;
     int rounds = argc >= 4 ? atoi(argv[2]) : 0;
-    int glibc_heap = argc == 5 && strcmp(argv[4], "--glibc-heap") == 0;
-    if (argc < 4 || strcmp(argv[1], "time") != 0 || rounds < 1 || rounds > 100 ||
-        (argc == 5 && !glibc_heap) || argc > 5) {
+    int glibc_heap = 0, decode_only = 0, bad = 0;
+    for (int i = 4; i < argc; i++) {
+        if (strcmp(argv[i], "--glibc-heap") == 0)
+            glibc_heap = 1;
+        else if (strcmp(argv[i], "--decode-only") == 0)
+            decode_only = 1;
+        else
+            bad = 1;
+    }
+    if (argc < 4 || strcmp(argv[1], "time") != 0 || rounds < 1 || rounds > 100 || bad) {
         fprintf(stderr, "usage: %s make MNIST_DIR OUT_DIR\n"
-                        "       %s time ROUNDS(1-100) LIST [--glibc-heap]\n", argv[0], argv[0]);
+                        "       %s time ROUNDS(1-100) LIST [--glibc-heap] [--decode-only]\n",
+                argv[0], argv[0]);
         return 2;
     }
-    return time_uploads(rounds, argv[3], glibc_heap) == 0 ? 0 : 1;
+    return time_uploads(rounds, argv[3], glibc_heap, decode_only) == 0 ? 0 : 1;
 }

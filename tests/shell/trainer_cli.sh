@@ -145,8 +145,10 @@ if [ -f "$data/train-images-idx3-ubyte" ]; then
         "$trainer" train --data "$data" --arch 784-8-10 --epochs 1 --val-split 0.9 --quiet \
             --out "$tmp/sweep/$run" --seed 7 > /dev/null 2>&1 ||
             { echo "FAIL: a tiny training run to $run failed" >&2; failures=$((failures + 1)); }
-        [ -f "$tmp/sweep/$run.history.csv" ] && [ -f "$tmp/sweep/$run.curves.png" ] ||
-            { echo "FAIL: no $run.history.csv or $run.curves.png beside $run" >&2; failures=$((failures + 1)); }
+        if [ ! -f "$tmp/sweep/$run.history.csv" ] || [ ! -f "$tmp/sweep/$run.curves.png" ]; then
+            echo "FAIL: no $run.history.csv or $run.curves.png beside $run" >&2
+            failures=$((failures + 1))
+        fi
     done
     # A rerun that fails leaves no labels.csv describing the earlier images.
     "$trainer" variants --data "$data" --out "$tmp/set" --count 2 > /dev/null
