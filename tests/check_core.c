@@ -558,28 +558,41 @@ START_TEST(test_model_short_file_allocates_nothing)
 }
 END_TEST
 
-/* A key named twice is refused: which value the file means is a guess. */
-START_TEST(test_model_duplicate_metadata_key)
+/* Saves a small model with metadata key = value, changes the byte at
+ * offset into the first occurrence of find in the file to byte, puts the
+ * checksum right again, and requires model_parse to refuse the file with
+ * an error containing want: a file model_save never writes, which only its
+ * contents can give away. */
+static void expect_patched_metadata_refused(const char *key, const char *value, const char *find,
+                                            size_t offset, uint8_t byte, const char *want)
 {
     model m, back;
     char err[512], path[256];
     make_small_model(&m);
-    model_set_meta(&m, "ie", "second");
-    temp_path("twice.bin", path, sizeof path);
+    model_set_meta(&m, key, value);
+    temp_path("patched.bin", path, sizeof path);
     ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
-    size_t len;
+    size_t len, n = strlen(find);
     uint8_t *data = slurp(path, &len);
     size_t at = 0;
-    while (at + 2 <= len && memcmp(data + at, "ie", 2) != 0)
+    while (at + n <= len && memcmp(data + at, find, n) != 0)
         at++;
-    ck_assert_uint_lt(at + 2, len);
-    data[at + 1] = 'd';   /* "ie" becomes a second "id" */
+    ck_assert_uint_le(at + n, len);
+    data[at + offset] = byte;
     sha256(data, len - 32, data + len - 32);
     ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "metadata key 'id' appears twice") != NULL, "%s", err);
+    ck_assert_msg(strstr(err, want) != NULL, "want '%s', got '%s'", want, err);
     free(data);
     model_free(&m);
     unlink(path);
+}
+
+/* A key named twice is refused: which value the file means is a guess. */
+START_TEST(test_model_duplicate_metadata_key)
+{
+    /* "ie" becomes a second "id" */
+    expect_patched_metadata_refused("ie", "second", "ie", 1, 'd',
+                                    "metadata key 'id' appears twice");
 }
 END_TEST
 
@@ -587,25 +600,8 @@ END_TEST
  * a checksum that matches. */
 START_TEST(test_model_metadata_value_with_nul)
 {
-    model m, back;
-    char err[512], path[256];
-    make_small_model(&m);
-    model_set_meta(&m, "note", "beforeXafter");
-    temp_path("nul.bin", path, sizeof path);
-    ck_assert_msg(model_save(&m, path, err, sizeof err) == 0, "%s", err);
-    size_t len;
-    uint8_t *data = slurp(path, &len);
-    size_t at = 0;
-    while (at + 12 <= len && memcmp(data + at, "beforeXafter", 12) != 0)
-        at++;
-    ck_assert_uint_le(at + 12, len);
-    data[at + 6] = '\0';
-    sha256(data, len - 32, data + len - 32);
-    ck_assert_int_eq(model_parse(&back, data, len, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "contains a NUL byte") != NULL, "%s", err);
-    free(data);
-    model_free(&m);
-    unlink(path);
+    expect_patched_metadata_refused("note", "beforeXafter", "beforeXafter", 6, 0,
+                                    "contains a NUL byte");
 }
 END_TEST
 

@@ -1152,28 +1152,46 @@ START_TEST(test_absolute_form_target)
 }
 END_TEST
 
-START_TEST(test_error_streamed_body_too_large)
+/* One chunk of a chunked body: 64 KiB of 'x' with its size line and CRLF.
+ * Returns the chunk (static) and its length in *len. */
+#define X_CHUNK_DATA 65536
+static const char *x_chunk(size_t *len)
 {
-    /* A chunked upload has no Content-Length: the server must stop reading
-     * once the bytes pass the limit (it closes the connection) and keep
-     * serving everyone else. */
+    static char chunk[X_CHUNK_DATA + 16];
+    int n = snprintf(chunk, sizeof chunk, "%x\r\n", X_CHUNK_DATA);
+    memset(chunk + n, 'x', X_CHUNK_DATA);
+    memcpy(chunk + n + X_CHUNK_DATA, "\r\n", 2);
+    *len = (size_t)n + X_CHUNK_DATA + 2;
+    return chunk;
+}
+
+/* A connection with a chunked POST /predict's headers sent. */
+static int start_chunked_upload(void)
+{
     int fd = tcp_connect(port);
     ck_assert_int_ge(fd, 0);
     const char *head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
                        "Transfer-Encoding: chunked\r\n\r\n";
     ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-    static char chunk[65536 + 16];
-    int n = snprintf(chunk, sizeof chunk, "%x\r\n", 65536);
-    memset(chunk + n, 'x', 65536);
-    memcpy(chunk + n + 65536, "\r\n", 2);
+    return fd;
+}
+
+START_TEST(test_error_streamed_body_too_large)
+{
+    /* A chunked upload has no Content-Length: the server must stop reading
+     * once the bytes pass the limit (it closes the connection) and keep
+     * serving everyone else. */
+    int fd = start_chunked_upload();
+    size_t chunk_len;
+    const char *chunk = x_chunk(&chunk_len);
     size_t sent = 0;
     bool refused = false;
     while (sent < 4 * TEST_MAX_UPLOAD) {
-        if (send_all(fd, chunk, (size_t)n + 65536 + 2) != 0) {
+        if (send_all(fd, chunk, chunk_len) != 0) {
             refused = true;
             break;
         }
-        sent += 65536;
+        sent += X_CHUNK_DATA;
     }
     if (!refused) {
         /* Everything fitted in socket buffers: the refusal shows as the
@@ -1208,17 +1226,11 @@ START_TEST(test_body_at_the_limit_is_read)
     resp_free(&r);
     free(body);
 
-    int fd = tcp_connect(port);
-    ck_assert_int_ge(fd, 0);
-    const char *head = "POST /predict HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
-                       "Transfer-Encoding: chunked\r\n\r\n";
-    ck_assert_int_eq(send_all(fd, head, strlen(head)), 0);
-    static char chunk[65536 + 16];
-    int n = snprintf(chunk, sizeof chunk, "%x\r\n", 65536);
-    memset(chunk + n, 'x', 65536);
-    memcpy(chunk + n + 65536, "\r\n", 2);
-    for (size_t sent = 0; sent < TEST_MAX_UPLOAD; sent += 65536)
-        ck_assert_int_eq(send_all(fd, chunk, (size_t)n + 65536 + 2), 0);
+    int fd = start_chunked_upload();
+    size_t chunk_len;
+    const char *chunk = x_chunk(&chunk_len);
+    for (size_t sent = 0; sent < TEST_MAX_UPLOAD; sent += X_CHUNK_DATA)
+        ck_assert_int_eq(send_all(fd, chunk, chunk_len), 0);
     ck_assert_int_eq(send_all(fd, "0\r\n\r\n", 5), 0);
     ck_assert_int_eq(read_response(fd, false, &r), 0);
     assert_error(&r, 400, "not_png");

@@ -216,6 +216,19 @@ async function checkShown(page, what) {
   ok(s.seenShown && s.seenSize[0] === 28 && s.seenSize[1] === 28, `${what}: the 28x28 network input is shown`, s.seenSize);
 }
 
+/** A new browser context with the page loaded and ready: { ctx, page, log, cdp }. */
+async function openPage(browser, contextOptions) {
+  const ctx = await browser.newContext(contextOptions);
+  const page = await ctx.newPage();
+  page.setDefaultTimeout(15000);
+  const log = { console: [], errors: [], requests: [], predicts: 0, predictHeaders: null };
+  watch(page, log);
+  const cdp = await ctx.newCDPSession(page);
+  await page.goto(base + "/", { waitUntil: "load" });
+  await page.waitForFunction(() => document.getElementById("app").dataset.ready === "1");
+  return { ctx, page, log, cdp };
+}
+
 // --- the run -------------------------------------------------------------------
 
 async function main() {
@@ -430,14 +443,7 @@ async function desktop(browser, results) {
  *  a server that answers oddly, slowly or not at all (played by intercepting
  *  /predict in the browser). */
 async function resilience(browser) {
-  const ctx = await browser.newContext({ viewport: { width: 1200, height: 860 } });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15000);
-  const log = { console: [], errors: [], requests: [], predicts: 0, predictHeaders: null };
-  watch(page, log);
-  const cdp = await ctx.newCDPSession(page);
-  await page.goto(base + "/", { waitUntil: "load" });
-  await page.waitForFunction(() => document.getElementById("app").dataset.ready === "1");
+  const { ctx, page, log, cdp } = await openPage(browser, { viewport: { width: 1200, height: 860 } });
   const clear = async () => { if ((await state(page)).undo) await page.click("#clear"); await sleep(300); };
 
   // A stroke begun above the square and drawn down into it draws from the
@@ -526,16 +532,9 @@ async function resilience(browser) {
 }
 
 async function phone(browser, results) {
-  const ctx = await browser.newContext({
+  const { ctx, page, log, cdp } = await openPage(browser, {
     viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
   });
-  const page = await ctx.newPage();
-  page.setDefaultTimeout(15000);
-  const log = { console: [], errors: [], requests: [], predicts: 0, predictHeaders: null };
-  watch(page, log);
-  const cdp = await ctx.newCDPSession(page);
-  await page.goto(base + "/", { waitUntil: "load" });
-  await page.waitForFunction(() => document.getElementById("app").dataset.ready === "1");
   await page.screenshot({ path: path.join(outDir, "phone-blank.png") });
 
   const m = await page.evaluate(() => {
@@ -583,15 +582,9 @@ async function phone(browser, results) {
  *  along it (the page once clamped it, turning a 1 into an L). */
 async function smallScreens(browser) {
   for (const [width, height] of [[320, 568], [375, 667]]) {
-    const ctx = await browser.newContext({
+    const { ctx, page, log } = await openPage(browser, {
       viewport: { width, height }, deviceScaleFactor: 2, isMobile: true, hasTouch: true,
     });
-    const page = await ctx.newPage();
-    page.setDefaultTimeout(15000);
-    const log = { console: [], errors: [], requests: [], predicts: 0, predictHeaders: null };
-    watch(page, log);
-    await page.goto(base + "/", { waitUntil: "load" });
-    await page.waitForFunction(() => document.getElementById("app").dataset.ready === "1");
     const before = log.predicts;
     // a 1 whose stroke runs off the bottom edge, then along under it
     await drawMouse(page, [[[0.45, 0.12], [0.45, 1.1], [0.95, 1.2]]]);
