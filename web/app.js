@@ -12,6 +12,11 @@
   const DEBOUNCE_MS = 150;        // quiet time after the last change before asking
   const MAX_WAIT_MS = 450;        // while drawing, ask at least this often
   const INK = "#111111";
+  // Light ink on a transparent picture (chalk-white strokes exported from a
+  // canvas) is shown, and drawn on, the way the server reads it: on dark
+  // paper, with a light pen.
+  const DARK_PAPER = "#000000";
+  const LIGHT_INK = "#f2f2f2";
   // Longest side of the PNG a photo in another format is sent as: the
   // server shrinks every digit to 20 px, and a full-size photo as a PNG
   // would be over its 4 MiB upload limit (800x800 RGBA is at most 2.5 MB).
@@ -56,7 +61,7 @@
   const SEEN_HINT = seenInfo.textContent;
 
   /** @type {Array<{type:"stroke", width:number, points:number[][]} |
-   *              {type:"image", blob:Blob, bitmap:ImageBitmap|null, name:string}>} */
+   *              {type:"image", blob:Blob, bitmap:ImageBitmap|null, name:string, dark:boolean}>} */
   let actions = [];
   let stroke = null;              // the stroke being drawn
   let strokePointer = null;       // the pointer drawing it
@@ -74,10 +79,17 @@
     return Number(penInput.value) / EXPORT_SIDE;
   }
 
+  /** Whether the square is dark paper now: an upload of light ink on
+   *  transparency, and whatever is drawn over it. */
+  function darkPaper() {
+    return actions.length > 0 && actions[0].type === "image" && actions[0].dark;
+  }
+
   function traceStroke(ctx, s, side) {
     const pts = s.points;
-    ctx.strokeStyle = INK;
-    ctx.fillStyle = INK;
+    const ink = darkPaper() ? LIGHT_INK : INK;
+    ctx.strokeStyle = ink;
+    ctx.fillStyle = ink;
     ctx.lineCap = "round";
     ctx.lineJoin = "round";
     ctx.lineWidth = s.width * side;
@@ -102,11 +114,12 @@
     ctx.drawImage(bitmap, (side - w) / 2, (side - h) / 2, w, h);
   }
 
-  /** Paints every action onto a canvas of any size, on white paper. */
+  /** Paints every action onto a canvas of any size, on white paper (dark
+   *  under an upload of light ink on transparency). */
   function paint(canvas) {
     const ctx = canvas.getContext("2d");
     const side = canvas.width;
-    ctx.fillStyle = "#ffffff";
+    ctx.fillStyle = darkPaper() ? DARK_PAPER : "#ffffff";
     ctx.fillRect(0, 0, side, side);
     for (const a of actions) {
       if (a.type === "stroke") traceStroke(ctx, a, side);
@@ -267,7 +280,7 @@
     }
     // An upload replaces the drawing. Strokes drawn afterwards go on top of
     // the picture; Undo takes them away, then the picture itself.
-    actions = [{ type: "image", blob, bitmap, name: file.name }];
+    actions = [{ type: "image", blob, bitmap, name: file.name, dark: Boolean(bitmap && lightOnTransparent(bitmap)) }];
     paint(pad);
     changed(true);
   });
@@ -335,6 +348,27 @@
     } catch (_) {
       return null;
     }
+  }
+
+  /** Whether a picture is light ink on transparency: some of it see-through
+   *  and its visible pixels light on average, as the server judges ink
+   *  under transparency (it puts such ink on dark paper). */
+  function lightOnTransparent(bitmap) {
+    const side = 64;
+    const canvas = document.createElement("canvas");
+    canvas.width = side;
+    canvas.height = side;
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    ctx.drawImage(bitmap, 0, 0, side, side);
+    const d = ctx.getImageData(0, 0, side, side).data;
+    let clear = 0, weight = 0, light = 0;
+    for (let i = 0; i < d.length; i += 4) {
+      const a = d[i + 3] / 255;
+      if (a < 0.06) clear++;
+      weight += a;
+      light += a * (0.299 * d[i] + 0.587 * d[i + 1] + 0.114 * d[i + 2]);
+    }
+    return clear > 0.05 * side * side && weight > 0 && light / weight > 128;
   }
 
   /** Whether a file starts with the PNG signature (its name and type may lie). */

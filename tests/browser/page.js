@@ -479,6 +479,29 @@ async function resilience(browser) {
     [s.status, log.predicts - before]);
   await clear();
 
+  // Light ink on a transparent picture is shown on dark paper, as the
+  // server reads it, and strokes drawn over it are light: the drawing sent
+  // then reads as the picture does.
+  before = log.predicts;
+  await upload(page, path.join(root, "tests/data/png/seven_light_on_transparent.png"));
+  s = await settle(page, log, before, "light ink on transparency");
+  const shade = async () => page.evaluate(() => {
+    const c = document.getElementById("pad");
+    const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+    let light = 0;
+    for (let i = 0; i < d.length; i += 4) light += d[i] > 200;
+    return { corner: d[0], light: light / (d.length / 4) };
+  });
+  let sh = await shade();
+  ok(s.digit === "7" && sh.corner < 40 && sh.light > 0.02, "light ink on transparency is shown light on dark paper, read 7",
+    [s.digit, sh]);
+  before = log.predicts;
+  await drawMouse(page, [[[0.73, 0.2], [0.44, 0.85]]]);
+  s = await settle(page, log, before, "a stroke over light ink");
+  sh = await shade();
+  ok(s.digit === "7" && sh.corner < 40, "a stroke over it is drawn light and the drawing still reads 7", [s.digit, sh]);
+  await clear();
+
   // A 200 that is not a prediction (a sign-in page in the way).
   await page.route("**/predict*", (route) => route.fulfill({ status: 200, contentType: "text/html", body: "<html>Sign in</html>" }));
   before = log.predicts;
