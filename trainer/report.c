@@ -571,6 +571,14 @@ static double nice_step(double span, int target)
     return nice * mag;
 }
 
+/* The nice step after step: 1 -> 2 -> 5 -> 10, at any power of ten. */
+static double next_nice_step(double step)
+{
+    double mag = pow(10.0, floor(log10(step)));
+    double f = step / mag;
+    return (f < 1.5 ? 2.0 : f < 3.5 ? 5.0 : 10.0) * mag;
+}
+
 /* lo > hi (or NaN) means there is no data: show a neutral 0..1 axis. */
 static axis axis_fit(double lo, double hi, int target, int integer)
 {
@@ -712,6 +720,22 @@ static void draw_panel(canvas *c, int left, int width, const char *title, const 
     f.bottom = height - 52;
     if (f.left > f.right - 40)
         f.left = f.right - 40; /* absurdly wide labels: keep some plot area */
+    /* Fewer epoch ticks when their numbers would run into each other (from
+     * about 100 epochs, "100120140"). */
+    for (int tries = 0; tries < 30 && nxt > 1; tries++) {
+        int widest = 0;
+        for (int i = 0; i < nxt; i++) {
+            char label[32];
+            format_tick(label, sizeof label, xt[i], f.x.step);
+            int w = text_width(label, 2);
+            if (w > widest)
+                widest = w;
+        }
+        if ((nxt - 1) * (widest + 16) <= f.right - f.left)
+            break;
+        f.x.step = next_nice_step(f.x.step);
+        nxt = axis_ticks(&f.x, xt);
+    }
 
     for (int i = 0; i < nyt; i++) {
         int y = (int)lround(map_y(&f, yt[i]));
