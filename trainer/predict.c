@@ -681,7 +681,8 @@ static int in_folder(const char *path, const struct stat *dir_st)
  * inputs, say). */
 #define DUMP_MARKER ".digits-dump"
 
-/* 1 when dir holds anything but "." and "..", 0 when not, -1 on error. */
+/* 1 when dir holds anything but "." and "..", 0 when not, -1 on error;
+ * *has_marker says whether DUMP_MARKER is among it. */
 static int folder_has_entries(const char *dir, int *has_marker)
 {
     DIR *d = opendir(dir);
@@ -739,7 +740,11 @@ static int prepare_dump_dir(const char *dir, const item_list *l)
     }
     if (!marked) {
         char path[MAX_PATH_LEN + 32];
-        snprintf(path, sizeof path, "%s/%s", dir, DUMP_MARKER);
+        int n = snprintf(path, sizeof path, "%s/%s", dir, DUMP_MARKER);
+        if (n < 0 || (size_t)n >= sizeof path) {
+            fprintf(stderr, "digits-trainer: --dump %s: the folder's name is too long\n", dir);
+            return EXIT_USAGE;
+        }
         FILE *f = fopen(path, "wx");
         int ok = f && fputs("28x28 network inputs written by digits-trainer predict --dump\n", f) >= 0;
         if (f && fclose(f) != 0)
