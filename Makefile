@@ -58,13 +58,15 @@ all: $(TRAINER) $(if $(wildcard server/main.c),$(SERVER))
 # decides an object: after a gcc build, `make CC=clang` (or other CFLAGS)
 # must rebuild everything, not keep gcc's objects. The file is rewritten
 # only when that command line changes, so it costs no rebuild otherwise.
+# It is compared and written while the Makefile is read, not by a rule: a
+# rule would have to run every time, and `make -q` would never find the
+# build up to date.
 FLAGS_STAMP  := $(BUILD)/compile-flags
-COMPILE_LINE  = $(CC) $(CFLAGS) : $(LDFLAGS) $(LDLIBS)
-$(FLAGS_STAMP): FORCE
-	@mkdir -p $(BUILD)
-	@printf '%s\n' '$(COMPILE_LINE)' | cmp -s - $@ || printf '%s\n' '$(COMPILE_LINE)' > $@
-.PHONY: FORCE
-FORCE:
+COMPILE_LINE := $(CC) $(CFLAGS) : $(LDFLAGS) $(LDLIBS)
+ifneq ($(COMPILE_LINE),$(file <$(FLAGS_STAMP)))
+$(shell mkdir -p $(BUILD))
+$(file >$(FLAGS_STAMP),$(COMPILE_LINE))
+endif
 
 $(BUILD)/obj/%.o: %.c Makefile $(FLAGS_STAMP)
 	@mkdir -p $(dir $@)
