@@ -57,7 +57,8 @@ static const option_spec options[] = {
      "close connections idle for S seconds, and uploads slower than 4 KiB/s "
      "past S seconds (default 30)"},
     {"--drain-timeout", "DIGITS_DRAIN_TIMEOUT", OPT_UINT, 0, 3600, FIELD(drain_timeout_s), "S",
-     "on SIGTERM, wait up to S seconds for requests in flight (default 10)"},
+     "on SIGTERM, wait up to S seconds for requests in flight, then stop batches "
+     "between images (default 10)"},
     {"--max-connections", "DIGITS_MAX_CONNECTIONS", OPT_UINT, 1, 1000000,
      FIELD(max_connections), "N", "concurrent connections (default 1024)"},
     {"--max-per-ip", "DIGITS_MAX_PER_IP", OPT_UINT, 0, 1000000, FIELD(max_per_ip), "N",

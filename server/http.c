@@ -611,6 +611,7 @@ int http_server_init(http_server *srv, const server_config *cfg, char *err, size
     srv->state.cfg = *cfg;
     metrics_init(&srv->state.metrics);
     atomic_init(&srv->state.draining, false);
+    atomic_init(&srv->state.drain_deadline_ns, UINT64_MAX);
     if (model_store_init(&srv->state.store, cfg->weights) != 0) {
         snprintf(err, err_len, "cannot initialise the model store");
         return -1;
@@ -774,8 +775,9 @@ int http_server_reload(http_server *srv, char *err, size_t err_len)
     return r;
 }
 
-void http_server_begin_drain(http_server *srv)
+void http_server_begin_drain(http_server *srv, unsigned timeout_ms)
 {
+    atomic_store(&srv->state.drain_deadline_ns, mono_ns() + (uint64_t)timeout_ms * 1000000u);
     /* From here accept_policy() turns every new connection away, /readyz
      * answers 503, and every answer carries Connection: close. */
     atomic_store(&srv->state.draining, true);
@@ -788,7 +790,7 @@ long http_server_in_flight(http_server *srv)
 
 int http_server_drain(http_server *srv, unsigned timeout_ms)
 {
-    http_server_begin_drain(srv);
+    http_server_begin_drain(srv, timeout_ms);
     uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
     while (http_server_in_flight(srv) > 0) {
         if (mono_ns() >= deadline)

@@ -90,8 +90,11 @@ int http_server_start(http_server *srv, char *err, size_t err_len);
 int http_server_reload(http_server *srv, char *err, size_t err_len);
 
 /* Draining, step one: readiness turns 503, new connections are closed as
- * soon as they are accepted, and answers ask clients to close theirs. */
-void http_server_begin_drain(http_server *srv);
+ * soon as they are accepted, and answers ask clients to close theirs.
+ * After timeout_ms a /predict batch still being read stops before its next
+ * image (never before its first) and is answered 503, so that the drain
+ * ends near its deadline. */
+void http_server_begin_drain(http_server *srv, unsigned timeout_ms);
 
 /* Requests between their headers and their completion. */
 long http_server_in_flight(http_server *srv);

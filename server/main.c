@@ -64,8 +64,8 @@ static int run_healthcheck(const server_config *cfg)
  * second SIGTERM or SIGINT cuts the wait short. */
 static void drain(http_server *srv, const sigset_t *signals)
 {
-    http_server_begin_drain(srv);
     unsigned timeout_s = srv->state.cfg.drain_timeout_s;
+    http_server_begin_drain(srv, timeout_s * 1000u);
     log_event(LOG_INFO, "draining: not ready, no new connections, %ld requests in flight (up to %us)",
               http_server_in_flight(srv), timeout_s);
     struct timespec start;

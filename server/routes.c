@@ -328,6 +328,19 @@ static void route_predict(server_state *st, const route_request *req, route_repl
     float *scratch = (float *)(void *)(mem + results_bytes);
 
     for (int i = 0; i < n; i++) {
+        /* A stop's drain timeout bounds a batch too: its images can take
+         * seconds, and the process would wait for them past the deadline.
+         * Checked between images, so a request the drain waited for gets
+         * at least its first one read, and the overrun is one image's. */
+        if (i > 0 && atomic_load(&st->draining) &&
+            mono_ns() >= atomic_load(&st->drain_deadline_ns)) {
+            route_reply_error(rep, 503, "draining", -1,
+                              "the server is shutting down: it stopped after %d of %d images", i,
+                              n);
+            free(mem);
+            served_model_release(sm);
+            return;
+        }
         infer_status s = infer_png(sm, images[i], lens[i], st->cfg.max_pixels, req->faint,
                                    scratch, &results[i]);
         if (results[i].decode_ns)

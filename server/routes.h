@@ -29,6 +29,9 @@ typedef struct {
     model_store store;
     metrics metrics;
     atomic_bool draining;
+    /* mono_ns() by which in-flight requests must be done once draining: a
+     * batch still being read then stops between images (503). */
+    _Atomic uint64_t drain_deadline_ns;
 } server_state;
 
 typedef struct {

@@ -972,6 +972,57 @@ static bool answer_waiting(int fd)
     return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
+/* Restarts the server with one worker thread and room for big pictures,
+ * sends a /predict of `pictures` 4096x4096 PNGs (each a quarter second or
+ * so of decoding), and returns the connection once the first picture is
+ * decoded: the worker is then busy with the rest. */
+static int start_big_batch(int pictures)
+{
+    teardown();
+    server_threads = 1;
+    start_server_with((size_t)16 << 20, (uint64_t)4096 * 4096);
+    server_threads = 2;
+    enum { SIDE = 4096 };
+    ck_assert_int_le(pictures, PREDICT_MAX_IMAGES);
+    image big = {SIDE, SIDE, 1, malloc((size_t)SIDE * SIDE)};
+    ck_assert_ptr_nonnull(big.pixels);
+    memset(big.pixels, 255, (size_t)SIDE * SIDE);
+    for (int y = SIDE / 4; y < 3 * SIDE / 4; y++)
+        memset(big.pixels + (size_t)y * SIDE + SIDE / 2 - 40, 0, 80);   /* a 1 */
+    uint8_t *png;
+    size_t png_len;
+    ck_assert_int_eq(png_encode_memory(&big, &png, &png_len), PNG_IO_OK);
+    free(big.pixels);
+    form_part parts[PREDICT_MAX_IMAGES];
+    for (int i = 0; i < pictures; i++)
+        parts[i] = (form_part){"image", "one.png", "image/png", png, png_len};
+    size_t body_len;
+    uint8_t *body = multipart_body(parts, pictures, &body_len);
+    free(png);
+
+    int busy = tcp_connect(port);
+    ck_assert_int_ge(busy, 0);
+    char head[256];
+    snprintf(head, sizeof head,
+             "POST /predict HTTP/1.1\r\nHost: x\r\n" MULTIPART_HEADER
+             "Content-Length: %zu\r\n\r\n", body_len);
+    ck_assert_int_eq(send_all(busy, head, strlen(head)), 0);
+    ck_assert_int_eq(send_all(busy, body, body_len), 0);
+    free(body);
+    const char *decoded = "digits_predict_stage_duration_seconds_count{stage=\"decode\"}";
+    for (int i = 0;; i++) {
+        ck_assert_msg(i < 500, "the upload was never decoded");
+        http_resp r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
+        double n = metric_value(r.body, decoded);
+        resp_free(&r);
+        if (n >= 1)
+            break;
+        struct timespec tick = {0, 2 * 1000 * 1000};
+        nanosleep(&tick, NULL);
+    }
+    return busy;
+}
+
 /* --admin-port answers the probes' and Prometheus' paths on a thread of its
  * own: with the only worker thread busy on a large upload, the main port's
  * /healthz waits, and the admin port's does not. Decided by the order of
@@ -998,50 +1049,10 @@ START_TEST(test_admin_port_answers_while_workers_are_busy)
 
     /* One worker thread, and eight 4096x4096 pictures in one upload: about
      * a second of decoding. */
-    teardown();
-    server_threads = 1;
-    start_server_with((size_t)16 << 20, (uint64_t)4096 * 4096);
-    server_threads = 2;
-    enum { SIDE = 4096, PICTURES = 8 };
-    image big = {SIDE, SIDE, 1, malloc((size_t)SIDE * SIDE)};
-    ck_assert_ptr_nonnull(big.pixels);
-    memset(big.pixels, 255, (size_t)SIDE * SIDE);
-    for (int y = SIDE / 4; y < 3 * SIDE / 4; y++)
-        memset(big.pixels + (size_t)y * SIDE + SIDE / 2 - 40, 0, 80);   /* a 1 */
-    uint8_t *png;
-    size_t png_len;
-    ck_assert_int_eq(png_encode_memory(&big, &png, &png_len), PNG_IO_OK);
-    free(big.pixels);
-    form_part parts[PICTURES];
-    for (int i = 0; i < PICTURES; i++)
-        parts[i] = (form_part){"image", "one.png", "image/png", png, png_len};
-    size_t body_len;
-    uint8_t *body = multipart_body(parts, PICTURES, &body_len);
-    free(png);
-
-    int busy = tcp_connect(port);
-    ck_assert_int_ge(busy, 0);
-    char head[256];
-    snprintf(head, sizeof head,
-             "POST /predict HTTP/1.1\r\nHost: x\r\n" MULTIPART_HEADER
-             "Content-Length: %zu\r\n\r\n", body_len);
-    ck_assert_int_eq(send_all(busy, head, strlen(head)), 0);
-    ck_assert_int_eq(send_all(busy, body, body_len), 0);
-    free(body);
+    int busy = start_big_batch(8);
     /* Once the first picture is decoded the worker is busy with the rest:
      * a /healthz on the main port now waits behind it, and the admin port
      * answers. */
-    const char *decoded = "digits_predict_stage_duration_seconds_count{stage=\"decode\"}";
-    for (int i = 0;; i++) {
-        ck_assert_msg(i < 500, "the upload was never decoded");
-        r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
-        double n = metric_value(r.body, decoded);
-        resp_free(&r);
-        if (n >= 1)
-            break;
-        struct timespec tick = {0, 2 * 1000 * 1000};
-        nanosleep(&tick, NULL);
-    }
     int probe = tcp_connect(port);
     ck_assert_int_ge(probe, 0);
     const char *get = "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -2059,7 +2070,7 @@ START_TEST(test_drain_readiness_and_new_connections)
     ck_assert_int_eq(r.status, 200);
     resp_free(&r);
 
-    http_server_begin_drain(srv);
+    http_server_begin_drain(srv, 10000);
 
     /* The open connection still gets answers: not ready, and please go. */
     ck_assert_int_eq(http_do(fd, "GET", "/readyz", NULL, NULL, 0, &r), 0);
@@ -2142,6 +2153,28 @@ START_TEST(test_drain_waits_for_requests_in_flight)
     close(fd);
     ck_assert_int_eq(http_server_drain(srv, 2000), 0);
     free(png);
+}
+END_TEST
+
+/* The drain timeout bounds a batch still being read: once it has run out,
+ * the batch stops before its next picture and is answered 503, so that the
+ * process exits near its deadline instead of after the whole batch. */
+START_TEST(test_drain_deadline_stops_a_batch)
+{
+    int busy = start_big_batch(PREDICT_MAX_IMAGES);   /* seconds of work */
+    ck_assert_int_eq(http_server_drain(srv, 0), -1);   /* the deadline is now */
+    http_resp r;
+    ck_assert_int_eq(read_response(busy, false, &r), 0);
+    assert_error(&r, 503, "draining");
+    int done = -1, of = -1;
+    const char *said = strstr(r.body, "stopped after ");
+    ck_assert_ptr_nonnull(said);
+    ck_assert_int_eq(sscanf(said, "stopped after %d of %d", &done, &of), 2);
+    ck_assert_int_eq(of, PREDICT_MAX_IMAGES);
+    ck_assert_int_lt(done, PREDICT_MAX_IMAGES);
+    resp_free(&r);
+    close(busy);
+    ck_assert_int_eq(http_server_drain(srv, 2000), 0);
 }
 END_TEST
 
@@ -2334,7 +2367,7 @@ START_TEST(test_healthcheck_client)
     ck_assert_int_eq(healthcheck_get(url, 2000, err, sizeof err), 200);
     snprintf(url, sizeof url, "http://127.0.0.1:%u/nope", port);
     ck_assert_int_eq(healthcheck_get(url, 2000, err, sizeof err), 404);
-    http_server_begin_drain(srv);   /* stops listening */
+    http_server_begin_drain(srv, 10000);   /* stops listening */
     snprintf(url, sizeof url, "http://127.0.0.1:%u/healthz", port);
     ck_assert_int_eq(healthcheck_get(url, 2000, err, sizeof err), -1);
     ck_assert(strlen(err) > 0);
@@ -2641,6 +2674,7 @@ static Suite *server_suite(void)
     tcase_add_test(tc, test_reload_under_load);
     tcase_add_test(tc, test_drain_readiness_and_new_connections);
     tcase_add_test(tc, test_drain_waits_for_requests_in_flight);
+    tcase_add_test(tc, test_drain_deadline_stops_a_batch);
     tcase_add_test(tc, test_unanswered_requests_say_whose_doing);
     tcase_add_test(tc, test_healthcheck_client);
     tcase_add_test(tc, test_request_log_lines);
