@@ -791,9 +791,8 @@ long http_server_in_flight(http_server *srv)
 int http_server_drain(http_server *srv, unsigned timeout_ms)
 {
     http_server_begin_drain(srv, timeout_ms);
-    uint64_t deadline = mono_ns() + (uint64_t)timeout_ms * 1000000u;
     while (http_server_in_flight(srv) > 0) {
-        if (mono_ns() >= deadline)
+        if (drain_deadline_passed(&srv->state))
             return -1;
         struct timespec ts = {0, 10 * 1000 * 1000};
         nanosleep(&ts, NULL);

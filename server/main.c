@@ -68,13 +68,8 @@ static void drain(http_server *srv, const sigset_t *signals)
     http_server_begin_drain(srv, timeout_s * 1000u);
     log_event(LOG_INFO, "draining: not ready, no new connections, %ld requests in flight (up to %us)",
               http_server_in_flight(srv), timeout_s);
-    struct timespec start;
-    clock_gettime(CLOCK_MONOTONIC, &start);
     while (http_server_in_flight(srv) > 0) {
-        struct timespec now;
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        double elapsed = (double)(now.tv_sec - start.tv_sec) + (now.tv_nsec - start.tv_nsec) / 1e9;
-        if (elapsed >= timeout_s) {
+        if (drain_deadline_passed(&srv->state)) {
             log_event(LOG_WARN, "drain timeout: %ld requests still in flight are cut off",
                       http_server_in_flight(srv));
             return;

@@ -332,8 +332,7 @@ static void route_predict(server_state *st, const route_request *req, route_repl
          * seconds, and the process would wait for them past the deadline.
          * Checked between images, so a request the drain waited for gets
          * at least its first one read, and the overrun is one image's. */
-        if (i > 0 && atomic_load(&st->draining) &&
-            mono_ns() >= atomic_load(&st->drain_deadline_ns)) {
+        if (i > 0 && drain_deadline_passed(st)) {
             route_reply_error(rep, 503, "draining", -1,
                               "the server is shutting down: it stopped after %d of %d images", i,
                               n);

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "clock.h"
 #include "config.h"
 #include "metrics.h"
 #include "model_store.h"
@@ -33,6 +34,13 @@ typedef struct {
      * batch still being read then stops between images (503). */
     _Atomic uint64_t drain_deadline_ns;
 } server_state;
+
+/* Whether a drain has begun and its deadline has passed: the one test the
+ * drain's wait, its caller and a batch being read all go by. */
+static inline bool drain_deadline_passed(server_state *st)
+{
+    return atomic_load(&st->draining) && mono_ns() >= atomic_load(&st->drain_deadline_ns);
+}
 
 typedef struct {
     const char *method;          /* "GET", "HEAD", "POST", ... */
