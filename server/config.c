@@ -10,9 +10,11 @@
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "cors.h"
+#include "healthcheck.h"
 
 typedef enum {
     OPT_STRING,
@@ -141,7 +143,7 @@ int config_parse_size(const char *text, unsigned long long max, unsigned long lo
         default: return -1;
         }
         suffix++;
-        if (strcmp(suffix, "") != 0 && strcmp(suffix, "iB") != 0 && strcmp(suffix, "B") != 0)
+        if (strcmp(suffix, "") != 0 && strcasecmp(suffix, "iB") != 0 && strcasecmp(suffix, "B") != 0)
             return -1;
     }
     if (shift && v > (~0ULL >> shift))
@@ -260,17 +262,22 @@ int config_from_args(server_config *c, int argc, char **argv, char *err, size_t 
             c->mode = CONFIG_MODE_VERSION;
             continue;
         }
-        if (strcmp(arg, "--healthcheck") == 0) {
+        if (strcmp(arg, "--healthcheck") == 0 || strncmp(arg, "--healthcheck=", 14) == 0) {
             c->mode = CONFIG_MODE_HEALTHCHECK;
-            /* The URL is optional, so only an argument that is clearly one is
-             * taken as it. */
-            if (i + 1 < argc && strncmp(argv[i + 1], "http://", 7) == 0)
+            /* The URL is optional, so only an argument that is clearly one
+             * (any scheme: https:// is then refused by name, not taken for
+             * an unknown option) is taken as it. */
+            if (arg[13] == '=')
+                c->healthcheck_url = arg + 14;
+            else if (i + 1 < argc && strstr(argv[i + 1], "://") != NULL)
                 c->healthcheck_url = argv[++i];
-            continue;
-        }
-        if (strncmp(arg, "--healthcheck=", 14) == 0) {
-            c->mode = CONFIG_MODE_HEALTHCHECK;
-            c->healthcheck_url = arg + 14;
+            healthcheck_url parsed;
+            char why[256];
+            if (c->healthcheck_url &&
+                healthcheck_parse_url(c->healthcheck_url, &parsed, why, sizeof why) != 0) {
+                snprintf(err, err_len, "--healthcheck: %s", why);
+                return -1;
+            }
             continue;
         }
 

@@ -224,7 +224,14 @@ START_TEST(test_parse_numbers)
     ck_assert_uint_eq(v, 1u << 30);
     ck_assert_int_eq(config_parse_size("123", 1ULL << 30, &v), 0);
     ck_assert_uint_eq(v, 123);
-    const char *bad_sizes[] = {"", "M", "4X", "4MB5", "2G", "99999999999999999999", "-4M"};
+    /* The suffix in any case, as README says. */
+    const char *kib2[] = {"2k", "2K", "2kb", "2KB", "2kB", "2Kb", "2kib", "2KiB", "2KIB"};
+    for (size_t i = 0; i < sizeof kib2 / sizeof kib2[0]; i++) {
+        ck_assert_msg(config_parse_size(kib2[i], 1ULL << 30, &v) == 0, "refused '%s'", kib2[i]);
+        ck_assert_uint_eq(v, 2048);
+    }
+    const char *bad_sizes[] = {"", "M", "4X", "4MB5", "2G", "99999999999999999999", "-4M",
+                               "4Mi", "4MiBB", "4 M"};
     for (size_t i = 0; i < sizeof bad_sizes / sizeof bad_sizes[0]; i++)
         ck_assert_msg(config_parse_size(bad_sizes[i], 1ULL << 30, &v) != 0, "accepted '%s'",
                       bad_sizes[i]);
@@ -387,6 +394,20 @@ START_TEST(test_config_modes)
     config_defaults(&c);
     ck_assert_int_eq(config_from_args(&c, 3, hc_url, err, sizeof err), 0);
     ck_assert_str_eq(c.healthcheck_url, "http://127.0.0.1:9/readyz");
+    /* A URL it cannot ask is a usage error naming it, in either form: not
+     * "unknown option", and not a failed check (exit 1) later. */
+    char *hc_https[] = {"x", "--healthcheck", "https://127.0.0.1:9/healthz"};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 3, hc_https, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "only http://") != NULL, "%s", err);
+    char *hc_https_eq[] = {"x", "--healthcheck=https://127.0.0.1:9/healthz"};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 2, hc_https_eq, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "only http://") != NULL, "%s", err);
+    char *hc_bad_port[] = {"x", "--healthcheck=http://127.0.0.1:0/healthz"};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 2, hc_bad_port, err, sizeof err), -1);
+    ck_assert_msg(strstr(err, "bad port") != NULL, "%s", err);
 }
 END_TEST
 

@@ -284,6 +284,14 @@ if [ $rc -eq 2 ] && grep -q "give the URL" "$tmp/hc0.err"; then
 else
     fail "--healthcheck with --port 0: exit $rc, $(cat "$tmp/hc0.err")"
 fi
+# A URL it cannot ask is a usage error that names the scheme, not an
+# "unknown option" and not a failed check.
+"$server" --healthcheck "https://127.0.0.1:$port/healthz" 2> "$tmp/hcs.err"; rc=$?
+if [ $rc -eq 2 ] && grep -q "only http://" "$tmp/hcs.err"; then
+    pass "--healthcheck https://... is a usage error"
+else
+    fail "--healthcheck https://...: exit $rc, $(cat "$tmp/hcs.err")"
+fi
 # A flag wins over its variable, so a stale one in the environment cannot
 # stop a command line that sets the same thing, nor --help.
 if DIGITS_PORT=nonsense DIGITS_BIND=127.0.0.1 "$server" --port "$port" --healthcheck; then
