@@ -136,6 +136,7 @@
       pad.height = side;
     }
     paint(pad);
+    placeBadge();
   }
 
   // Not clamped to the square: a stroke that leaves it is cut off at the
@@ -287,10 +288,47 @@
 
   // --- asking the server -----------------------------------------------------
 
+  /** Whether a drawn stroke passes through the box x0..x1, y0..y1
+   *  (fractions of the square), pen width included. Uploads are not looked
+   *  into. */
+  function inkIn(x0, y0, x1, y1) {
+    for (const a of actions) {
+      if (a.type !== "stroke") continue;
+      const r = a.width / 2;
+      const step = Math.max(r, 0.005);
+      const p = a.points;
+      for (let i = 0; i < p.length; i++) {
+        const [ax, ay] = p[i];
+        const [bx, by] = p[Math.min(i + 1, p.length - 1)];
+        const n = Math.max(1, Math.ceil(Math.hypot(bx - ax, by - ay) / step));
+        for (let k = 0; k <= n; k++) {
+          const x = ax + ((bx - ax) * k) / n, y = ay + ((by - ay) * k) / n;
+          if (x + r > x0 && x - r < x1 && y + r > y0 && y - r < y1) return true;
+        }
+      }
+    }
+    return false;
+  }
+
+  /** On phones the answer also sits on the square, in a top corner: the
+   *  one the drawing leaves free, so that it does not hide the ink it
+   *  reads. With ink in both, it stays right and lets the ink show through. */
+  function placeBadge() {
+    const side = pad.getBoundingClientRect().width;
+    const b = padAnswer.getBoundingClientRect();
+    if (!side || !b.width) return;      // not shown: a wide screen, or no answer
+    const w = (b.width + 12) / side, h = (b.height + 12) / side;   // with its 6 px inset
+    const right = inkIn(1 - w, 0, 1, h);
+    const left = inkIn(0, 0, w, h);
+    padAnswer.dataset.corner = right && !left ? "left" : "right";
+    padAnswer.toggleAttribute("data-faded", right && left);
+  }
+
   /** Something changed: schedule a prediction (now-ish when done is true). */
   function changed(done) {
     retries = 0;
     updateButtons();
+    placeBadge();
     if (actions.length === 0) {
       cancelPending();
       showHint(HINT);
@@ -593,6 +631,7 @@
     app.dataset.state = "error";
     digitOut.textContent = "!";
     padAnswer.textContent = "!";
+    placeBadge();
     confidenceOut.textContent = headline;
     statusOut.textContent = text;
     nextBestOut.textContent = "\u00a0";
@@ -605,6 +644,7 @@
     const d = r.digit;
     digitOut.textContent = String(d);
     padAnswer.textContent = String(d);
+    placeBadge();
     confidenceOut.textContent = `${pctExact(r.confidence)} sure it is ${d === 8 ? "an" : "a"} ${d}`;
     const ms = r.timings && typeof r.timings.total_ms === "number" ? ` Read in ${r.timings.total_ms.toFixed(1)} ms.` : "";
     const second = secondBest(r.probabilities, d);

@@ -631,6 +631,27 @@ async function smallScreens(browser) {
     ok(m.edgeInk < 0.2, `${width}x${height}: nothing is drawn along the edge the stroke left by`, m.edgeInk);
     ok(m.badge[0] === s.digit && m.badge[1], `${width}x${height}: the answer shows on the square, on screen`, m.badge);
     ok(m.cut.length === 0 && m.pcts === 0, `${width}x${height}: no text is cut off`, m);
+    // The answer on the square takes the top corner the drawing leaves
+    // free; with ink in both, it lets the ink show through.
+    const badgeAt = () => page.evaluate(() => {
+      const b = document.getElementById("pad-answer");
+      const r = b.getBoundingClientRect(), p = document.getElementById("pad").getBoundingClientRect();
+      return { shown: r.width > 0, left: r.left + r.width / 2 < p.left + p.width / 2,
+               faded: b.hasAttribute("data-faded"), opacity: Number(getComputedStyle(b).opacity) };
+    });
+    const m0 = await badgeAt();
+    ok(m0.shown && !m0.left && !m0.faded, `${width}x${height}: the answer sits top right over an empty corner`, m0);
+    await page.click("#clear");
+    let before2 = log.predicts;
+    await drawMouse(page, [[[0.36, 0.04], [0.97, 0.04], [0.6, 0.92]]]);
+    await settle(page, log, before2, `a 7 into the top-right corner at ${width} px`);
+    const m1 = await badgeAt();
+    ok(m1.shown && m1.left && !m1.faded, `${width}x${height}: ink in the top-right corner moves the answer left`, m1);
+    before2 = log.predicts;
+    await drawMouse(page, [[[0.02, 0.03], [0.12, 0.1]]]);
+    await settle(page, log, before2, `ink in both top corners at ${width} px`);
+    const m2 = await badgeAt();
+    ok(m2.shown && !m2.left && m2.faded && m2.opacity < 0.5, `${width}x${height}: ink in both top corners lets it show through the answer`, m2);
     ok(log.errors.length === 0 && log.console.length === 0, `${width}x${height}: no script or console errors`,
        [...log.errors, ...log.console]);
     await page.screenshot({ path: path.join(outDir, `phone-${width}.png`) });
