@@ -265,19 +265,14 @@ int config_from_args(server_config *c, int argc, char **argv, char *err, size_t 
         if (strcmp(arg, "--healthcheck") == 0 || strncmp(arg, "--healthcheck=", 14) == 0) {
             c->mode = CONFIG_MODE_HEALTHCHECK;
             /* The URL is optional, so only an argument that is clearly one
-             * (any scheme: https:// is then refused by name, not taken for
-             * an unknown option) is taken as it. */
+             * is taken as it: not an option, and with a scheme (any scheme,
+             * so that https:// is refused by name below rather than taken
+             * for an unknown option). "--healthcheck=" alone is the default
+             * URL, as an empty variable is unset. */
             if (arg[13] == '=')
-                c->healthcheck_url = arg + 14;
-            else if (i + 1 < argc && strstr(argv[i + 1], "://") != NULL)
+                c->healthcheck_url = arg[14] ? arg + 14 : NULL;
+            else if (i + 1 < argc && argv[i + 1][0] != '-' && strstr(argv[i + 1], "://") != NULL)
                 c->healthcheck_url = argv[++i];
-            healthcheck_url parsed;
-            char why[256];
-            if (c->healthcheck_url &&
-                healthcheck_parse_url(c->healthcheck_url, &parsed, why, sizeof why) != 0) {
-                snprintf(err, err_len, "--healthcheck: %s", why);
-                return -1;
-            }
             continue;
         }
 
@@ -306,6 +301,16 @@ int config_from_args(server_config *c, int argc, char **argv, char *err, size_t 
         if (apply_option(c, o, o->flag, value, err, err_len) != 0)
             return -1;
         c->given_as_flag |= 1u << (o - options);
+    }
+    /* Checked once the mode is known: --help or --version given last wins,
+     * whatever URL came before. */
+    if (c->mode == CONFIG_MODE_HEALTHCHECK && c->healthcheck_url) {
+        healthcheck_url parsed;
+        char why[256];
+        if (healthcheck_parse_url(c->healthcheck_url, &parsed, why, sizeof why) != 0) {
+            snprintf(err, err_len, "--healthcheck: %s", why);
+            return -1;
+        }
     }
     return 0;
 }
@@ -372,7 +377,7 @@ void config_print_usage(FILE *out, const char *argv0)
     print_help_entry(out, "--healthcheck [URL]",
                      "GET URL (default http://ADDR:PORT/healthz, PORT the admin port when "
                      "there is one, ADDR the --bind address, 127.0.0.1 for 0.0.0.0, [::1] "
-                     "for ::); exit 0 on 200");
+                     "for ::; http:// only); exit 0 on 200");
     print_help_entry(out, "--help", "show this help and exit");
     print_help_entry(out, "--version", "show the version and exit");
     fprintf(out,

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -18,7 +19,7 @@
 int healthcheck_parse_url(const char *url, healthcheck_url *out, char *err, size_t err_len)
 {
     memset(out, 0, sizeof *out);
-    if (strncmp(url, "http://", 7) != 0) {
+    if (strncasecmp(url, "http://", 7) != 0) {   /* a scheme has no case */
         snprintf(err, err_len, "only http:// URLs are supported: %s", url);
         return -1;
     }

@@ -408,6 +408,28 @@ START_TEST(test_config_modes)
     config_defaults(&c);
     ck_assert_int_eq(config_from_args(&c, 2, hc_bad_port, err, sizeof err), -1);
     ck_assert_msg(strstr(err, "bad port") != NULL, "%s", err);
+    /* An option after it is an option, even one whose value has a scheme. */
+    char *hc_then_cors[] = {"x", "--healthcheck", "--cors-origin=https://a.example"};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 3, hc_then_cors, err, sizeof err), 0);
+    ck_assert_ptr_null(c.healthcheck_url);
+    ck_assert_str_eq(c.cors_origins, "https://a.example");
+    /* "--healthcheck=" alone is the default URL; a scheme in capitals is
+     * still http. */
+    char *hc_empty[] = {"x", "--healthcheck="};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 2, hc_empty, err, sizeof err), 0);
+    ck_assert_int_eq(c.mode, CONFIG_MODE_HEALTHCHECK);
+    ck_assert_ptr_null(c.healthcheck_url);
+    char *hc_caps[] = {"x", "--healthcheck", "HTTP://127.0.0.1:9/healthz"};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 3, hc_caps, err, sizeof err), 0);
+    ck_assert_str_eq(c.healthcheck_url, "HTTP://127.0.0.1:9/healthz");
+    /* --help given last is help, whatever URL came before it. */
+    char *hc_then_help[] = {"x", "--healthcheck=ftp://x/", "--help"};
+    config_defaults(&c);
+    ck_assert_int_eq(config_from_args(&c, 3, hc_then_help, err, sizeof err), 0);
+    ck_assert_int_eq(c.mode, CONFIG_MODE_HELP);
 }
 END_TEST
 
