@@ -686,6 +686,9 @@
   // --- start -----------------------------------------------------------------
 
   new ResizeObserver(() => { fitCanvas(); showPen(); }).observe(pad);
+  // The badge shows only on narrow screens (style.css). A window narrowed
+  // past that width need not resize the square, so place it as it appears.
+  matchMedia("(max-width: 720px)").addEventListener("change", placeBadge);
   // The pixel ratio also changes without a resize (browser zoom, a move to
   // another screen): keep the canvas sharp then too.
   function watchPixelRatio() {

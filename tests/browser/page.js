@@ -239,6 +239,7 @@ async function main() {
     await resilience(browser);
     await phone(browser, results);
     await smallScreens(browser);
+    await narrowedWindow(browser);
   } finally {
     fs.writeFileSync(path.join(outDir, "results.json"), JSON.stringify(results, null, 2) + "\n");
     await browser.close();
@@ -652,11 +653,38 @@ async function smallScreens(browser) {
     await settle(page, log, before2, `ink in both top corners at ${width} px`);
     const m2 = await badgeAt();
     ok(m2.shown && !m2.left && m2.faded && m2.opacity < 0.5, `${width}x${height}: ink in both top corners lets it show through the answer`, m2);
+    before2 = log.predicts;
+    await page.click("#undo");
+    await settle(page, log, before2, `an undo at ${width} px`);
+    const m3 = await badgeAt();
+    ok(m3.shown && m3.left && !m3.faded && m3.opacity === 1, `${width}x${height}: undoing the top-left stroke moves the answer back left`, m3);
     ok(log.errors.length === 0 && log.console.length === 0, `${width}x${height}: no script or console errors`,
        [...log.errors, ...log.console]);
     await page.screenshot({ path: path.join(outDir, `phone-${width}.png`) });
     await ctx.close();
   }
+}
+
+/** A window narrowed past the phone layout's width with the square keeping
+ *  its size (the frame's 440 px cap): the answer that then shows on the square still keeps off the
+ *  ink, though nothing was drawn or resized. */
+async function narrowedWindow(browser) {
+  const { ctx, page, log } = await openPage(browser, { viewport: { width: 1000, height: 900 } });
+  const before = log.predicts;
+  await drawMouse(page, [[[0.36, 0.04], [0.97, 0.04], [0.6, 0.92]]]);
+  await settle(page, log, before, "a 7 into the top-right corner, wide");
+  const wide = await page.evaluate(() => Math.round(document.getElementById("pad").getBoundingClientRect().width));
+  await page.setViewportSize({ width: 700, height: 900 });
+  await sleep(300);
+  const m = await page.evaluate(() => {
+    const b = document.getElementById("pad-answer");
+    const r = b.getBoundingClientRect(), p = document.getElementById("pad").getBoundingClientRect();
+    return { pad: Math.round(p.width), shown: r.width > 0, left: r.left + r.width / 2 < p.left + p.width / 2 };
+  });
+  ok(m.pad === wide && m.shown && m.left, "700 px after 1000: the answer shows on the square, off the ink", { wide, ...m });
+  ok(log.errors.length === 0 && log.console.length === 0, "narrowed window: no script or console errors",
+     [...log.errors, ...log.console]);
+  await ctx.close();
 }
 
 const watchdog = setTimeout(() => { console.log("FAIL: the browser test took over 200 s"); process.exit(1); }, 200000);
