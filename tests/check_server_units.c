@@ -390,45 +390,58 @@ START_TEST(test_config_modes)
     ck_assert_int_eq(c.mode, CONFIG_MODE_HEALTHCHECK);
     ck_assert_ptr_null(c.healthcheck_url);
     ck_assert_uint_eq(c.port, 81);
-    char *hc_url[] = {"x", "--healthcheck", "http://127.0.0.1:9/readyz"};
+}
+END_TEST
+
+/* What --healthcheck takes as its URL, and which URLs are a usage error
+ * (exit 2) naming the fault rather than "unknown option" or a failed
+ * check (exit 1) later. */
+START_TEST(test_config_healthcheck_url)
+{
+    static struct {   /* not const: config_from_args takes char ** */
+        int argc;
+        char *argv[4];
+        int rc;
+        const char *url;   /* NULL: the default URL; on error, part of err */
+    } cases[] = {
+        {3, {"x", "--healthcheck", "http://127.0.0.1:9/readyz"}, 0, "http://127.0.0.1:9/readyz"},
+        {2, {"x", "--healthcheck=http://127.0.0.1:9/readyz"}, 0, "http://127.0.0.1:9/readyz"},
+        /* a scheme has no case */
+        {3, {"x", "--healthcheck", "HTTP://127.0.0.1:9/healthz"}, 0, "HTTP://127.0.0.1:9/healthz"},
+        /* "=" and nothing is the default URL, as an empty variable is unset */
+        {2, {"x", "--healthcheck="}, 0, NULL},
+        /* an option after it stays an option, even with a scheme in it */
+        {3, {"x", "--healthcheck", "--cors-origin=https://a.example"}, 0, NULL},
+        {3, {"x", "--healthcheck", "https://127.0.0.1:9/healthz"}, -1, "only http://"},
+        {2, {"x", "--healthcheck=https://127.0.0.1:9/healthz"}, -1, "only http://"},
+        {2, {"x", "--healthcheck=http://127.0.0.1:0/healthz"}, -1, "bad port"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        server_config c;
+        char err[256] = "";
+        config_defaults(&c);
+        int rc = config_from_args(&c, cases[i].argc, cases[i].argv, err, sizeof err);
+        ck_assert_msg(rc == cases[i].rc, "%s: rc %d (%s)", cases[i].argv[1], rc, err);
+        if (rc != 0) {
+            ck_assert_msg(strstr(err, cases[i].url) != NULL, "%s: '%s'", cases[i].argv[1], err);
+            continue;
+        }
+        ck_assert_int_eq(c.mode, CONFIG_MODE_HEALTHCHECK);
+        if (cases[i].url)
+            ck_assert_str_eq(c.healthcheck_url, cases[i].url);
+        else
+            ck_assert_ptr_null(c.healthcheck_url);
+    }
+    server_config c;
+    char err[256];
+    char *then_cors[] = {"x", "--healthcheck", "--cors-origin=https://a.example"};
     config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 3, hc_url, err, sizeof err), 0);
-    ck_assert_str_eq(c.healthcheck_url, "http://127.0.0.1:9/readyz");
-    /* A URL it cannot ask is a usage error naming it, in either form: not
-     * "unknown option", and not a failed check (exit 1) later. */
-    char *hc_https[] = {"x", "--healthcheck", "https://127.0.0.1:9/healthz"};
-    config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 3, hc_https, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "only http://") != NULL, "%s", err);
-    char *hc_https_eq[] = {"x", "--healthcheck=https://127.0.0.1:9/healthz"};
-    config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 2, hc_https_eq, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "only http://") != NULL, "%s", err);
-    char *hc_bad_port[] = {"x", "--healthcheck=http://127.0.0.1:0/healthz"};
-    config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 2, hc_bad_port, err, sizeof err), -1);
-    ck_assert_msg(strstr(err, "bad port") != NULL, "%s", err);
-    /* An option after it is an option, even one whose value has a scheme. */
-    char *hc_then_cors[] = {"x", "--healthcheck", "--cors-origin=https://a.example"};
-    config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 3, hc_then_cors, err, sizeof err), 0);
-    ck_assert_ptr_null(c.healthcheck_url);
+    ck_assert_int_eq(config_from_args(&c, 3, then_cors, err, sizeof err), 0);
     ck_assert_str_eq(c.cors_origins, "https://a.example");
-    /* "--healthcheck=" alone is the default URL; a scheme in capitals is
-     * still http. */
-    char *hc_empty[] = {"x", "--healthcheck="};
-    config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 2, hc_empty, err, sizeof err), 0);
-    ck_assert_int_eq(c.mode, CONFIG_MODE_HEALTHCHECK);
-    ck_assert_ptr_null(c.healthcheck_url);
-    char *hc_caps[] = {"x", "--healthcheck", "HTTP://127.0.0.1:9/healthz"};
-    config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 3, hc_caps, err, sizeof err), 0);
-    ck_assert_str_eq(c.healthcheck_url, "HTTP://127.0.0.1:9/healthz");
     /* --help given last is help, whatever URL came before it. */
-    char *hc_then_help[] = {"x", "--healthcheck=ftp://x/", "--help"};
+    char *then_help[] = {"x", "--healthcheck=ftp://x/", "--help"};
     config_defaults(&c);
-    ck_assert_int_eq(config_from_args(&c, 3, hc_then_help, err, sizeof err), 0);
+    ck_assert_int_eq(config_from_args(&c, 3, then_help, err, sizeof err), 0);
     ck_assert_int_eq(c.mode, CONFIG_MODE_HELP);
 }
 END_TEST
@@ -961,6 +974,7 @@ static Suite *units_suite(void)
     tc = tcase_create("config");
     tcase_add_test(tc, test_parse_numbers);
     tcase_add_test(tc, test_config_defaults);
+    tcase_add_test(tc, test_config_healthcheck_url);
     tcase_add_test(tc, test_config_flags_beat_environment);
     tcase_add_test(tc, test_config_every_variable);
     tcase_add_test(tc, test_config_errors_name_the_source);
