@@ -286,7 +286,7 @@
     changed(true);
   });
 
-  // --- asking the server -----------------------------------------------------
+  // --- the answer on the square (phones) -------------------------------------
 
   /** Whether a drawn stroke passes through the box x0..x1, y0..y1
    *  (fractions of the square), pen width included. Uploads are not looked
@@ -323,6 +323,8 @@
     padAnswer.dataset.corner = right && !left ? "left" : "right";
     padAnswer.toggleAttribute("data-faded", right && left);
   }
+
+  // --- asking the server -----------------------------------------------------
 
   /** Something changed: schedule a prediction (now-ish when done is true). */
   function changed(done) {
