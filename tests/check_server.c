@@ -194,6 +194,14 @@ static http_resp request_once(unsigned port, const char *method, const char *pat
     return r;
 }
 
+/* A request with no body whose answer matters only by its status. */
+static void expect_status(unsigned p, const char *method, const char *path, int status)
+{
+    http_resp r = request_once(p, method, path, NULL, NULL, 0);
+    ck_assert_msg(r.status == status, "%s %s: %d, wanted %d", method, path, r.status, status);
+    resp_free(&r);
+}
+
 static void sleep_ms(long ms)
 {
     struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
@@ -1029,13 +1037,9 @@ static int start_big_batch(int pictures)
  * the answers, not by timing. */
 START_TEST(test_admin_port_answers_while_workers_are_busy)
 {
-    http_resp r = request_once(admin_port, "GET", "/healthz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
-    r = request_once(admin_port, "GET", "/readyz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
-    r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
+    expect_status(admin_port, "GET", "/healthz", 200);
+    expect_status(admin_port, "GET", "/readyz", 200);
+    http_resp r = request_once(admin_port, "GET", "/metrics", NULL, NULL, 0);
     ck_assert_int_eq(r.status, 200);
     ck_assert_ptr_nonnull(strstr(r.body, "digits_model_test_accuracy"));
     resp_free(&r);
@@ -1144,10 +1148,8 @@ START_TEST(test_absolute_form_target)
 {
     char target[128];
     snprintf(target, sizeof target, "http://127.0.0.1:%u/healthz", port);
-    http_resp r = request_once(port, "GET", target, NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
-    r = request_once(port, "GET", "HTTP://example.org/nope", NULL, NULL, 0);
+    expect_status(port, "GET", target, 200);
+    http_resp r = request_once(port, "GET", "HTTP://example.org/nope", NULL, NULL, 0);
     assert_error(&r, 404, "not_found");
     resp_free(&r);
     r = request_once(port, "GET", "http://example.org", NULL, NULL, 0);
@@ -1215,9 +1217,7 @@ START_TEST(test_error_streamed_body_too_large)
     }
     close(fd);
 
-    http_resp r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    expect_status(port, "GET", "/healthz", 200);
     const char *series = "digits_http_requests_total{handler=\"/predict\",code=\"413\"}";
     char *m = scrape_when(series, 1);
     ck_assert_double_eq(metric_value(m, series), 1);
@@ -1380,14 +1380,9 @@ START_TEST(test_error_not_found)
     /* A %00 must not cut the path short (it made /metrics%00.png the
      * metrics, past a proxy rule against /metrics); other escapes decode. */
     static const char *const cut[] = {"/metrics%00.png", "/healthz%00", "/%00"};
-    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++) {
-        r = request_once(port, "GET", cut[i], NULL, NULL, 0);
-        ck_assert_msg(r.status == 404, "%s: %d", cut[i], r.status);
-        resp_free(&r);
-    }
-    r = request_once(port, "GET", "/%68ealthz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    for (size_t i = 0; i < sizeof cut / sizeof cut[0]; i++)
+        expect_status(port, "GET", cut[i], 404);
+    expect_status(port, "GET", "/%68ealthz", 200);
     /* GET / is the drawing page, with its own policy (tests/shell/browser.sh
      * tries it in a browser) */
     r = request_once(port, "GET", "/", NULL, NULL, 0);
@@ -1983,9 +1978,7 @@ START_TEST(test_reload_bad_model_keeps_old)
     ck_assert_str_eq(before, after);
     free(before);
     free(after);
-    http_resp r = request_once(port, "GET", "/readyz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    expect_status(port, "GET", "/readyz", 200);
     char *m = scrape();
     ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"failure\"}"), 6);
     ck_assert_double_eq(metric_value(m, "digits_model_reloads_total{result=\"success\"}"), 0);
@@ -2304,9 +2297,8 @@ START_TEST(test_hostile_inputs_never_break_the_server)
         close(fd);
     free(png);
 
-    http_resp r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    expect_status(port, "GET", "/healthz", 200);
+
 }
 END_TEST
 
@@ -2352,9 +2344,7 @@ START_TEST(test_malformed_http_is_refused_and_server_survives)
     resp_free(&r);
     close(fd);
 
-    r = request_once(port, "GET", "/healthz", NULL, NULL, 0);
-    ck_assert_int_eq(r.status, 200);
-    resp_free(&r);
+    expect_status(port, "GET", "/healthz", 200);
 }
 END_TEST
 
